@@ -1,0 +1,129 @@
+"""Checking a history file: read, pair, pick the model, check, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checker.formats import read_ops
+from checker.history import UNOBSERVED, HistoryError, Operation, pair
+from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, check_operations
+from checker.models import UNSET, make_model
+from checker.models.base import Model
+
+
+@dataclass
+class FileResult:
+    file: str
+    format: str
+    result: CheckResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, **self.result.to_json()}
+
+
+def choose_model(fs: set[str], fmt: str, keyed: bool) -> str:
+    """The model a history most likely means, from its operations' names and format."""
+    if not fs:
+        return "kv" if fmt == "jsonl" else "cas-register"
+    if fs <= {"get", "put", "append"}:
+        return "kv-append"
+    if fs <= {"acquire", "release"}:
+        return "mutex"
+    if fs == {"txn"}:
+        return "multi-register"
+    if fs <= {"read", "write", "cas", "create", "delete"}:
+        if fmt in ("jsonl", "jepsen-log") or fs & {"create", "delete"}:
+            return "kv" if keyed else "etcd"
+        return "cas-register" if "cas" in fs else "register"
+    raise HistoryError(
+        f"cannot tell which model fits operations {', '.join(sorted(fs))}; give --model"
+    )
+
+
+def split_independent(operations: list[Operation]) -> bool:
+    """Jepsen's independent histories carry [key value] tuples as values.
+
+    When no op has a key and every op's value (and invocation value) is such a
+    pair, move the first element into `key`. Returns whether it did.
+    """
+    if not operations or any(op.key is not None for op in operations):
+        return False
+
+    def is_pair(v: Any) -> bool:
+        return isinstance(v, list | tuple) and len(v) == 2
+
+    for op in operations:
+        if not is_pair(op.value) or not (is_pair(op.invoke_value) or
+                                         op.invoke_value is UNOBSERVED):
+            return False
+    for op in operations:
+        op.key = _hashable(op.value[0])
+        op.value = op.value[1]
+        if op.invoke_value is not UNOBSERVED:
+            op.invoke_value = op.invoke_value[1]
+    return True
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def check_file(
+    path: str,
+    model: str | Model = "auto",
+    initial: Any = UNSET,
+    fmt: str = "auto",
+    time_limit: float | None = None,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    workers: int | None = None,
+) -> FileResult:
+    """Check one history file. Raises HistoryError (with file and line) on bad input."""
+    try:
+        with open(path, encoding="utf-8", errors="strict") as stream:
+            used, ops = read_ops(stream, path, fmt)
+            counted = _Counter(ops)
+            operations = list(pair(counted, path))
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
+    except OSError as e:
+        raise HistoryError(e.strerror or str(e), path) from None
+    if used in ("edn", "jepsen-log"):
+        split_independent(operations)
+    if isinstance(model, str):
+        name = model
+        if name == "auto":
+            keyed = any(op.key is not None for op in operations)
+            try:
+                name = choose_model({op.f for op in operations}, used, keyed)
+            except HistoryError as e:
+                raise HistoryError(e.message, path) from None
+        try:
+            model = make_model(name, initial)
+        except ValueError as e:
+            raise HistoryError(str(e), path) from None
+    try:
+        result = check_operations(
+            model,
+            operations,
+            time_limit=time_limit,
+            memory_limit=memory_limit,
+            workers=workers,
+            ops_read=counted.count,
+        )
+    except HistoryError as e:
+        raise HistoryError(e.message, path, e.line) from None
+    return FileResult(path, used, result)
+
+
+class _Counter:
+    """Counts the ops a reader yields, without holding them."""
+
+    def __init__(self, ops: Any):
+        self.ops = ops
+        self.count = 0
+
+    def __iter__(self) -> Any:
+        for op in self.ops:
+            self.count += 1
+            yield op

@@ -1,0 +1,125 @@
+"""`splitbrain check`: verdicts for history files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from checker.check import FileResult, check_file
+from checker.formats import FORMATS
+from checker.history import HistoryError
+from checker.models import MODELS, UNSET
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
+DEFAULT_TIME_LIMIT = 600.0
+DEFAULT_MEMORY_MB = 4096
+
+
+def add_check_command(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="check history files for linearizability",
+        description="Check each history file and print a verdict per file. Exit 0 when all "
+        "are valid, 1 when any is invalid, 2 when some are unknown and none invalid, 3 on "
+        "bad input or usage.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="history files")
+    p.add_argument("--model", default="auto", choices=["auto", *MODELS],
+                   help="the sequential model (default: guessed from the operations)")
+    p.add_argument("--init", metavar="VALUE", help="the model's initial value, as JSON")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+                   help="history format (default: detected from the content)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    p.add_argument("--time-limit", type=_positive, default=DEFAULT_TIME_LIMIT,
+                   metavar="SECONDS", help="give up (verdict unknown) after this long per file")
+    p.add_argument("--memory-limit", type=_positive, default=DEFAULT_MEMORY_MB, metavar="MB",
+                   help="give up (verdict unknown) past this resident memory per process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for checking keys in parallel (default: one per core)")
+    p.set_defaults(run=run_check)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def run_check(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    initial: Any = UNSET
+    if args.init is not None:
+        try:
+            initial = json.loads(args.init)
+        except json.JSONDecodeError as e:
+            print(f"splitbrain check: --init is not JSON: {e.msg} in {args.init!r}", file=err)
+            return EXIT_BAD_INPUT
+    codes = []
+    for path in args.files:
+        try:
+            result = check_file(
+                path,
+                model=args.model,
+                initial=initial,
+                fmt=args.format,
+                time_limit=args.time_limit,
+                memory_limit=int(args.memory_limit * 2**20),
+                workers=args.workers,
+            )
+        except HistoryError as e:
+            print(f"splitbrain check: {e}", file=err)
+            if args.json:
+                print(json.dumps({"file": path, "valid": None, "error": str(e)}), file=out)
+            codes.append(EXIT_BAD_INPUT)
+            continue
+        valid = result.result.valid
+        codes.append(EXIT_VALID if valid is True else EXIT_INVALID if valid is False
+                     else EXIT_UNKNOWN)
+        if args.json:
+            print(json.dumps(result.to_json(), default=str, ensure_ascii=False), file=out)
+        else:
+            print_human(result, out)
+        out.flush()
+    for code in (EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN):
+        if code in codes:
+            return code
+    return EXIT_VALID
+
+
+def print_human(fr: FileResult, out: TextIO) -> None:
+    r = fr.result
+    verdict = {True: "valid", False: "NOT LINEARIZABLE"}.get(r.valid, "unknown")  # type: ignore[arg-type]
+    keys = f", {len(r.keys)} keys" if len(r.keys) > 1 else ""
+    print(f"{fr.file}: {verdict} (model {r.model}, {r.ops} ops{keys}, {r.seconds:.3f} s)",
+          file=out)
+    for k in r.keys:
+        if k.valid is True:
+            continue
+        name = "" if k.key is None else f"key {k.key!r}: "
+        if k.valid == "unknown":
+            print(f"  {name}unknown: {k.reason}", file=out)
+            continue
+        ce = k.counterexample
+        if ce is None:
+            print(f"  {name}not linearizable", file=out)
+            continue
+        print(f"  {ce['explanation']}", file=out)
+        op = ce["op"]
+        print(f"    op: process {op['process']} {op['description']} "
+              f"(indexes {op['invoke_index']}..{op['complete_index']})", file=out)
+        w = ce["window"]
+        start = "any state" if w["initial"] == "any" else "the initial state"
+        print(f"    smallest failing window: indexes {w['first_index']}..{w['last_index']}, "
+              f"{len(w['ops'])} ops, from {start}", file=out)
+        for path in ce["partial_linearizations"][:1]:
+            print(f"    longest partial linearization ({path['length']} ops, from "
+                  f"{path['initial']}):", file=out)
+            if path["omitted"]:
+                print(f"      … {path['omitted']} earlier ops", file=out)
+            for step in path["steps"][-8:]:
+                print(f"      {step['op']['description']:<40} → {step['state']}", file=out)

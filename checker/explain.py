@@ -1,0 +1,189 @@
+"""Counterexamples a person can read.
+
+For a key that is not linearizable: the operation that could not take effect,
+the operations concurrent with it, the longest partial linearizations the
+search found (with the model state after each operation), a one-line
+explanation, and the smallest window of the history that is still not
+linearizable, with its real-time order drawn as a graph.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from checker.models.base import Model, key_prefix
+from checker.refute import Refutation
+from checker.search import MAX_PATHS, Budget, Entry, Outcome, search
+
+WINDOW_SECONDS = 10.0
+SHOWN_STEPS = 30
+SHOWN_CONCURRENT = 50
+GRAPH_MAX_OPS = 300
+
+
+def describe(model: Model, entry: Entry) -> dict[str, Any]:
+    out = entry.ref.to_json() if entry.ref is not None else {}
+    out["description"] = model.describe_call(entry.call)
+    if "invoke_index" not in out:
+        out["invoke_index"], out["complete_index"] = entry.start, entry.end
+    return out
+
+
+def concurrent_with(entries: Sequence[Entry], c: int) -> list[int]:
+    me = entries[c]
+    end = me.end if me.end is not None else float("inf")
+    return [
+        i
+        for i, e in enumerate(entries)
+        if i != c and e.start < end and (e.end is None or e.end > me.start)
+    ]
+
+
+def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
+           initial: Any) -> dict[str, Any]:
+    state = initial
+    steps = []
+    for i in path:
+        state = model.step(state, entries[i].call)
+        steps.append({"op": describe(model, entries[i]), "state": model.describe_state(state)})
+    shown = steps[-SHOWN_STEPS:]
+    return {
+        "initial": model.describe_state(initial),
+        "length": len(steps),
+        "omitted": len(steps) - len(shown),
+        "steps": shown,
+    }
+
+
+def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
+                 budget: Budget) -> bool:
+    """True when the window linearizes from none of the `initial` states."""
+    return all(search(model, window, state, budget).valid is False for state in initial)
+
+
+def find_window(model: Model, entries: Sequence[Entry], c: int,
+                budget: Budget) -> tuple[int, int, bool]:
+    """(first, stop, from_any_state): entries[first:stop] is not linearizable.
+
+    The window ends with the last operation invoked before the culprit
+    completed; its start moves forward while the rest still fails from every
+    state it could start in (binary search, each candidate verified).
+    """
+    init = [model.init()]
+    end = entries[c].end
+    stop = len(entries) if end is None else bisect.bisect_left([e.start for e in entries], end)
+    stop = max(stop, c + 1)
+    if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
+        stop = len(entries)
+    lo, hi = 0, c
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        window = entries[mid:stop]
+        starts = model.initial_states([e.call for e in window])
+        if starts is None:
+            break
+        if window_fails(model, window, starts, budget):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, stop, lo > 0
+
+
+def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
+    """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(e.start for e in window)
+    for a in window:
+        if a.end is None:
+            continue
+        for b in window:
+            if b.start > a.end:
+                graph.add_edge(a.start, b.start)
+    reduced = nx.transitive_reduction(graph)
+    return sorted([a, b] for a, b in reduced.edges)
+
+
+def _window_budget(budget: Budget) -> Budget:
+    deadline = time.monotonic() + WINDOW_SECONDS
+    if budget.deadline is not None:
+        deadline = min(deadline, max(budget.deadline, time.monotonic() + 1.0))
+    return Budget(deadline, budget.max_rss_bytes)
+
+
+def _report(
+    model: Model,
+    key: Any,
+    entries: Sequence[Entry],
+    culprit: int,
+    explanation: str,
+    states: Sequence[Any],
+    paths: Sequence[tuple[Any, Sequence[int]]],
+    window: tuple[int, int, bool],
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "op": describe(model, entries[culprit]),
+        "explanation": explanation,
+        "possible_states": [model.describe_state(s) for s in states],
+    }
+    others = concurrent_with(entries, culprit)
+    result["concurrent"] = [describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]]
+    result["concurrent_omitted"] = max(0, len(others) - SHOWN_CONCURRENT)
+    ordered = sorted(paths, key=lambda p: len(p[1]), reverse=True)
+    result["partial_linearizations"] = [replay(model, entries, p, s) for s, p in ordered]
+    first, stop, any_state = window
+    ops = entries[first:stop]
+    result["window"] = {
+        "first_index": ops[0].start,
+        "last_index": max(e.end if e.end is not None else e.start for e in ops),
+        "initial": "any" if any_state else "init",
+        "ops": [describe(model, e) for e in ops],
+        "order": real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
+    }
+    return result
+
+
+def counterexample(
+    model: Model, key: Any, entries: Sequence[Entry], outcome: Outcome, budget: Budget
+) -> dict[str, Any]:
+    """From a search that failed: the op at its furthest point and what it saw there."""
+    stuck = outcome.stuck
+    culprit = stuck.op if stuck is not None else len(entries) - 1
+    states = stuck.states if stuck is not None else []
+    paths = [(model.init(), p) for p in stuck.paths] if stuck is not None else []
+    explanation = model.explain(entries[culprit].call, states, key)
+    window = find_window(model, entries, culprit, _window_budget(budget))
+    return _report(model, key, entries, culprit, explanation, states, paths, window)
+
+
+def refutation_counterexample(
+    model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
+) -> dict[str, Any]:
+    """From a refutation: its proof, and a search of its window for partial linearizations."""
+    first, stop = proof.window
+    ops = entries[first:stop]
+    starts = model.initial_states([e.call for e in ops]) if proof.from_any_state else None
+    starts = (starts or [model.init()])[:8]
+    states: list[Any] = []
+    paths: list[tuple[Any, list[int]]] = []
+    small = _window_budget(budget)
+    for initial in starts:
+        outcome = search(model, ops, initial, small)
+        stuck = outcome.stuck
+        if outcome.valid is False and stuck is not None and stuck.op + first == proof.culprit:
+            states.extend(s for s in stuck.states if s not in states)
+            paths.extend((initial, [first + i for i in p]) for p in stuck.paths[:1])
+    result = _report(
+        model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
+        paths[:MAX_PATHS], (first, stop, proof.from_any_state),
+    )
+    result["proof"] = {
+        "destroyer": None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
+        "last_producer": None if proof.producer is None else describe(
+            model, entries[proof.producer]),
+    }
+    return result

@@ -1,0 +1,171 @@
+"""The linearizability checker: history in, verdict per key and explanation out.
+
+P-compositionality: operations on different keys are independent objects, so
+each key is checked on its own (in worker processes when there is much to do),
+and the history is linearizable exactly when every key is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from checker.explain import counterexample, refutation_counterexample
+from checker.history import HistoryError, Operation
+from checker.models.base import Model
+from checker.refute import refute
+from checker.search import Budget, Entry, search
+
+Verdict = bool | Literal["unknown"]
+PARALLEL_MIN_ENTRIES = 20_000
+DEFAULT_MEMORY_LIMIT = 4 * 2**30
+
+
+@dataclass
+class KeyResult:
+    key: Any
+    valid: Verdict
+    ops: int
+    configs: int = 0
+    seconds: float = 0.0
+    reason: str | None = None
+    counterexample: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
+        out["configs"] = self.configs
+        out["seconds"] = round(self.seconds, 6)
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.counterexample is not None:
+            out["counterexample"] = self.counterexample
+        return out
+
+
+@dataclass
+class CheckResult:
+    valid: Verdict
+    model: str
+    ops: int
+    seconds: float
+    keys: list[KeyResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        bad = [k for k in self.keys if k.valid is not True]
+        return {
+            "valid": self.valid,
+            "model": self.model,
+            "ops": self.ops,
+            "seconds": round(self.seconds, 6),
+            "key_count": len(self.keys),
+            "invalid_keys": [k.key for k in self.keys if k.valid is False],
+            "unknown_keys": [k.key for k in self.keys if k.valid == "unknown"],
+            "keys": [k.to_json() for k in bad],
+        }
+
+
+def combine(verdicts: Iterable[Verdict]) -> Verdict:
+    verdicts = list(verdicts)
+    if any(v is False for v in verdicts):
+        return False
+    if any(v == "unknown" for v in verdicts):
+        return "unknown"
+    return True
+
+
+def partition(model: Model, operations: Iterable[Operation]) -> dict[Any, list[Entry]]:
+    """Entries per key, each list sorted by invocation; ops that constrain nothing dropped."""
+    parts: dict[Any, list[Entry]] = defaultdict(list)
+    for op in operations:
+        call = model.prepare(op)
+        if call is None:
+            continue
+        if op.ret is None and model.read_only(call):
+            continue  # an indeterminate read changes nothing
+        parts[op.key].append(Entry(call, op.call, op.ret, op))
+    for entries in parts.values():
+        entries.sort(key=lambda e: e.start)
+    return dict(parts)
+
+
+def check_key(
+    model: Model,
+    key: Any,
+    entries: list[Entry],
+    deadline: float | None,
+    max_rss: int | None,
+    explain: bool = True,
+) -> KeyResult:
+    started = time.monotonic()
+    budget = Budget(deadline, max_rss)
+    refuted = refute(model, entries)
+    if refuted is not None:
+        result = KeyResult(key, False, len(entries), reason="refuted without search")
+        if explain:
+            result.counterexample = refutation_counterexample(model, key, entries, refuted, budget)
+        result.seconds = time.monotonic() - started
+        return result
+    outcome = search(model, entries, model.init(), budget)
+    if outcome.valid is None:
+        result = KeyResult(key, "unknown", len(entries), outcome.configs, reason=outcome.reason)
+    else:
+        result = KeyResult(key, outcome.valid, len(entries), outcome.configs)
+        if not outcome.valid and explain:
+            result.counterexample = counterexample(model, key, entries, outcome, budget)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def check_operations(
+    model: Model,
+    operations: Iterable[Operation],
+    time_limit: float | None = None,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    workers: int | None = None,
+    explain: bool = True,
+    ops_read: int | None = None,
+) -> CheckResult:
+    started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
+    operations = list(operations)
+    parts = partition(model, operations)
+    total = sum(len(v) for v in parts.values())
+    workers = workers or os.cpu_count() or 1
+    args = [(model, key, part, deadline, memory_limit, explain) for key, part in parts.items()]
+    if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_ENTRIES:
+        # Biggest first, so one long key does not start last.
+        args.sort(key=lambda a: -len(a[2]))
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=context) as pool:
+            results = list(pool.map(_check_key_args, args, chunksize=1))
+    else:
+        results = [check_key(*a) for a in args]
+    results.sort(key=lambda r: _sort_key(r.key))
+    verdict = combine(r.valid for r in results)
+    return CheckResult(
+        valid=verdict,
+        model=model.name,
+        ops=ops_read if ops_read is not None else len(operations),
+        seconds=time.monotonic() - started,
+        keys=results,
+    )
+
+
+def _check_key_args(args: tuple) -> KeyResult:
+    return check_key(*args)
+
+
+def _sort_key(key: Any) -> tuple[str, str]:
+    return (type(key).__name__, str(key))
+
+
+def prepare_errors(source: str, error: HistoryError) -> HistoryError:
+    if error.source is None:
+        return HistoryError(error.message, source, error.line)
+    return error

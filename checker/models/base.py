@@ -1,0 +1,111 @@
+"""What every model is: the sequential object a history must match.
+
+A model turns each paired `Operation` into a *call* (a small hashable value, or
+None when the operation can have had no effect and constrains nothing), and
+steps a state by a call. States must be hashable: the search memoises
+(linearized set, state) configurations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, Final, Protocol
+
+from checker.history import UNOBSERVED, Operation
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Final = _Invalid()
+"""What `step` returns when the call cannot happen in that state."""
+
+
+class _Other:
+    """A value that no operation mentions: stands for every such value at once."""
+
+    def __repr__(self) -> str:
+        return "<other>"
+
+    def __reduce__(self) -> str:
+        return "OTHER"
+
+
+OTHER: Final = _Other()
+
+
+class Model(Protocol):
+    name: str
+
+    def init(self) -> Hashable: ...
+
+    def prepare(self, op: Operation) -> Hashable | None:
+        """The call for this operation, or None when it constrains nothing."""
+        ...
+
+    def step(self, state: Any, call: Any) -> Any:
+        """The state after `call`, or INVALID."""
+        ...
+
+    def read_only(self, call: Any) -> bool:
+        """True when `call` never changes any state (it may still refuse one)."""
+        ...
+
+    def describe_call(self, call: Any) -> str: ...
+
+    def describe_state(self, state: Any) -> str: ...
+
+    def explain(self, call: Any, states: Sequence[Any], key: Any) -> str:
+        """One line: why `call` could not take effect in any of `states`."""
+        ...
+
+    def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
+        """States that stand for every state a window of `calls` could start in.
+
+        None when the model cannot say; then a window must start at the
+        history's beginning, from `init()`.
+        """
+        ...
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable copy of a JSON-like value (lists become tuples, dicts sorted tuples)."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return ("<dict>", *sorted((freeze(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, set | frozenset):
+        return frozenset(freeze(v) for v in value)
+    return value
+
+
+def show(value: Any) -> str:
+    """A value as a person reads it in an explanation."""
+    if value is None:
+        return "nil"
+    if value is UNOBSERVED:
+        return "?"
+    if isinstance(value, tuple) and value[:1] == ("<dict>",):
+        return "{" + ", ".join(f"{show(k)}: {show(v)}" for k, v in value[1:]) + "}"
+    if isinstance(value, tuple):
+        return "[" + " ".join(show(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def one_of(states: Sequence[Any], describe: Any) -> str:
+    shown = sorted({describe(s) for s in states})
+    if not shown:
+        return "nothing"
+    if len(shown) > 8:
+        shown = [*shown[:8], f"… ({len(shown) - 8} more)"]
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def key_prefix(key: Any) -> str:
+    return "" if key is None else f"key {show(key)}: "

@@ -1,0 +1,1 @@
+"""splitbrain harness package."""

@@ -1,0 +1,1 @@
+"""splitbrain nemesis package."""

@@ -51,7 +51,9 @@ def _positive(text: str) -> float:
     return value
 
 
-def run_check(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_check(args: argparse.Namespace, out: TextIO | None = None,
+              err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     initial: Any = UNSET
     if args.init is not None:
         try:

@@ -22,7 +22,7 @@ def detect(head: list[str], name: str = "") -> str | None:
     if any(looks_like_op(line) for line in head):
         return "jepsen-log"
     for line in head:
-        text = line.strip().lstrip("[").lstrip()
+        text = line.strip().lstrip("[(").lstrip()
         if not text or text.startswith(";"):
             continue
         if text.startswith('{"') or text.startswith("{ \""):

@@ -1,0 +1,202 @@
+"""Property tests: the checker against a brute-force search and a simulated store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checker import Op, Operation, check_operations, make_model, pair
+from checker.models.base import INVALID
+from checker.search import Budget, Entry, search
+from checker.simulate import Workload, initial, inject_impossible, simulate
+from tests.brute import brute_force_linearizable
+
+MODELS: dict[str, Any] = {"cas-register": 0, "etcd": None, "mutex": False, "kv-append": ""}
+VALUES = {"cas-register": [0, 1, 2], "etcd": [None, 1, 2], "kv-append": ["a", "b"]}
+
+
+@st.composite
+def small_history(draw: st.DrawFn, model: str) -> list[Op]:
+    """Up to 12 operations by up to 4 processes, any interleaving, any outcome."""
+    n_ops = draw(st.integers(1, 12))
+    ops: list[Op] = []
+    busy: dict[int, tuple[str, Any]] = {}
+    idle = list(range(draw(st.integers(1, 4))))
+    next_process = len(idle)
+    invoked = 0
+    while invoked < n_ops or busy:
+        can_invoke = invoked < n_ops and idle
+        if can_invoke and (not busy or draw(st.booleans())):
+            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
+            f, value = draw(_call(model))
+            busy[p] = (f, value)
+            ops.append(Op(len(ops), p, "invoke", f, value))
+            invoked += 1
+            continue
+        if not busy:
+            break
+        p = draw(st.sampled_from(sorted(busy)))
+        f, value = busy.pop(p)
+        outcome = draw(st.sampled_from(["ok", "ok", "ok", "fail", "info", "pending"]))
+        if outcome == "pending":
+            continue  # never completes
+        if outcome == "info":
+            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
+            idle.append(next_process)
+            next_process += 1
+            continue
+        if outcome == "ok" and f in ("read", "get"):
+            value = draw(st.sampled_from(_observable(model)))
+        ops.append(Op(len(ops), p, outcome, f, value,
+                      error="compare-failed" if outcome == "fail" else None))
+        idle.append(p)
+    return ops
+
+
+def _observable(model: str) -> list[Any]:
+    return ["", "a", "b", "ab", "ba"] if model == "kv-append" else VALUES[model]
+
+
+def _call(model: str) -> st.SearchStrategy[tuple[str, Any]]:
+    if model == "mutex":
+        return st.sampled_from([("acquire", None), ("release", None)])
+    if model == "kv-append":
+        return st.tuples(st.sampled_from(["get", "put", "append"]), st.sampled_from(["a", "b"]))
+    vals = [v for v in VALUES[model] if v is not None]
+    return st.one_of(
+        st.tuples(st.just("read"), st.none()),
+        st.tuples(st.just("write"), st.sampled_from(vals)),
+        st.tuples(st.just("cas"), st.lists(st.sampled_from(vals), min_size=2, max_size=2)),
+    )
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@settings(max_examples=300)
+@given(data=st.data())
+def test_agrees_with_brute_force_on_small_histories(model: str, data: st.DataObject) -> None:
+    ops = data.draw(small_history(model))
+    m = make_model(model, MODELS[model])
+    expected = brute_force_linearizable(m, list(pair(ops)), m.init())
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.valid is expected, f"history: {[o.to_json() for o in ops]}"
+    if result.valid is False:
+        assert_window_fails(m, result.keys[0].counterexample["window"])
+
+
+def window_operations(window: dict[str, Any]) -> list[Operation]:
+    return [
+        Operation(
+            process=o["process"], f=o["f"], key=o.get("key"), value=o.get("value"),
+            result=o["result"], call=o["invoke_index"], ret=o["complete_index"],
+            error=o.get("error"),
+        )
+        for o in window["ops"]
+    ]
+
+
+def assert_window_fails(model: Any, window: dict[str, Any]) -> None:
+    """The reported window is itself not linearizable, from every state it could start in."""
+    ops = window_operations(window)
+    calls = []
+    for op in ops:
+        call = model.prepare(op)
+        if call is not None and not (op.ret is None and model.read_only(call)):
+            calls.append(Entry(call, op.call, op.ret, op))
+    starts = [model.init()]
+    if window["initial"] == "any":
+        starts = model.initial_states([e.call for e in calls])
+        assert starts
+    for state in starts:
+        assert search(model, calls, state, Budget()).valid is False, (
+            f"window linearizes from {state!r}: {window['ops']}"
+        )
+        if len(ops) <= 10:
+            assert not brute_force_linearizable(model, ops, state)
+
+
+SEEDS = range(12)
+
+
+@pytest.mark.parametrize("kind", ["cas-register", "etcd", "kv-append"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_simulated_store_histories_are_valid(kind: str, seed: int) -> None:
+    w = Workload(kind=kind, ops=400, processes=8, keys=3, p_info=0.05)
+    ops = simulate(seed, w)
+    model = make_model("kv" if kind == "etcd" else kind, initial(kind))
+    result = check_operations(model, pair(ops), workers=1)
+    assert result.valid is True, f"seed {seed}: {[k.to_json() for k in result.keys]}"
+
+
+@pytest.mark.parametrize("kind", ["cas-register", "etcd", "kv-append"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_impossible_read_or_cas_makes_it_invalid(kind: str, seed: int) -> None:
+    w = Workload(kind=kind, ops=300, processes=6, keys=1, p_info=0.05)
+    ops = inject_impossible(simulate(seed, w), seed)
+    model = make_model("etcd" if kind == "etcd" else kind, initial(kind))
+    result = check_operations(model, pair(ops), workers=1)
+    assert result.valid is False, f"seed {seed}"
+    ce = result.keys[0].counterexample
+    assert "never-written" in ce["op"]["description"], f"seed {seed}: {ce['op']}"
+    assert_window_fails(model, ce["window"])
+
+
+def test_search_windows_of_stale_reads_fail() -> None:
+    """Windows found by search (not refutation) on a history needing real search."""
+    m = make_model("cas-register", 0)
+    # Two overlapping writes, then two reads that disagree on their order.
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 1, "invoke", "write", 2),
+           Op(2, 0, "ok", "write", 1), Op(3, 1, "ok", "write", 2),
+           Op(4, 2, "invoke", "read", None), Op(5, 2, "ok", "read", 1),
+           Op(6, 3, "invoke", "read", None), Op(7, 3, "ok", "read", 2),
+           Op(8, 2, "invoke", "read", None), Op(9, 2, "ok", "read", 1)]
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.valid is False
+    assert result.keys[0].reason is None  # decided by search
+    ce = result.keys[0].counterexample
+    # After both writes and the read of 1, the value is 1 until the end.
+    assert ce["op"]["invoke_index"] == 6 and "could only be 1 then" in ce["explanation"]
+    assert ce["partial_linearizations"] and ce["concurrent"] == []
+    assert_window_fails(m, ce["window"])
+
+
+def test_budget_gives_unknown_not_a_hang() -> None:
+    ops = simulate(7, Workload(kind="etcd", ops=3000, processes=10, keys=1, p_info=0.05))
+    m = make_model("etcd")
+    result = check_operations(m, pair(ops), time_limit=1e-9, workers=1)
+    assert result.valid == "unknown"
+    assert "time limit" in result.keys[0].reason
+    tight = check_operations(m, pair(ops), memory_limit=1, workers=1)
+    assert tight.valid == "unknown" and "memory limit" in tight.keys[0].reason
+
+
+def test_interchangeable_indeterminate_ops_do_not_blow_up() -> None:
+    """Forty crashed writes of the same value: symmetry keeps the search small."""
+    ops: list[Op] = []
+    for p in range(40):
+        ops.append(Op(len(ops), p, "invoke", "write", 1))
+        ops.append(Op(len(ops), p, "info", "write", None))
+    for v in (1, 0, 1):
+        ops.append(Op(len(ops), 99, "invoke", "write" if v == 0 else "read", v))
+        ops.append(Op(len(ops), 99, "ok", "write" if v == 0 else "read", v))
+    result = check_operations(make_model("cas-register", 0), pair(ops), workers=1)
+    assert result.valid is True
+    assert result.keys[0].configs < 100
+
+
+def test_parallel_and_serial_agree() -> None:
+    ops = simulate(3, Workload(kind="etcd", ops=25_000, processes=20, keys=40, p_info=0.02))
+    bad = inject_impossible(ops, 3)
+    m = make_model("kv")
+    serial = check_operations(m, pair(bad), workers=1)
+    parallel = check_operations(m, pair(bad), workers=2)
+    assert serial.valid is False and parallel.valid is False
+    assert [(k.key, k.valid) for k in serial.keys] == [(k.key, k.valid) for k in parallel.keys]
+
+
+def test_step_refusal_is_a_distinct_value() -> None:
+    m = make_model("etcd")
+    assert m.step(None, ("read", None)) is None  # absent is a state, not a refusal
+    assert m.step(None, ("read", 1)) is INVALID

@@ -139,11 +139,17 @@ def check_operations(
     workers = workers or os.cpu_count() or 1
     args = [(model, key, part, deadline, memory_limit, explain) for key, part in parts.items()]
     if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_ENTRIES:
-        # Biggest first, so one long key does not start last.
-        args.sort(key=lambda a: -len(a[2]))
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=context) as pool:
-            results = list(pool.map(_check_key_args, args, chunksize=1))
+        # Workers are forked and inherit the arguments; only indexes and results
+        # cross the pipe. Biggest first, so one long key does not start last.
+        order = sorted(range(len(args)), key=lambda i: -len(args[i][2]))
+        global _FORKED_ARGS
+        _FORKED_ARGS = args
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(min(workers, len(parts)), mp_context=context) as pool:
+                results = list(pool.map(_check_forked, order, chunksize=4))
+        finally:
+            _FORKED_ARGS = []
     else:
         results = [check_key(*a) for a in args]
     results.sort(key=lambda r: _sort_key(r.key))
@@ -157,8 +163,11 @@ def check_operations(
     )
 
 
-def _check_key_args(args: tuple) -> KeyResult:
-    return check_key(*args)
+_FORKED_ARGS: list[tuple] = []
+
+
+def _check_forked(i: int) -> KeyResult:
+    return check_key(*_FORKED_ARGS[i])
 
 
 def _sort_key(key: Any) -> tuple[str, str]:

@@ -22,11 +22,14 @@ test: install lint
 bench: install
 	$(BIN)/python bench/checker_bench.py
 
-demo:
-	@echo "make demo arrives with the harness (cluster + nemesis) issue; today try:"
-	@echo "  make install && .venv/bin/splitbrain check --model cas-register --init 0 \\"
-	@echo "      ../shared/corpus/knossos/cas-register/bad/bad-analysis.edn"
-	@exit 1
+# Until the harness (cluster + nemesis) lands, the demo checks two reference
+# histories: one linearizable, one not, with its counterexample.
+CORPUS ?= ../shared/corpus
+demo: install
+	@echo "The fault-injection demo arrives with the harness; meanwhile, the checker:"
+	$(BIN)/splitbrain check $(CORPUS)/porcupine-kv/c50-ok.txt
+	$(BIN)/splitbrain check --model cas-register --init 0 \
+		$(CORPUS)/knossos/cas-register/bad/rethink-fail-minimal.edn || test $$? -eq 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

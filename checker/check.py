@@ -9,7 +9,7 @@ from checker.formats import read_ops
 from checker.history import UNOBSERVED, HistoryError, Operation, pair
 from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, check_operations
 from checker.models import UNSET, make_model
-from checker.models.base import Model
+from checker.models.base import Model, freeze
 
 
 @dataclass
@@ -58,15 +58,11 @@ def split_independent(operations: list[Operation]) -> bool:
                                          op.invoke_value is UNOBSERVED):
             return False
     for op in operations:
-        op.key = _hashable(op.value[0])
+        op.key = freeze(op.value[0])
         op.value = op.value[1]
         if op.invoke_value is not UNOBSERVED:
             op.invoke_value = op.invoke_value[1]
     return True
-
-
-def _hashable(key: Any) -> Any:
-    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
 
 
 def check_file(

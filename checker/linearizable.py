@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from checker.explain import counterexample, refutation_counterexample
-from checker.history import HistoryError, Operation
+from checker.history import Operation
 from checker.models.base import Model
 from checker.refute import refute
 from checker.search import Budget, Entry, search
@@ -172,9 +172,3 @@ def _check_forked(i: int) -> KeyResult:
 
 def _sort_key(key: Any) -> tuple[str, str]:
     return (type(key).__name__, str(key))
-
-
-def prepare_errors(source: str, error: HistoryError) -> HistoryError:
-    if error.source is None:
-        return HistoryError(error.message, source, error.line)
-    return error

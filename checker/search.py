@@ -207,7 +207,6 @@ def search(
     stuck_states: set[Any] = set()
 
     while True:
-        advanced = False
         while idx < len(cands):
             i = cands[idx]
             idx += 1
@@ -233,30 +232,28 @@ def search(
                     return Outcome(None, configs, stuck=stuck, reason=reason)
             cands, frontier = candidates(state, lin)
             idx = 0
-            advanced = True
             break
-        if advanced:
-            continue
-        # Every candidate tried: this configuration cannot be completed.
-        if frontier >= 0:
-            end = ends[frontier]
-            if end > stuck_end:
-                stuck_end = end
-                stuck = Stuck(frontier)
-                stuck_states = set()
-            if end == stuck_end and stuck is not None:
-                if state not in stuck_states and len(stuck.states) < MAX_STATES:
-                    stuck_states.add(state)
-                    stuck.states.append(state)
-                if len(stuck.paths) < MAX_PATHS:
-                    stuck.paths.append([s[0] for s in stack])
-        if not stack:
-            return Outcome(False, configs, stuck=stuck)
-        i, state, cands, idx, frontier = stack.pop()
-        unlift(i)
-        lin ^= 1 << i
-        if ends[i] is not None:
-            remaining += 1
+        else:
+            # Every candidate tried: this configuration cannot be completed.
+            if frontier >= 0:
+                end = ends[frontier]
+                if end > stuck_end:
+                    stuck_end = end
+                    stuck = Stuck(frontier)
+                    stuck_states = set()
+                if end == stuck_end and stuck is not None:
+                    if state not in stuck_states and len(stuck.states) < MAX_STATES:
+                        stuck_states.add(state)
+                        stuck.states.append(state)
+                    if len(stuck.paths) < MAX_PATHS:
+                        stuck.paths.append([s[0] for s in stack])
+            if not stack:
+                return Outcome(False, configs, stuck=stuck)
+            i, state, cands, idx, frontier = stack.pop()
+            unlift(i)
+            lin ^= 1 << i
+            if ends[i] is not None:
+                remaining += 1
 
 
 def _rescuers(

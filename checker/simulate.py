@@ -31,7 +31,8 @@ class Workload:
     p_cas: float = 0.3
 
 
-def _initial(kind: str) -> Any:
+def initial(kind: str) -> Any:
+    """The model's initial value for a workload kind."""
     return {"cas-register": 0, "etcd": None, "kv-append": ""}[kind]
 
 
@@ -114,7 +115,7 @@ def _choose(rng: random.Random, w: Workload, appended: int) -> tuple[str, Any]:
 
 def _apply(call: dict[str, Any], state: dict[Any, Any], kind: str) -> None:
     key, f, value = call["key"], call["f"], call["value"]
-    current = state.get(key, _initial(kind))
+    current = state.get(key, initial(kind))
     ok: tuple[str, Any, Any] = ("ok", value, None)
     if f in ("read", "get"):
         ok = ("ok", current, None)
@@ -161,7 +162,3 @@ def inject_impossible(ops: list[Op], seed: int) -> list[Op]:
         inv = ops[j]
         out[j] = Op(inv.index, inv.process, "invoke", inv.f, bogus, inv.key, inv.time)
     return out
-
-
-def initial(kind: str) -> Any:
-    return _initial(kind)

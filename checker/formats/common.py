@@ -7,8 +7,6 @@ from typing import Any
 
 from checker.history import NEMESIS, OP_TYPES, UNOBSERVED, HistoryError, Op
 
-KNOWN_FIELDS = frozenset({"index", "process", "type", "f", "key", "value", "time", "error"})
-
 
 class OpBuilder:
     """Checks fields and fills in missing indexes (the position in the file)."""

@@ -1,0 +1,36 @@
+"""A simulated node: its core (None while crashed), disk, state machine, and the
+client requests waiting on it."""
+
+from __future__ import annotations
+
+from store.raft.core import Raft
+from store.raft.sim.disk import Disk
+from store.raft.sim.history import ClientOp
+from store.raft.sim.kv import KvMachine
+
+
+class SimNode:
+    __slots__ = (
+        "core",
+        "disk",
+        "epoch",
+        "id",
+        "in_flight",
+        "kv",
+        "last_snapshot",
+        "reads",
+        "seen_commit",
+        "waiting",
+    )
+
+    def __init__(self, node_id: int) -> None:
+        self.id = node_id
+        self.core: Raft | None = None
+        self.disk = Disk()
+        self.kv = KvMachine()
+        self.epoch = 0  # bumped by each crash: stale events for the old process are ignored
+        self.in_flight = False
+        self.last_snapshot = 0
+        self.seen_commit = 0
+        self.reads: list[tuple[int, bytes]] = []  # (read index, context) to serve once applied
+        self.waiting: dict[int | bytes, ClientOp] = {}

@@ -22,6 +22,8 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/checker_bench.py
+	$(BIN)/python bench/storage_bench.py
+	$(BIN)/python bench/store_bench.py
 
 # Until the harness (cluster + nemesis) lands, the demo checks two reference
 # histories: one linearizable, one not, with its counterexample.

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from store import wire
 from store.raft.types import Message
@@ -31,7 +32,7 @@ class _Inbound(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self._transport = transport
         self._owner.inbound.add(transport)
         _tune(transport)
@@ -122,7 +123,7 @@ class _Link:
             except (OSError, TimeoutError):
                 await asyncio.sleep(owner.dial_timeout / 4)
                 continue
-            assert isinstance(transport, asyncio.Transport)
+            transport = cast(asyncio.Transport, transport)
             _tune(transport, owner.user_timeout_ms)
             transport.write(wire.encode_hello(owner.cluster_id, owner.me, owner.my_client_urls))
             if owner.closed:

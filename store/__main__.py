@@ -1,0 +1,71 @@
+"""`python -m store`: one member of the store, with etcd's flags."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from store.config import ConfigError, ServerConfig, build_parser, config_from_args
+
+log = logging.getLogger("store")
+
+
+async def _serve(cfg: ServerConfig) -> None:
+    from store.http.server import serve, shutdown
+    from store.node import Node
+
+    node = Node(cfg)
+    await node.start()
+    servers = [
+        await serve(node, host, port, max_body=cfg.max_request_bytes)
+        for host, port in cfg.listen_client
+    ]
+    log.info(
+        "%s (member %s, cluster %s) serving clients on %s, peers on %s:%d",
+        cfg.name,
+        cfg.me.hex_id,
+        node.cluster_id,
+        ", ".join(f"{h}:{p}" for h, p in cfg.listen_client),
+        *cfg.listen_peer,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("%s stopping", cfg.name)
+    for s in servers:
+        await shutdown(s)
+    await node.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, ns.log_level.upper().replace("WARN", "WARNING")),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        cfg = config_from_args(ns)
+    except ConfigError as e:
+        parser.error(str(e))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(_serve(cfg))
+    except (OSError, RuntimeError) as e:
+        log.critical("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

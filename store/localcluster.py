@@ -1,0 +1,561 @@
+"""Clusters of local processes: our store or etcd 3.4, started with the same etcd flags.
+
+`LocalCluster` runs N members on 127.0.0.1 as child processes, each with its own data
+dir and log file under one root, and gives tests, benchmarks and the harness what they
+need to hurt them: kill, pause, resume, restart. `KeepAliveClient` is the small
+http.client-based client they all share.
+
+Members never outlive us: `stop()` runs on context exit (so on KeyboardInterrupt too) and
+on interpreter exit (atexit), and every member is spawned with PR_SET_PDEATHSIG from one
+long-lived thread, so the kernel kills it if this process dies without cleaning up
+(SIGKILL, or SIGTERM with no handler).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+Kind = Literal["store", "etcd"]
+HOST = "127.0.0.1"
+PORT_MIN, PORT_MAX = 10_000, 32_000  # below the kernel's ephemeral range (32768+)
+STOP_GRACE_S = 10.0
+POLL_S = 0.05
+
+
+# -- HTTP client -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class KeepAliveClient:
+    """One keep-alive HTTP/1.1 connection to one member. Not thread-safe: one per thread.
+
+    Nothing is retried: a request that fails raises (OSError, http.client.HTTPException,
+    TimeoutError) and the next request opens a fresh connection. Whether a failed write
+    took effect is for the caller to decide.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"need http://host:port, got {url!r}")
+        self.url = url
+        self.host, self.port = parts.hostname, parts.port
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """`form` goes url-encoded in the body, `query` in the URL; `path` is sent as given."""
+        if query:
+            path = f"{path}?{urllib.parse.urlencode(query)}"
+        body = None
+        sent = dict(headers or {})
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = self._conn
+        conn.timeout = self.timeout if timeout is None else timeout
+        try:
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            conn.request(method, path, body=body, headers=sent)
+            answer = conn.getresponse()
+            data = answer.read()
+        except BaseException:
+            self.close()
+            raise
+        if answer.will_close:
+            self.close()
+        found = {name.lower(): value for name, value in answer.getheaders()}
+        return Response(answer.status, found, data)
+
+    def get(self, key: str, **query: str) -> Response:
+        return self.request("GET", keys_path(key), query=query or None)
+
+    def put(self, key: str, value: str, **query: str) -> Response:
+        return self.request("PUT", keys_path(key), query=query or None, form={"value": value})
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> KeepAliveClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def keys_path(key: str) -> str:
+    """/v2/keys path of `key` ("a/b" or "/a/b"), percent-encoded but for slashes."""
+    return "/v2/keys/" + urllib.parse.quote(key.lstrip("/"), safe="/")
+
+
+def fetch_json(url: str, timeout: float = 1.0) -> Any:
+    """GET url once on a fresh connection; its JSON body, or None on any failure or non-200."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/")
+        answer = conn.getresponse()
+        body = answer.read()
+        return json.loads(body) if answer.status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
+# -- ports and process spawning ----------------------------------------------------------
+
+_ports_lock = threading.Lock()
+_ports_given: set[int] = set()
+_next_port = PORT_MIN + (os.getpid() * 7919) % (PORT_MAX - PORT_MIN)
+
+
+def free_port() -> int:
+    """A port below 32768 that nobody listens on now and we have not handed out before.
+
+    The scan starts at an offset derived from our pid, so concurrent test runs on one
+    machine tend to use different ranges. A port can still be taken between this
+    check and the child's bind; the child then fails to start and says so in its log.
+    """
+    global _next_port
+    with _ports_lock:
+        for _ in range(PORT_MAX - PORT_MIN):
+            port = _next_port
+            _next_port = PORT_MIN + (port + 1 - PORT_MIN) % (PORT_MAX - PORT_MIN)
+            if port in _ports_given:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind((HOST, port))
+                except OSError:
+                    continue
+            _ports_given.add(port)
+            return port
+    raise RuntimeError(f"no free port in {PORT_MIN}..{PORT_MAX}")
+
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl: Callable[..., int] | None = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, so every member is
+# forked by one daemon thread, which ends with the process (after the atexit handlers).
+_spawn_requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+
+
+def _spawner() -> None:
+    while True:
+        job, result = _spawn_requests.get()
+        try:
+            result.set_result(job())
+        except BaseException as e:
+            result.set_exception(e)
+
+
+threading.Thread(target=_spawner, name="localcluster-spawner", daemon=True).start()
+
+
+def _spawn(
+    argv: Sequence[str], log: IO[bytes], env: Mapping[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    def run() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop members in order
+            preexec_fn=_die_with_parent,
+        )
+
+    result: Future[subprocess.Popen[bytes]] = Future()
+    _spawn_requests.put((run, result))
+    return result.result()
+
+
+# -- the cluster -------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    name: str
+    client_port: int
+    peer_port: int
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    paused: bool = False
+    wanted: bool = False  # started and not since stopped or killed on purpose
+    starts: int = 0
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{HOST}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{HOST}:{self.peer_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class MemberDied(RuntimeError):
+    pass
+
+
+_live_clusters: weakref.WeakSet[LocalCluster] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for cluster in list(_live_clusters):
+        cluster.stop()
+
+
+class LocalCluster:
+    """N members of one kind on 127.0.0.1, each a child process with its own data dir.
+
+    Use as a context manager; `start()` returns once every process is spawned (call
+    `wait_ready()` to wait for a leader). Members are named n1..nN.
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        kind: Kind = "store",
+        root: str | os.PathLike[str] | None = None,
+        *,
+        heartbeat_ms: int = 100,
+        election_ms: int = 1000,
+        snapshot_count: int | None = None,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> None:
+        if kind not in ("store", "etcd"):
+            raise ValueError(f"kind must be 'store' or 'etcd', not {kind!r}")
+        self.kind: Kind = kind
+        self._tmp = None if root is not None else tempfile.TemporaryDirectory(prefix=f"{kind}-")
+        self.root = Path(root if root is not None else self._tmp.name)  # type: ignore[union-attr]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.snapshot_count = snapshot_count
+        self.extra_args = list(extra_args)
+        self.env = {**os.environ, **(env or {})}
+        self.token = token or f"{kind}-{os.getpid()}-{id(self):x}"
+        self._members: dict[str, Member] = {}
+        for i in range(1, size + 1):
+            name = f"n{i}"
+            self._members[name] = Member(
+                name=name,
+                client_port=free_port(),
+                peer_port=free_port(),
+                data_dir=self.root / f"{name}.data",
+                log_path=self.root / f"{name}.log",
+            )
+        self._lock = threading.RLock()
+
+    # -- lifecycle
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Spawn every member that is not running."""
+        with self._lock:
+            for member in self._members.values():
+                if not member.running:
+                    self._launch(member, "new" if member.starts == 0 else "existing")
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """SIGTERM the members one at a time, each SIGKILLed if not gone after `grace` s.
+
+        One at a time and the leader first: an etcd leader that stops hands its leadership
+        over, which takes seconds when its followers are stopping or gone.
+        """
+        with self._lock:
+            order = list(self._members)
+            with contextlib.suppress(LookupError):
+                leader = self.leader(timeout=0.5)
+                order.sort(key=lambda name: name != leader)
+            for member in self._members.values():
+                member.wanted = False
+            for name in order:
+                self.kill(name, signal.SIGTERM, grace)
+            _live_clusters.discard(self)
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = STOP_GRACE_S) -> None:
+        """Send `sig` to the member and wait until it has exited (SIGKILL after `timeout`)."""
+        with self._lock:
+            member = self._members[name]
+            member.wanted = False
+            if member.running:
+                self._signal(member, sig)
+                if member.paused:  # a stopped process acts on SIGTERM only once continued
+                    self._signal(member, signal.SIGCONT)
+                self._reap(member, time.monotonic() + timeout)
+            member.paused = False
+            self._close_log(member)
+
+    def pause(self, name: str) -> None:
+        with self._lock:
+            member = self._members[name]
+            self._signal(member, signal.SIGSTOP)
+            member.paused = True
+
+    def resume(self, name: str) -> None:
+        with self._lock:
+            member = self._members[name]
+            self._signal(member, signal.SIGCONT)
+            member.paused = False
+
+    def restart(self, name: str) -> None:
+        """Stop the member if it runs (SIGTERM), then start it again on the same data dir."""
+        with self._lock:
+            member = self._members[name]
+            if member.running:
+                self.kill(name, signal.SIGTERM)
+            self._launch(member, "existing")
+
+    # -- queries
+
+    @property
+    def members(self) -> list[str]:
+        return list(self._members)
+
+    def member(self, name: str) -> Member:
+        return self._members[name]
+
+    def client_url(self, name: str) -> str:
+        return self._members[name].client_url
+
+    def client(self, name: str, timeout: float = 5.0) -> KeepAliveClient:
+        return KeepAliveClient(self.client_url(name), timeout)
+
+    def live(self) -> list[str]:
+        """Members whose process runs and is not paused."""
+        return [n for n, m in self._members.items() if m.running and not m.paused]
+
+    def logs(self, name: str) -> str:
+        member = self._members[name]
+        if member._log is not None:
+            member._log.flush()
+        try:
+            return member.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stats(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """/v2/stats/self of the member, or None if it does not answer."""
+        found = fetch_json(self.client_url(name) + "/v2/stats/self", timeout)
+        return found if isinstance(found, dict) else None
+
+    def leader(self, timeout: float = 1.0) -> str:
+        """The live member that says it leads and whom every other live member follows.
+
+        Raises LookupError when there is no such member right now.
+        """
+        stats = {name: self.stats(name, timeout) for name in self.live()}
+        leaders = [n for n, s in stats.items() if s and s.get("state") == "StateLeader"]
+        for name in leaders:
+            own_id = stats[name]["id"]  # type: ignore[index]
+            followed = [s.get("leaderInfo", {}).get("leader") for s in stats.values() if s]
+            if len(followed) == len(stats) and all(f == own_id for f in followed):
+                return name
+        raise LookupError(f"no agreed leader among {sorted(stats)}: {_state_summary(stats)}")
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        """Poll until every live member answers /health and they agree on a leader.
+
+        Returns the leader's name. Raises MemberDied if a member's process exits, and
+        TimeoutError (with every member's state and log tail) after `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            live = self.live()
+            healthy = all(_is_healthy(self.client_url(n)) for n in live)
+            if healthy:
+                with contextlib.suppress(LookupError):
+                    return self.leader()
+            if time.monotonic() >= deadline:
+                raise TimeoutError(self._describe(f"no ready leader after {timeout:.1f}s"))
+            time.sleep(POLL_S)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll `condition` until it holds; TimeoutError naming `what` after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            self._check_alive()
+            if time.monotonic() >= deadline:
+                raise TimeoutError(self._describe(f"timed out after {timeout:.1f}s: {what}"))
+            time.sleep(POLL_S)
+
+    # -- internals
+
+    def argv(self, member: Member, state: str) -> list[str]:
+        """The command line of a member: the same etcd flags for both kinds."""
+        cluster = ",".join(f"{m.name}={m.peer_url}" for m in self._members.values())
+        program = ["etcd"] if self.kind == "etcd" else [sys.executable, "-m", "store"]
+        flags = [
+            "--name", member.name,
+            "--data-dir", str(member.data_dir),
+            "--listen-client-urls", member.client_url,
+            "--advertise-client-urls", member.client_url,
+            "--listen-peer-urls", member.peer_url,
+            "--initial-advertise-peer-urls", member.peer_url,
+            "--initial-cluster", cluster,
+            "--initial-cluster-token", self.token,
+            "--initial-cluster-state", state,
+            "--heartbeat-interval", str(self.heartbeat_ms),
+            "--election-timeout", str(self.election_ms),
+            "--enable-v2=true",
+        ]  # fmt: skip
+        if self.snapshot_count is not None:
+            flags += ["--snapshot-count", str(self.snapshot_count)]
+        return program + flags + self.extra_args
+
+    def _launch(self, member: Member, state: str) -> None:
+        _live_clusters.add(self)
+        self._close_log(member)
+        member._log = open(member.log_path, "ab")  # noqa: SIM115 (closed on kill/stop)
+        argv = self.argv(member, state)
+        member._log.write(f"=== {time.strftime('%H:%M:%S')} start: {' '.join(argv)}\n".encode())
+        member._log.flush()
+        member.process = _spawn(argv, member._log, self.env, self.root)
+        member.paused = False
+        member.wanted = True
+        member.starts += 1
+
+    @staticmethod
+    def _signal(member: Member, sig: int) -> None:
+        if member.process is not None and member.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member.process.pid, sig)
+
+    @staticmethod
+    def _reap(member: Member, deadline: float) -> None:
+        assert member.process is not None
+        try:
+            member.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member.process.pid, signal.SIGKILL)
+            member.process.wait()
+
+    @staticmethod
+    def _close_log(member: Member) -> None:
+        if member._log is not None and not member.running:
+            member._log.close()
+            member._log = None
+
+    def _check_alive(self) -> None:
+        for name, member in self._members.items():
+            if member.wanted and not member.running:
+                member.wanted = False
+                self._close_log(member)
+                raise MemberDied(
+                    self._describe(f"{name} exited with status {member.process.returncode}")
+                )
+
+    def _describe(self, headline: str, tail_lines: int = 15) -> str:
+        lines = [f"{self.kind} cluster in {self.root}: {headline}"]
+        for name, member in self._members.items():
+            state = "paused" if member.paused else "running" if member.running else "down"
+            stats = self.stats(name, 0.5) if state == "running" else None
+            lines.append(f"-- {name} pid={member.pid} {state} {_state_summary({name: stats})}")
+            lines += ["   " + ln for ln in self.logs(name).splitlines()[-tail_lines:]]
+        return "\n".join(lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+
+def _is_healthy(url: str) -> bool:
+    found = fetch_json(url + "/health", 1.0)
+    return isinstance(found, dict) and found.get("health") in ("true", True)
+
+
+def _state_summary(stats: Mapping[str, dict[str, Any] | None]) -> str:
+    parts = []
+    for name, s in stats.items():
+        if not s:
+            parts.append(f"{name}: no answer")
+        else:
+            leader = s.get("leaderInfo", {}).get("leader")
+            parts.append(f"{name}: {s.get('state')} id={s.get('id')} leader={leader}")
+    return "; ".join(parts)

@@ -1,0 +1,440 @@
+"""The node driver: runs the Raft core against real disk, network and time.
+
+One asyncio loop owns everything. Raft's Ready is drained one at a time: the
+disk write (one fsync for all its entries) runs in a worker thread while the
+loop keeps taking requests and messages, which then go into the next Ready:
+that is the group commit. A leader sends its appends before its own fsync
+(Raft thesis 10.2.1: the core counts the leader's own log only once it is
+persisted); every other message waits for the fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from store.config import ServerConfig
+from store.peer import PeerTransport
+from store.raft.core import Raft
+from store.raft.types import (
+    Config,
+    EntryType,
+    MsgType,
+    Ready,
+    Role,
+)
+from store.storage import DiskStorage
+from store.v2.command import Command, decode, encode, sync
+from store.v2.errors import EtcdError
+from store.v2.store import Event, V2Store
+
+log = logging.getLogger("store.node")
+
+# Messages a leader may send before its own entries are on disk.
+_EARLY = frozenset({MsgType.APPEND, MsgType.HEARTBEAT, MsgType.SNAPSHOT})
+_STATE_NAMES = {
+    Role.LEADER: "StateLeader",
+    Role.FOLLOWER: "StateFollower",
+    Role.CANDIDATE: "StateCandidate",
+    Role.PRE_CANDIDATE: "StatePreCandidate",
+}
+
+
+def _raft_error(cause: str, index: int = 0) -> EtcdError:
+    return EtcdError.raft_internal(cause, index)
+
+
+@dataclass(slots=True)
+class _Counters:
+    start_time: float = field(default_factory=time.time)
+    recv_append: int = 0
+    send_append: int = 0
+    leader_since: float = 0.0
+
+
+class Node:
+    """One member: the Backend the HTTP server serves."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        self.me = cfg.me
+        self.cluster_id = f"{cfg.cluster_id:x}"
+        self.storage, restored = DiskStorage.open(cfg.data_dir)
+        meta = self.storage.read_meta()
+        wanted = {
+            "name": cfg.name,
+            "cluster_id": self.cluster_id,
+            "members": {m.name: list(m.peer_urls) for m in cfg.members},
+        }
+        if meta is None:
+            self.storage.write_meta(wanted)
+        elif meta.get("cluster_id") != self.cluster_id or meta.get("name") != cfg.name:
+            raise RuntimeError(
+                f"{cfg.data_dir} belongs to member {meta.get('name')!r} of cluster "
+                f"{meta.get('cluster_id')}, not {cfg.name!r} of {self.cluster_id}; "
+                "use another --data-dir or the original flags"
+            )
+        self.store = V2Store()
+        if restored.snapshot is not None:
+            self.store = V2Store.restore(restored.snapshot.data)
+            self._applied = restored.snapshot.meta.index
+        else:
+            self._applied = 0
+        self._snap_index = self._applied
+        self._durable_term_vote = (restored.hard_state.term, restored.hard_state.vote)
+        self._durable_last = restored.entries[-1].index if restored.entries else self._applied
+        self.raft = Raft(
+            Config(
+                id=self.me.raft_id,
+                peers=tuple(m.raft_id for m in cfg.members),
+                election_ticks=max(2, cfg.election_ms // cfg.heartbeat_ms),
+                heartbeat_ticks=1,
+                seed=int.from_bytes(os.urandom(8), "big"),
+            ),
+            restored,
+        )
+        self._by_raft_id = {m.raft_id: m for m in cfg.members}
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
+        self._waiters: dict[int, asyncio.Future[Event]] = {}
+        self._reads: dict[bytes, asyncio.Future[int]] = {}
+        self._read_waiting: list[tuple[int, asyncio.Future[int]]] = []  # (index, fut)
+        self._read_seq = 0
+        self._busy = False  # a Ready is in flight
+        self._kicked = False
+        self._leader_known: asyncio.Event | None = None
+        self._role = Role.FOLLOWER
+        self._leader = 0
+        self._counters = _Counters()
+        self._closing = False
+        self._last_sync = 0.0
+        self.peers: PeerTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._leader_known = asyncio.Event()
+        peers = {}
+        for m in self.cfg.members:
+            u = urlsplit(m.peer_urls[0])
+            assert u.hostname and u.port
+            peers[m.raft_id] = (u.hostname, u.port)
+        self.peers = PeerTransport(
+            self.me.raft_id,
+            self.cfg.cluster_id,
+            peers,
+            self._on_message,
+            election_ms=self.cfg.election_ms,
+            client_urls=self.cfg.advertise_client_urls,
+        )
+        await self.peers.listen(*self.cfg.listen_peer)
+        self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
+        self._kick()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._tick_handle.cancel()
+        if self.peers is not None:
+            await self.peers.close()
+        # Let an in-flight disk write finish: it may hold acknowledged entries.
+        self._disk.shutdown(wait=True)
+        self.storage.close()
+
+    # ---- inputs to the core ----------------------------------------------
+
+    def _tick(self) -> None:
+        if self._closing:
+            return
+        self.raft.tick()
+        if self._role is Role.LEADER:
+            expiry = self.store.next_expiry()
+            now = time.time()
+            # Expiry goes through the log like any write, so every member
+            # removes the same keys at the same index (etcd's SYNC).
+            if expiry is not None and expiry <= now and now - self._last_sync >= 0.5:
+                self._last_sync = now
+                self.raft.propose(encode(sync(now)))
+        assert self._loop is not None
+        self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
+        self._kick()
+
+    def _on_message(self, msg) -> None:
+        if msg.type is MsgType.APPEND:
+            self._counters.recv_append += 1
+        self.raft.step(msg)
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._kicked and not self._busy and not self._closing:
+            self._kicked = True
+            assert self._loop is not None
+            self._loop.call_soon(self._drain)
+
+    # ---- the Ready cycle -------------------------------------------------
+
+    def _drain(self) -> None:
+        self._kicked = False
+        if self._busy or self._closing or not self.raft.has_ready():
+            return
+        rd = self.raft.ready()
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state.role, rd.soft_state.leader)
+        hs = rd.hard_state
+        if (
+            not rd.entries
+            and rd.snapshot is None
+            and (hs is None or (hs.term, hs.vote) == self._durable_term_vote)
+        ):
+            # Nothing to persist, or only the commit index moved: Raft does not need
+            # that durable (a restarted node learns it again), so it does not cost
+            # an fsync before these entries are applied.
+            self._send(rd.messages)
+            self._finish(rd)
+            return
+        early = []
+        if self._role is Role.LEADER:
+            late = []
+            for m in rd.messages:
+                (early if m.type in _EARLY else late).append(m)
+            self._send(early)
+            rd_late = late
+        else:
+            rd_late = rd.messages
+        if rd.committed and rd.committed[-1].index <= self._durable_last and rd.snapshot is None:
+            # Already on disk here (a leader's committed entries always are): apply
+            # them now rather than after this Ready's fsync.
+            self._apply(rd)
+        if rd.snapshot is not None:
+            self._durable_last = rd.snapshot.meta.index
+        if rd.entries:
+            self._durable_last = rd.entries[-1].index
+        self._busy = True
+        assert self._loop is not None
+        fut = self._loop.run_in_executor(
+            self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot
+        )
+        if hs is not None:
+            self._durable_term_vote = (hs.term, hs.vote)
+        fut.add_done_callback(lambda f: self._persisted(f, rd, rd_late))
+
+    def _persisted(self, f: asyncio.Future[None], rd: Ready, late: list) -> None:
+        exc = f.exception()
+        if exc is not None:
+            # A node that cannot persist must not answer anything: stop hard.
+            log.critical("disk write failed, stopping: %s", exc)
+            os._exit(70)
+        self._busy = False
+        self._send(late)
+        self._finish(rd)
+
+    def _send(self, msgs: list) -> None:
+        peers = self.peers
+        assert peers is not None
+        for m in msgs:
+            if m.type is MsgType.APPEND:
+                self._counters.send_append += 1
+            peers.send(m)
+
+    def _finish(self, rd: Ready) -> None:
+        if rd.snapshot is not None and rd.snapshot.meta.index > self._applied:
+            old = self.store
+            self.store = V2Store.restore(rd.snapshot.data)
+            self.store.take_watchers(old)
+            self._applied = rd.snapshot.meta.index
+            self._snap_index = self._applied
+        self._apply(rd)
+        for rs in rd.read_states:
+            fut = self._reads.pop(rs.context, None)
+            if fut is not None and not fut.done():
+                if rs.index <= self._applied:
+                    fut.set_result(rs.index)
+                else:
+                    self._read_waiting.append((rs.index, fut))
+        for ctx in rd.dropped_reads:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(_raft_error("etcdserver: leader changed"))
+        for data in rd.dropped:
+            w = self._waiters.pop(decode(data).id, None)
+            if w is not None and not w.done():
+                w.set_exception(_raft_error("etcdserver: no leader"))
+        self.raft.advance(rd)
+        self._maybe_snapshot()
+        self._kick()
+
+    def _apply(self, rd: Ready) -> None:
+        waiters = self._waiters
+        for e in rd.committed:
+            if e.index <= self._applied:
+                continue
+            if e.type is EntryType.NORMAL and e.data:
+                cmd = decode(e.data)
+                result = self.store.apply(cmd)
+                w = waiters.pop(cmd.id, None)
+                if w is not None and not w.done():
+                    if isinstance(result, EtcdError):
+                        w.set_exception(result)
+                    else:
+                        w.set_result(result)
+            self._applied = e.index
+        if self._read_waiting:
+            still = []
+            for index, fut in self._read_waiting:
+                if index <= self._applied:
+                    if not fut.done():
+                        fut.set_result(index)
+                else:
+                    still.append((index, fut))
+            self._read_waiting = still
+
+    def _maybe_snapshot(self) -> None:
+        if self._applied - self._snap_index < self.cfg.snapshot_count:
+            return
+        snap = self.raft.compact(self._applied, self.store.snapshot())
+        self._snap_index = self._applied
+        if snap is None:  # the core holds a newer snapshot, received from the leader
+            return
+        assert self._loop is not None
+        self._loop.run_in_executor(self._disk, self.storage.save_snapshot, snap)
+        log.info("snapshot at index %d (%d bytes)", snap.meta.index, len(snap.data))
+
+    def _on_soft_state(self, role: Role, leader: int) -> None:
+        assert self._leader_known is not None
+        if role != self._role:
+            if self._role is Role.LEADER:
+                # Stepped down: what it proposed may or may not commit under the next
+                # leader; answer now (500, indeterminate) rather than at the timeout.
+                for w in self._waiters.values():
+                    if not w.done():
+                        w.set_exception(_raft_error("etcdserver: leader changed"))
+            log.info(
+                "%s is now %s at term %d (leader %s)",
+                self.cfg.name,
+                _STATE_NAMES[role],
+                self.raft.term,
+                self._by_raft_id[leader].name if leader in self._by_raft_id else "none",
+            )
+            if role is Role.LEADER:
+                self._counters.leader_since = time.time()
+        if leader != self._leader:
+            self._counters.leader_since = time.time()
+        self._role, self._leader = role, leader
+        if leader:
+            self._leader_known.set()
+        else:
+            self._leader_known.clear()
+
+    # ---- the Backend the HTTP layer calls ---------------------------------
+
+    @property
+    def raft_index(self) -> int:
+        return self._applied
+
+    @property
+    def raft_term(self) -> int:
+        return self.raft.term
+
+    async def propose(self, cmd: Command) -> Event:
+        assert self._loop is not None and self._leader_known is not None
+        deadline = self._loop.time() + self.cfg.request_timeout_s
+        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
+        data = encode(dataclasses.replace(cmd, id=cmd_id))
+        fut: asyncio.Future[Event] = self._loop.create_future()
+        self._waiters[cmd_id] = fut
+        try:
+            while not self.raft.propose(data):
+                left = deadline - self._loop.time()
+                if left <= 0:
+                    raise _raft_error("etcdserver: request timed out")
+                self._leader_known.clear()
+                try:
+                    await asyncio.wait_for(self._leader_known.wait(), left)
+                except TimeoutError:
+                    raise _raft_error("etcdserver: request timed out") from None
+            self._kick()
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(fut), max(0.0, deadline - self._loop.time())
+                )
+            except TimeoutError:
+                raise _raft_error("etcdserver: request timed out") from None
+        finally:
+            self._waiters.pop(cmd_id, None)
+
+    async def linearize(self) -> None:
+        assert self._loop is not None
+        self._read_seq += 1
+        ctx = self._read_seq.to_bytes(8, "big")
+        fut: asyncio.Future[int] = self._loop.create_future()
+        self._reads[ctx] = fut
+        self.raft.read_index(ctx)
+        self._kick()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.cfg.request_timeout_s)
+        except TimeoutError:
+            raise _raft_error("etcdserver: request timed out") from None
+        finally:
+            self._reads.pop(ctx, None)
+
+    def stats_self(self) -> dict:
+        leader = self._by_raft_id.get(self._leader)
+        c = self._counters
+        return {
+            "name": self.cfg.name,
+            "id": self.me.hex_id,
+            "state": _STATE_NAMES[self._role],
+            "startTime": _iso(c.start_time),
+            "leaderInfo": {
+                "leader": leader.hex_id if leader else "",
+                "uptime": f"{time.time() - c.leader_since:.6f}s" if leader else "",
+                "startTime": _iso(c.leader_since) if leader else "",
+            },
+            "recvAppendRequestCnt": c.recv_append,
+            "sendAppendRequestCnt": c.send_append,
+            "raftTerm": self.raft.term,
+            "raftIndex": self._applied,
+        }
+
+    def stats_leader(self) -> dict | None:
+        if self._role is not Role.LEADER:
+            return None
+        st = self.raft.status()
+        followers = {}
+        for m in self.cfg.members:
+            if m.raft_id == self.me.raft_id:
+                continue
+            followers[m.hex_id] = {
+                "name": m.name,
+                "match": st.get("progress", {}).get(m.raft_id, {}).get("match", 0),
+                "connected": bool(self.peers and self.peers.connected(m.raft_id)),
+            }
+        return {"leader": self.me.hex_id, "followers": followers}
+
+    def members(self) -> list[dict]:
+        # Other members' client URLs arrive in their peer hello (etcd publishes them
+        # through Raft); a member not heard from yet lists none, as in etcd.
+        assert self.peers is not None
+        known = self.peers.client_urls
+        return [
+            {
+                "id": m.hex_id,
+                "name": m.name,
+                "peerURLs": list(m.peer_urls),
+                "clientURLs": list(known.get(m.raft_id, ())),
+            }
+            for m in self.cfg.members
+        ]
+
+    def health(self) -> bool:
+        return self._leader != 0
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"

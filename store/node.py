@@ -11,6 +11,7 @@ persisted); every other message waits for the fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -342,29 +343,29 @@ class Node:
         return self.raft.term
 
     async def propose(self, cmd: Command) -> Event:
-        assert self._loop is not None and self._leader_known is not None
-        deadline = self._loop.time() + self.cfg.request_timeout_s
+        loop = self._loop
+        assert loop is not None and self._leader_known is not None
+        deadline = loop.time() + self.cfg.request_timeout_s
         cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
         data = encode(dataclasses.replace(cmd, id=cmd_id))
-        fut: asyncio.Future[Event] = self._loop.create_future()
+        while not self.raft.propose(data):
+            # No leader to take it yet: wait for one, as etcd does, until the deadline.
+            left = deadline - loop.time()
+            if left <= 0:
+                raise _raft_error("etcdserver: request timed out")
+            wait = min(left, self.cfg.heartbeat_ms / 1000)
+            if self._leader_known.is_set():
+                await asyncio.sleep(wait)  # a leader, but not taking proposals right now
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._leader_known.wait(), wait)
+        fut: asyncio.Future[Event] = loop.create_future()
         self._waiters[cmd_id] = fut
+        self._kick()
         try:
-            while not self.raft.propose(data):
-                left = deadline - self._loop.time()
-                if left <= 0:
-                    raise _raft_error("etcdserver: request timed out")
-                self._leader_known.clear()
-                try:
-                    await asyncio.wait_for(self._leader_known.wait(), left)
-                except TimeoutError:
-                    raise _raft_error("etcdserver: request timed out") from None
-            self._kick()
-            try:
-                return await asyncio.wait_for(
-                    asyncio.shield(fut), max(0.0, deadline - self._loop.time())
-                )
-            except TimeoutError:
-                raise _raft_error("etcdserver: request timed out") from None
+            return await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            raise _raft_error("etcdserver: request timed out") from None
         finally:
             self._waiters.pop(cmd_id, None)
 
@@ -377,7 +378,7 @@ class Node:
         self.raft.read_index(ctx)
         self._kick()
         try:
-            await asyncio.wait_for(asyncio.shield(fut), self.cfg.request_timeout_s)
+            await asyncio.wait_for(fut, self.cfg.request_timeout_s)
         except TimeoutError:
             raise _raft_error("etcdserver: request timed out") from None
         finally:

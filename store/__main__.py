@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
 
@@ -41,6 +42,13 @@ async def _serve(cfg: ServerConfig) -> None:
     await node.close()
 
 
+def _raise_fd_limit() -> None:
+    # Thousands of client connections must not run the process out of descriptors.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(ns)
     except ConfigError as e:
         parser.error(str(e))
+    _raise_fd_limit()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without

@@ -1,0 +1,385 @@
+"""Benchmark of our store against etcd 3.4, side by side, as 3-member local clusters.
+
+Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags: heartbeat
+100 ms, election timeout 1000 ms) and the same workloads:
+
+- sequential PUT to the leader (1 client)
+- PUT to the leader from 16 and from 64 concurrent clients
+- sequential quorum GET on a follower (1 client)
+- failover: SIGKILL the leader while a client writes continuously to every surviving
+  member (a new PUT every 10 ms to each, on its own connection, however many are still
+  waiting); the time from the kill to the first acknowledged write that a new leader
+  committed (its X-Raft-Term is above the old leader's). Several trials; the killed
+  member is restarted between them.
+
+The load client is an asyncio client on raw sockets (uvloop), one keep-alive HTTP/1.1
+connection per simulated client, one request in flight per connection, in this process.
+`--client threads` uses one http.client thread per simulated client instead (the client
+of the reference figures); with 64 of them the GIL, not the server, sets the pace on a
+2-core machine. The table reports the client's own CPU use (% of one core) so a
+saturated client shows.
+
+    python bench/store_bench.py [--duration 5] [--trials 3] [--systems etcd,store]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store.localcluster import KeepAliveClient, LocalCluster
+
+REFERENCE = "shared/reference/figures.md (etcd, same machine class, http.client clients)"
+REFERENCE_ETCD = {"put-seq": 497.0, "put-16": 1091.0, "put-64": 1523.0, "qget-follower": 424.0}
+WARMUP_S = 0.5
+KEYS_PER_CLIENT = 100  # clients cycle over their own keys, so the store stays small
+FAILOVER_PACE_S = 0.01
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    clients: int
+    method: str  # PUT to the leader, or quorum GET on a follower
+    on_leader: bool
+
+
+WORKLOADS = (
+    Workload("put-seq", "PUT to the leader, 1 client", 1, "PUT", True),
+    Workload("put-16", "PUT to the leader, 16 clients", 16, "PUT", True),
+    Workload("put-64", "PUT to the leader, 64 clients", 64, "PUT", True),
+    Workload("qget-follower", "quorum GET on a follower, 1 client", 1, "GET", False),
+)
+
+
+@dataclass
+class Result:
+    ops: int
+    errors: int
+    seconds: float
+    latencies: list[float]  # seconds, of the successful requests
+    client_cpu: float  # CPU seconds this process used, over `seconds`
+
+    @property
+    def throughput(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+@dataclass
+class SystemRun:
+    kind: str
+    results: dict[str, Result] = field(default_factory=dict)
+    failovers: list[float] = field(default_factory=list)
+    failover_notes: list[str] = field(default_factory=list)
+
+
+# -- load clients ------------------------------------------------------------------------
+
+
+def request_bytes(workload: Workload, client: int, i: int, port: int) -> bytes:
+    key = f"/v2/keys/bench/c{client}-{i % KEYS_PER_CLIENT}"
+    if workload.method == "GET":
+        return f"GET {key}?quorum=true HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    body = f"value=v{i}"
+    return (
+        f"PUT {key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
+    """Status and headers (lower-case names) of one response; its body is read and dropped."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get(b"content-length", b"0"))
+    if length:
+        await reader.readexactly(length)
+    return status, headers
+
+
+async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[int, int, list]:
+    latencies: list[float] = []
+    counts = [0, 0]  # ok, errors
+    measuring = False
+    deadline = time.perf_counter() + WARMUP_S + seconds
+
+    async def one(client: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = 0
+        try:
+            while (now := time.perf_counter()) < deadline:
+                writer.write(request_bytes(workload, client, i, port))
+                status, _ = await _read_response(reader)
+                done = time.perf_counter()
+                i += 1
+                if measuring:
+                    if status < 300:
+                        counts[0] += 1
+                        latencies.append(done - now)
+                    else:
+                        counts[1] += 1
+        finally:
+            writer.close()
+
+    tasks = [asyncio.create_task(one(c)) for c in range(workload.clients)]
+    await asyncio.sleep(WARMUP_S)
+    measuring = True
+    await asyncio.gather(*tasks)
+    return counts[0], counts[1], latencies
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def run_async(workload: Workload, port: int, seconds: float) -> Result:
+    cpu = time.process_time()
+    ok, errors, latencies = _run(_async_load(workload, port, seconds))
+    return Result(ok, errors, seconds, latencies, time.process_time() - cpu)
+
+
+def run_threads(workload: Workload, port: int, seconds: float) -> Result:
+    latencies: list[list[float]] = [[] for _ in range(workload.clients)]
+    errors = [0] * workload.clients
+    measuring = threading.Event()
+    stop = threading.Event()
+
+    def one(client: int) -> None:
+        with KeepAliveClient(f"http://127.0.0.1:{port}") as conn:
+            i = 0
+            while not stop.is_set():
+                key = f"/bench/c{client}-{i % KEYS_PER_CLIENT}"
+                started = time.perf_counter()
+                if workload.method == "GET":
+                    answer = conn.get(key, quorum="true")
+                else:
+                    answer = conn.put(key, f"v{i}")
+                i += 1
+                if measuring.is_set():
+                    if answer.status < 300:
+                        latencies[client].append(time.perf_counter() - started)
+                    else:
+                        errors[client] += 1
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in range(workload.clients)]
+    for t in threads:
+        t.start()
+    stop.wait(WARMUP_S)  # pacing, not synchronisation: the warm-up period
+    cpu = time.process_time()
+    measuring.set()
+    stop.wait(seconds)
+    measuring.clear()
+    used = time.process_time() - cpu
+    stop.set()
+    for t in threads:
+        t.join()
+    merged = [x for per in latencies for x in per]
+    return Result(len(merged), sum(errors), seconds, merged, used)
+
+
+# -- failover ----------------------------------------------------------------------------
+
+
+def failover_trial(cluster: LocalCluster, timeout: float = 30.0) -> float:
+    """Seconds from SIGKILL of the leader to the first write a new leader acknowledged."""
+    leader = cluster.wait_ready(30.0)
+    with cluster.client(leader) as client:
+        old_term = int(client.put("/bench/failover", "before").header("x-raft-term") or 0)
+    ports = [cluster.member(n).client_port for n in cluster.members if n != leader]
+    killed_at = time.perf_counter()
+    cluster.kill(leader)
+    acked_at = _run(_first_new_term_ack(ports, old_term, timeout))
+    cluster.restart(leader)
+    cluster.wait_ready(60.0)
+    if acked_at is None:
+        raise TimeoutError(f"no write acknowledged within {timeout}s of killing {leader}")
+    return acked_at - killed_at
+
+
+async def _first_new_term_ack(ports: list[int], old_term: int, timeout: float) -> float | None:
+    """Every FAILOVER_PACE_S, a new PUT on a new connection to each survivor, each waiting
+    as long as it takes: a request forwarded to the dead leader is lost and hangs (etcd
+    answers it after 7 s), so one writer alone would measure etcd's request timeout."""
+    done = asyncio.Event()
+    acks: list[float] = []
+
+    async def put(port: int, n: int) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                body = f"value={n}"
+                writer.write(
+                    f"PUT /v2/keys/bench/failover-{port} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+                )
+                status, headers = await _read_response(reader)
+                if status < 300 and int(headers.get(b"x-raft-term", b"0")) > old_term:
+                    acks.append(time.perf_counter())
+                    done.set()
+            finally:
+                writer.close()
+
+    tasks: set[asyncio.Task] = set()
+    deadline = time.perf_counter() + timeout
+    n = 0
+    while not done.is_set() and time.perf_counter() < deadline:
+        for port in ports:
+            n += 1
+            tasks.add(asyncio.create_task(put(port, n)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), FAILOVER_PACE_S)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return min(acks) if acks else None
+
+
+# -- running and printing ----------------------------------------------------------------
+
+
+def bench_system(kind: str, args: argparse.Namespace, root: Path) -> SystemRun:
+    run = SystemRun(kind)
+    load = run_async if args.client == "asyncio" else run_threads
+    with LocalCluster(3, kind, root / kind) as cluster:  # type: ignore[arg-type]
+        leader = cluster.wait_ready(60.0)
+        follower = next(n for n in cluster.members if n != leader)
+        for workload in WORKLOADS:
+            if workload.name not in args.workloads:
+                continue
+            target = leader if workload.on_leader else follower
+            port = cluster.member(target).client_port
+            run.results[workload.name] = result = load(workload, port, args.duration)
+            print(
+                f"  {kind:5} {workload.name:14} {result.throughput:8.0f} ops/s "
+                f"p50 {result.percentile(50) * 1e3:6.2f} ms p99 {result.percentile(99) * 1e3:6.2f}"
+                f" ms, {result.errors} errors, client CPU {client_cpu(result):3.0f}%",
+                flush=True,
+            )
+            leader = cluster.wait_ready(30.0)  # nothing should have changed; check it
+        for trial in range(args.trials):
+            seconds = failover_trial(cluster)
+            run.failovers.append(seconds)
+            print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+    return run
+
+
+def client_cpu(result: Result) -> float:
+    return 100.0 * result.client_cpu / result.seconds if result.seconds else 0.0
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if theirs else "-"
+
+
+def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
+    ours, etcd = runs.get("store"), runs.get("etcd")
+    print()
+    print(f"3-member clusters on 127.0.0.1; {args.duration:.0f} s per workload after "
+          f"{WARMUP_S} s warm-up; client: {args.client}")  # fmt: skip
+    header = f"{'workload':36} | {'system':5} | {'ops/s':>7} | {'p50 ms':>7} | {'p99 ms':>7}"
+    print(header + f" | {'client CPU':>10} | ours/etcd")
+    print("-" * (len(header) + 26))
+    for workload in WORKLOADS:
+        if workload.name not in args.workloads:
+            continue
+        for run in (etcd, ours):
+            if run is None or workload.name not in run.results:
+                continue
+            r = run.results[workload.name]
+            compared = ""
+            if run is ours and etcd is not None and workload.name in etcd.results:
+                compared = ratio(r.throughput, etcd.results[workload.name].throughput)
+            print(
+                f"{workload.title:36} | {run.kind:5} | {r.throughput:7.0f} | "
+                f"{r.percentile(50) * 1e3:7.2f} | {r.percentile(99) * 1e3:7.2f} | "
+                f"{client_cpu(r):9.0f}% | {compared}"
+            )
+    if args.trials:
+        print()
+        print(f"{'failover (kill leader -> first ack)':36} | {'system':5} | "
+              f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
+        for run in (etcd, ours):
+            if run is None or not run.failovers:
+                continue
+            mean = statistics.mean(run.failovers)
+            compared = ""
+            if run is ours and etcd is not None and etcd.failovers:
+                compared = ratio(mean, statistics.mean(etcd.failovers))
+            print(
+                f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
+                f"{min(run.failovers) * 1e3:7.0f} | {max(run.failovers) * 1e3:7.0f} | "
+                f"{len(run.failovers):6} | {compared}"
+            )
+    print()
+    print(f"etcd reference, {REFERENCE}:")
+    print("  " + ", ".join(f"{k} {v:.0f} ops/s" for k, v in REFERENCE_ETCD.items()))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload")
+    parser.add_argument("--trials", type=int, default=3, help="failover trials per system")
+    parser.add_argument("--systems", default="etcd,store", help="comma-separated: etcd,store")
+    parser.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(w.name for w in WORKLOADS),
+        help="comma-separated subset of " + ",".join(w.name for w in WORKLOADS),
+    )
+    parser.add_argument("--root", type=Path, help="keep data dirs and logs here")
+    args = parser.parse_args(argv)
+    args.workloads = set(args.workloads.split(","))
+    args.systems = [s for s in args.systems.split(",") if s]
+    unknown = set(args.systems) - {"etcd", "store"}
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs: dict[str, SystemRun] = {}
+    with contextlib.ExitStack() as stack:
+        root = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        for kind in args.systems:
+            print(f"{kind}: 3 members in {root / kind}", flush=True)
+            try:
+                runs[kind] = bench_system(kind, args, root)
+            except Exception as e:  # one system failing still reports the other
+                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+    print_table(runs, args)
+    return 0 if len(runs) == len(args.systems) else 1
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clusters stop cleanly
+    sys.exit(main())

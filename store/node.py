@@ -134,6 +134,7 @@ class Node:
             self._on_message,
             election_ms=self.cfg.election_ms,
             client_urls=self.cfg.advertise_client_urls,
+            on_peer_lost=self._on_peer_lost,
         )
         await self.peers.listen(*self.cfg.listen_peer)
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
@@ -171,6 +172,14 @@ class Node:
             self._counters.recv_append += 1
         self.raft.step(msg)
         self._kick()
+
+    def _on_peer_lost(self, peer: int) -> None:
+        # A closed connection (not a silent one: a partition closes nothing) means
+        # the peer's process is gone, or restarting.
+        if peer == self._leader and self._role is Role.FOLLOWER:
+            log.info("%s lost its connection to the leader; forgetting it", self.cfg.name)
+            self.raft.forget_leader()
+            self._kick()
 
     def _kick(self) -> None:
         if not self._kicked and not self._busy and not self._closing:

@@ -135,6 +135,8 @@ class _Link:
 
     def _lost(self) -> None:
         self.transport = None
+        if not self.owner.closed:
+            self.owner.on_peer_lost(self.peer)
         self.dial()
 
     def close(self) -> None:
@@ -152,7 +154,9 @@ class PeerTransport:
         *,
         election_ms: int,
         client_urls: tuple[str, ...] = (),
+        on_peer_lost: Callable[[int], None] = lambda peer: None,
     ) -> None:
+        self.on_peer_lost = on_peer_lost  # our connection to that peer closed
         self.me = me
         self.my_client_urls = client_urls
         self.client_urls: dict[int, tuple[str, ...]] = {me: client_urls}

@@ -210,6 +210,33 @@ def test_a_follower_in_lease_ignores_votes_and_keeps_its_term() -> None:
     assert net[1].role == Role.LEADER and net[1].term == net[2].term == term
 
 
+def test_followers_that_forget_a_dead_leader_elect_a_new_one_within_half_a_timeout() -> None:
+    net = Net(election_ticks=10)
+    net.elect(1)
+    term = net[1].term
+    net.down.add(1)  # the leader's process is gone: its connections closed
+    net[2].forget_leader()
+    net[3].forget_leader()
+    assert net[2].leader == net[3].leader == NONE
+    for _ in range(6):  # half an election timeout, plus one tick
+        net.tick(2)
+        net.tick(3)
+        net.deliver()
+    leaders = [n for n in (2, 3) if net[n].role == Role.LEADER]
+    assert len(leaders) == 1 and net[leaders[0]].term == term + 1
+
+
+def test_forgetting_a_live_leader_disturbs_nothing() -> None:
+    net = Net(election_ticks=10)
+    net.elect(1)
+    term = net[1].term
+    net[3].forget_leader()  # a connection closed, but the leader lives
+    for _ in range(6):
+        net.tick(3)
+    net.deliver()  # node 3's pre-vote meets node 2, which still hears from the leader
+    assert net[1].role == Role.LEADER and net[1].term == net[2].term == net[3].term == term
+
+
 def test_without_check_quorum_a_follower_grants_a_pre_vote_despite_its_leader() -> None:
     net = Net(check_quorum=False)
     net.elect(1)

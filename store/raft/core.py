@@ -246,6 +246,25 @@ class Raft:
         else:
             self._dropped_reads.append(context)
 
+    def forget_leader(self) -> None:
+        """The driver has strong evidence that this follower's leader is gone (its
+        process closed the connection): forget it, and campaign after a random
+        part of half an election timeout instead of a whole one.
+
+        As etcd-io/raft's ForgetLeader: a follower without a leader grants
+        pre-votes at once, so when a majority saw the leader go, an election
+        happens about as soon as they all noticed. Safety never rests on timing;
+        if the leader is in fact alive, the pre-vote fails and nothing changes.
+        """
+        if self._role != Role.FOLLOWER or self._leader == NONE:
+            return
+        self._leader = NONE
+        if self._forwarded_reads:
+            self._dropped_reads.extend(self._forwarded_reads)
+            self._forwarded_reads.clear()
+        soon = 1 + self._rng.randrange(max(1, self._cfg.election_ticks // 2))
+        self._election_elapsed = max(self._election_elapsed, self._randomized_timeout - soon)
+
     def transfer_leadership(self, to: int) -> None:
         if self._role != Role.LEADER or to == self._id or to not in self._prs:
             return

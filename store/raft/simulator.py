@@ -318,6 +318,12 @@ class Simulation:
         for op in list(node.waiting.values()):
             self._complete(op, "info", error="crashed")
         node.waiting.clear()
+        # The real driver sees the crashed process's connections close, and its
+        # followers forget it as leader (Raft.forget_leader); do the same here.
+        for other in self.nodes.values():
+            if other.core is not None and other.core.leader == node.id:
+                other.core.forget_leader()
+                self._pump(other)
         self._at(self.rng.randint(*self.faults.down_for), _RESTART, node.id)
 
     def _on_restart(self, node_id: int) -> None:

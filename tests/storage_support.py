@@ -10,6 +10,7 @@ from pathlib import Path
 
 from store.raft.types import Entry, EntryType, HardState, Restored, Snapshot, SnapshotMeta
 from store.storage import DiskStorage
+from store.storage.records import FRAME
 
 
 def make_entries(term: int, first: int, last: int, size: int = 24, seed: int = 0) -> list[Entry]:
@@ -36,6 +37,38 @@ def segments(data_dir: Path) -> list[Path]:
 
 def tail(data_dir: Path) -> Path:
     return segments(data_dir)[-1]
+
+
+def record_offsets(data: bytes) -> list[int]:
+    """Where each record of an intact segment starts, read from the frames alone; they
+    end where a frame header is all zeros (the unused preallocated part) or the data ends."""
+    offsets, off = [], 0
+    while off + FRAME.size <= len(data) and any(data[off : off + FRAME.size + 1]):
+        offsets.append(off)
+        length, _ = FRAME.unpack_from(data, off)
+        off += FRAME.size + 1 + length
+    return offsets
+
+
+def used_bytes(data: bytes | Path) -> int:
+    """Where the records of an intact segment end (a preallocated file is longer)."""
+    if isinstance(data, Path):
+        data = data.read_bytes()
+    offsets = record_offsets(data)
+    if not offsets:
+        return 0
+    length, _ = FRAME.unpack_from(data, offsets[-1])
+    return offsets[-1] + FRAME.size + 1 + length
+
+
+def zeros_after(data: bytes, offset: int) -> bool:
+    return data.count(0, offset) == len(data) - offset
+
+
+def crash_image(data: bytes, cut: int, preallocated: bool) -> bytes:
+    """The segment ``data`` after a crash that kept only its first ``cut`` bytes: in a
+    preallocated file the rest reads as zeros, in a growing one the file ends there."""
+    return data[:cut] + bytes(len(data) - cut) if preallocated else data[:cut]
 
 
 def clone(src: Path, dst: Path) -> Path:

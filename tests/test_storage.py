@@ -23,6 +23,7 @@ from tests.storage_support import (
     snap_dir,
     snapshot,
     tail,
+    used_bytes,
 )
 
 
@@ -67,14 +68,14 @@ def test_later_entries_overwrite_the_tail_from_their_index(tmp_path: Path) -> No
 def test_save_rejects_entries_that_do_not_continue_the_log(tmp_path: Path) -> None:
     with DiskStorage.open(tmp_path)[0] as storage:
         storage.save(HardState(2, 1, 0), make_entries(2, 1, 3))
-        size = tail(tmp_path).stat().st_size
+        before = tail(tmp_path).read_bytes()
         with pytest.raises(ValueError, match="gap"):
             storage.save(HardState(2, 1, 3), make_entries(2, 5, 6))
         with pytest.raises(ValueError, match="term 1 after term 2"):
             storage.save(None, make_entries(1, 4, 4))
         with pytest.raises(ValueError, match="not contiguous"):
             storage.save(None, [*make_entries(2, 4, 4), *make_entries(2, 6, 6)])
-        assert tail(tmp_path).stat().st_size == size  # nothing was written
+        assert tail(tmp_path).read_bytes() == before  # nothing was written
         storage.save(None, make_entries(2, 4, 4))  # and the log is still usable
     assert [e.index for e in reopen(tmp_path).entries] == [1, 2, 3, 4]
     assert reopen(tmp_path).hard_state == HardState(2, 1, 0)
@@ -88,7 +89,11 @@ def test_an_empty_save_does_no_io(tmp_path: Path) -> None:
         assert storage.stats.saves == 0
 
 
-def test_a_save_is_one_write_and_one_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_save_is_one_write_and_one_fdatasync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The segment is preallocated, so an append changes no metadata that fsync would
+    have to commit as well (see test_storage_prealloc.py for the fsync fallback)."""
     calls: list[str] = []
     real_write, real_fsync, real_fdatasync = os.write, os.fsync, os.fdatasync
 
@@ -109,10 +114,10 @@ def test_a_save_is_one_write_and_one_fsync(tmp_path: Path, monkeypatch: pytest.M
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(os, "fdatasync", fdatasync)
         storage.save(HardState(1, 1, 0), make_entries(1, 1, 64, size=100))
-        assert calls == ["write", "fsync"]
+        assert calls == ["write", "fdatasync"]
         calls.clear()
         storage.save(HardState(1, 1, 64), make_entries(1, 65, 65))
-        assert calls == ["write", "fsync"]
+        assert calls == ["write", "fdatasync"]
         monkeypatch.undo()
     assert len(reopen(tmp_path).entries) == 65
 
@@ -135,7 +140,9 @@ def test_segments_rotate_over_the_size_limit(tmp_path: Path) -> None:
     assert seqs == list(range(len(segs)))
     assert firsts == sorted(firsts) and firsts[0] == 1
     one_save = 4 * (9 + 18 + 100) + 9 + 25
-    assert all(p.stat().st_size <= limit + one_save for p in segs)
+    # Each is preallocated to the limit, and a full one holds up to one save more.
+    assert all(limit <= p.stat().st_size <= limit + one_save for p in segs)
+    assert all(limit <= used_bytes(p) == p.stat().st_size for p in segs[:-1])
     assert reopen(tmp_path, segment_bytes=limit) == model.restored()
 
 

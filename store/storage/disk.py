@@ -5,9 +5,10 @@ Layout, like etcd's data dir: ``member/wal/`` (WAL segments), ``member/snap/``
 
 Guarantees:
 
-- ``save`` is one write and one fsync (plus a segment rotation now and then), and
-  is all or nothing: after a crash, replay returns the state before the save or
-  after it, never part of it.
+- ``save`` is one write and one fdatasync (plus a segment rotation now and then),
+  and is all or nothing: after a crash, replay returns the state before the save
+  or after it, never part of it. WAL segments are preallocated, so an append does
+  not change the file's size; where that is impossible, the sync is an fsync.
 - A torn tail of the last WAL segment is cut off on open; damage anywhere else
   (something valid after it, or in an older segment) raises StorageError.
 - A snapshot file is loaded only once the WAL references it, so a crash between
@@ -95,24 +96,32 @@ class DiskStorage:
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+        preallocate_bytes: int | None = None,
     ) -> tuple[DiskStorage, Restored]:
         """Create the layout if new, else load the newest usable snapshot and replay the
-        WAL after it (repairing a torn tail). Raises StorageError if that is impossible."""
+        WAL after it (repairing a torn tail). Raises StorageError if that is impossible.
+
+        WAL segments are preallocated to ``preallocate_bytes`` (default: segment_bytes;
+        0: not at all, every append then grows the file and is synced with fsync)."""
         if segment_bytes < 1 or keep_snapshots < 1:
             raise ValueError("segment_bytes and keep_snapshots must be positive")
+        if preallocate_bytes is None:
+            preallocate_bytes = segment_bytes
+        if preallocate_bytes < 0:
+            raise ValueError("preallocate_bytes must not be negative")
         layout = Layout(Path(data_dir))
         make_dirs(layout.wal)
         make_dirs(layout.snap)
         dir_lock = DirLock(layout.lock)
         try:
-            return cls._load(layout, dir_lock, segment_bytes, keep_snapshots)
+            return cls._load(layout, dir_lock, segment_bytes, preallocate_bytes, keep_snapshots)
         except BaseException:
             dir_lock.release()
             raise
 
     @classmethod
     def _load(
-        cls, layout: Layout, dir_lock: DirLock, segment_bytes: int, keep: int
+        cls, layout: Layout, dir_lock: DirLock, segment_bytes: int, preallocate: int, keep: int
     ) -> tuple[DiskStorage, Restored]:
         for directory in (layout.member, layout.wal, layout.snap):
             for p in remove_temp_files(directory):
@@ -122,7 +131,7 @@ class DiskStorage:
         if not segments:
             if files:
                 raise StorageError("snapshot files but no WAL segments", path=layout.wal)
-            wal = WalWriter.create(layout.wal, segment_bytes)
+            wal = WalWriter.create(layout.wal, segment_bytes, preallocate)
             return cls(layout, wal, [], dir_lock, keep), Restored()
         state = replay(layout.wal, segments)
         retained = _usable_files(state, files, layout.snap)
@@ -130,10 +139,11 @@ class DiskStorage:
         wal = WalWriter(
             layout.wal,
             state.segments,
-            state.tail_size,
+            state.tail_end,
             state.shape,
             state.hard_state,
             segment_bytes,
+            preallocate,
         )
         storage = cls(layout, wal, [(f.index, f.term) for f in retained], dir_lock, keep)
         try:

@@ -4,6 +4,10 @@ A record is ``[u32 length][u32 crc][u8 type][payload]``, little-endian: ``length
 is the payload's length and ``crc`` is zlib.crc32 of the type byte and the payload.
 The high bit of the type (``COMMIT``) marks the last record of a save: replay
 applies a save only once it has read that record, so a save is all or nothing.
+
+Segments are preallocated, so the records are followed by zeros: the data ends
+where the rest of the file is zero. No record can start with zeros (every one
+has a payload and a non-zero type byte).
 """
 
 from __future__ import annotations
@@ -125,12 +129,14 @@ class SegmentScan:
     saves: list[list[Record]] = field(default_factory=list)  # complete saves, in order
     offsets: list[int] = field(default_factory=list)  # where each save starts
     end: int = 0  # just after the last complete save
-    damage: Damage | None = None  # None: the data ends exactly at ``end``
+    damage: Damage | None = None  # None: only zeros (or nothing) follow ``end``
 
 
 def scan(data: bytes, path: Path) -> SegmentScan:
     """Decode the complete saves at the start of ``data`` and say why it stops there.
 
+    The data ends at the first record boundary after which every byte is zero (the
+    unused part of a preallocated segment), or at the end of ``data``.
     A record whose CRC holds but whose content is malformed cannot come from a torn
     write, so it raises StorageError at once; damage (short or failing records, or a
     save without its COMMIT record) is reported for the caller to judge.
@@ -155,6 +161,8 @@ def scan(data: bytes, path: Path) -> SegmentScan:
             elif crc32(view[body:end]) != crc:
                 reason = "record checksum mismatch"
         if reason is not None:
+            if data.count(0, off) == size - off:
+                break  # the zero-filled tail: the end of what was written
             out.damage = Damage(off, reason, find_valid_record(data, off + 1))
             return out
         kind = data[body]
@@ -178,13 +186,14 @@ def scan(data: bytes, path: Path) -> SegmentScan:
 
 def find_valid_record(data: bytes, start: int) -> int | None:
     """The first offset at or after ``start`` where a well-framed record with a good CRC
-    starts, or None. Slow (it tries every offset) but only runs on damaged files."""
+    starts, or None. Slow (it tries every offset up to the zero-filled tail, where no
+    record can start) but only runs on damaged files."""
     size = len(data)
-    if data.count(0, start) == size - start:  # a zero-filled tail holds no record
-        return None
+    stop = nonzero_end(data, start)
     view = memoryview(data)
     unpack = FRAME.unpack_from
-    for p in range(start, size - FRAME_SIZE + 1):
+    # A record's type byte, FRAME.size bytes after its start, is not zero.
+    for p in range(start, stop - FRAME_SIZE + 1):
         length, crc = unpack(data, p)
         end = p + FRAME_SIZE + length
         if end > size or data[p + FRAME.size] & ~COMMIT not in _KINDS:
@@ -192,6 +201,19 @@ def find_valid_record(data: bytes, start: int) -> int | None:
         if zlib.crc32(view[p + FRAME.size : end]) == crc:
             return p
     return None
+
+
+def nonzero_end(data: bytes, start: int = 0) -> int:
+    """The offset just after the last non-zero byte at or after ``start`` (``start`` if
+    there is none): where the zero-filled tail begins."""
+    end = len(data)
+    step = 1 << 16
+    while end > start:
+        lo = max(start, end - step)
+        if data.count(0, lo, end) != end - lo:
+            return lo + len(data[lo:end].rstrip(b"\0"))
+        end = lo
+    return start
 
 
 def _decode(kind: int, body: memoryview, path: Path, off: int) -> Record:

@@ -22,6 +22,7 @@ from store.raft.types import Message
 log = logging.getLogger("store.peer")
 
 SEND_BUFFER_LIMIT = 32 << 20
+PENDING_LIMIT = 1024  # messages held while dialling
 
 
 class _Inbound(asyncio.Protocol):
@@ -40,6 +41,8 @@ class _Inbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
             self._owner.inbound.discard(self._transport)
+        if self._peer is not None and not self._owner.closed:
+            self._owner.on_peer_lost(self._peer)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -93,11 +96,18 @@ class _Link:
         self.transport: asyncio.Transport | None = None
         self.dialling = False
         self.dropped = 0
+        # Messages sent while a dial is in progress go out once it connects (a vote
+        # answered to a peer that has just restarted must not be lost to the race);
+        # a dial that fails drops them.
+        self.pending: list[bytes] = []
 
     def send(self, data: bytes) -> None:
         t = self.transport
         if t is None or t.is_closing():
-            self.dropped += 1
+            if len(self.pending) < PENDING_LIMIT:
+                self.pending.append(data)
+            else:
+                self.dropped += 1
             self.dial()
             return
         if t.get_write_buffer_size() > SEND_BUFFER_LIMIT:
@@ -121,6 +131,8 @@ class _Link:
                     timeout=owner.dial_timeout,
                 )
             except (OSError, TimeoutError):
+                self.dropped += len(self.pending)
+                self.pending.clear()
                 await asyncio.sleep(owner.dial_timeout / 4)
                 continue
             transport = cast(asyncio.Transport, transport)
@@ -130,11 +142,16 @@ class _Link:
                 transport.abort()
             else:
                 self.transport = transport
+                log.info("connected to peer %d", self.peer)
+                if self.pending:
+                    transport.writelines(self.pending)
+                    self.pending.clear()
             break
         self.dialling = False
 
     def _lost(self) -> None:
         self.transport = None
+        log.info("connection to peer %d lost", self.peer)
         if not self.owner.closed:
             self.owner.on_peer_lost(self.peer)
         self.dial()
@@ -156,7 +173,7 @@ class PeerTransport:
         client_urls: tuple[str, ...] = (),
         on_peer_lost: Callable[[int], None] = lambda peer: None,
     ) -> None:
-        self.on_peer_lost = on_peer_lost  # our connection to that peer closed
+        self.on_peer_lost = on_peer_lost  # a connection to or from that peer closed
         self.me = me
         self.my_client_urls = client_urls
         self.client_urls: dict[int, tuple[str, ...]] = {me: client_urls}

@@ -25,6 +25,7 @@ from store.http.endpoints import Endpoints
 from store.http.form import FormError, NotUTF8, unescape
 from store.http.keys import PREFIX, KeysHandler
 from store.http.request import Answer, Deferred, Request
+from store.v2.paths import clean
 
 log = logging.getLogger("store.http")
 
@@ -41,20 +42,7 @@ class _Abort(Exception):
 
 def _clean_http_path(p: str) -> str:
     """Go's ServeMux cleanPath: path.Clean, keeping a trailing slash."""
-    if not p:
-        return "/"
-    if p[0] != "/":
-        p = "/" + p
-    parts: list[str] = []
-    for part in p.split("/"):
-        if not part or part == ".":
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    np = "/" + "/".join(parts)
+    np = clean(p)
     if p.endswith("/") and np != "/":
         np += "/"
     return np

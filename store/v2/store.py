@@ -191,14 +191,7 @@ class V2Store:
         else:
             # etcd does not move a directory's modifiedIndex here, only the event's.
             view = NodeView(path, None, True, None, 0, None, nxt, n.created)
-        self._set_ttl(n, self._expire_us(cmd))
-        if n.expire_us:
-            view.expiration_us = n.expire_us
-            view.ttl = ttl_left(n.expire_us, self.now_us)
-        e = Event(UPDATE, view, prev, nxt)
-        self.index = nxt
-        self._announce(e, cmd.refresh)
-        return e
+        return self._changed(n, view, prev, cmd, UPDATE)
 
     def _cas(self, cmd: Command) -> Event:
         path = clean(cmd.path)
@@ -214,13 +207,19 @@ class V2Store:
         if not cmd.refresh:
             n.value = cmd.value
         n.modified = nxt
-        self._set_ttl(n, self._expire_us(cmd))
         view = NodeView(path, n.value, False, None, 0, None, nxt, n.created)
+        return self._changed(n, view, prev, cmd, COMPARE_AND_SWAP)
+
+    def _changed(
+        self, n: Node, view: NodeView, prev: NodeView, cmd: Command, action: str
+    ) -> Event:
+        """The common end of an update and a compare-and-swap: TTL, index, event."""
+        self._set_ttl(n, self._expire_us(cmd))
         if n.expire_us:
             view.expiration_us = n.expire_us
             view.ttl = ttl_left(n.expire_us, self.now_us)
-        self.index = nxt
-        e = Event(COMPARE_AND_SWAP, view, prev, nxt)
+        self.index = view.modified_index
+        e = Event(action, view, prev, view.modified_index)
         self._announce(e, cmd.refresh)
         return e
 

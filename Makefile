@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	command -v etcd >/dev/null || { apt-get update -q && apt-get install -y -q etcd-server; }
+	command -v etcd >/dev/null && command -v etcdctl >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q etcd-server etcd-client; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

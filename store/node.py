@@ -47,6 +47,10 @@ _STATE_NAMES = {
 }
 
 
+class _ReadDropped(Exception):
+    """The core could not take a read-index request (no leader): try again."""
+
+
 def _raft_error(cause: str, index: int = 0) -> EtcdError:
     return EtcdError.raft_internal(cause, index)
 
@@ -106,6 +110,9 @@ class Node:
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._read_waiting: list[tuple[int, asyncio.Future[int]]] = []  # (index, fut)
         self._read_seq = 0
+        # Read contexts must be unique across members and restarts: the leader
+        # matches heartbeat acks to reads by context alone.
+        self._read_nonce = os.urandom(8)
         self._busy = False  # a Ready is in flight
         self._kicked = False
         self._leader_known: asyncio.Event | None = None
@@ -193,9 +200,14 @@ class Node:
         self._kicked = False
         if self._busy or self._closing or not self.raft.has_ready():
             return
+        try:
+            self._drain_one()
+        except BaseException as e:
+            _crash_stop("the Ready cycle failed", e)
+
+    def _drain_one(self) -> None:
         rd = self.raft.ready()
-        if rd.soft_state is not None:
-            self._on_soft_state(rd.soft_state.role, rd.soft_state.leader)
+        role = self._role if rd.soft_state is None else rd.soft_state.role
         hs = rd.hard_state
         if (
             not rd.entries
@@ -209,7 +221,7 @@ class Node:
             self._finish(rd)
             return
         early = []
-        if self._role is Role.LEADER:
+        if role is Role.LEADER:
             late = []
             for m in rd.messages:
                 (early if m.type in _EARLY else late).append(m)
@@ -237,12 +249,15 @@ class Node:
     def _persisted(self, f: asyncio.Future[None], rd: Ready, late: list) -> None:
         exc = f.exception()
         if exc is not None:
-            # A node that cannot persist must not answer anything: stop hard.
-            log.critical("disk write failed, stopping: %s", exc)
-            os._exit(70)
+            _crash_stop("disk write failed", exc)
+        if self._closing:
+            return
         self._busy = False
-        self._send(late)
-        self._finish(rd)
+        try:
+            self._send(late)
+            self._finish(rd)
+        except BaseException as e:
+            _crash_stop("the Ready cycle failed", e)
 
     def _send(self, msgs: list) -> None:
         peers = self.peers
@@ -260,6 +275,10 @@ class Node:
             self._applied = rd.snapshot.meta.index
             self._snap_index = self._applied
         self._apply(rd)
+        if rd.soft_state is not None:
+            # After applying: a leader that steps down answers only the writes that
+            # did not commit in this Ready.
+            self._on_soft_state(rd.soft_state.role, rd.soft_state.leader)
         for rs in rd.read_states:
             fut = self._reads.pop(rs.context, None)
             if fut is not None and not fut.done():
@@ -270,7 +289,7 @@ class Node:
         for ctx in rd.dropped_reads:
             fut = self._reads.pop(ctx, None)
             if fut is not None and not fut.done():
-                fut.set_exception(_raft_error("etcdserver: leader changed"))
+                fut.set_exception(_ReadDropped())
         for data in rd.dropped:
             w = self._waiters.pop(decode(data).id, None)
             if w is not None and not w.done():
@@ -312,8 +331,14 @@ class Node:
         if snap is None:  # the core holds a newer snapshot, received from the leader
             return
         assert self._loop is not None
-        self._loop.run_in_executor(self._disk, self.storage.save_snapshot, snap)
+        fut = self._loop.run_in_executor(self._disk, self.storage.save_snapshot, snap)
+        fut.add_done_callback(self._snapshot_saved)
         log.info("snapshot at index %d (%d bytes)", snap.meta.index, len(snap.data))
+
+    @staticmethod
+    def _snapshot_saved(f: asyncio.Future[None]) -> None:
+        if not f.cancelled() and (exc := f.exception()) is not None:
+            _crash_stop("snapshot write failed", exc)
 
     def _on_soft_state(self, role: Role, leader: int) -> None:
         assert self._leader_known is not None
@@ -379,19 +404,32 @@ class Node:
             self._waiters.pop(cmd_id, None)
 
     async def linearize(self) -> None:
-        assert self._loop is not None
-        self._read_seq += 1
-        ctx = self._read_seq.to_bytes(8, "big")
-        fut: asyncio.Future[int] = self._loop.create_future()
-        self._reads[ctx] = fut
-        self.raft.read_index(ctx)
-        self._kick()
-        try:
-            await asyncio.wait_for(fut, self.cfg.request_timeout_s)
-        except TimeoutError:
-            raise _raft_error("etcdserver: request timed out") from None
-        finally:
-            self._reads.pop(ctx, None)
+        loop = self._loop
+        assert loop is not None and self._leader_known is not None
+        deadline = loop.time() + self.cfg.request_timeout_s
+        while True:
+            self._read_seq += 1
+            ctx = self._read_nonce + self._read_seq.to_bytes(8, "big")
+            fut: asyncio.Future[int] = loop.create_future()
+            self._reads[ctx] = fut
+            self.raft.read_index(ctx)
+            self._kick()
+            try:
+                await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+                return
+            except TimeoutError:
+                raise _raft_error("etcdserver: request timed out") from None
+            except _ReadDropped:
+                # No leader (yet) to confirm the read: wait for one, as writes do.
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise _raft_error("etcdserver: request timed out") from None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._leader_known.wait(), min(left, self.cfg.heartbeat_ms / 1000)
+                    )
+            finally:
+                self._reads.pop(ctx, None)
 
     def stats_self(self) -> dict:
         leader = self._by_raft_id.get(self._leader)
@@ -444,6 +482,14 @@ class Node:
 
     def health(self) -> bool:
         return self._leader != 0
+
+
+def _crash_stop(what: str, exc: BaseException) -> None:
+    # A member whose Raft state and disk may now disagree must not answer anything
+    # more: it stops at once, and restarts from what is on disk.
+    log.critical("%s, stopping: %r", what, exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(70)
 
 
 def _iso(t: float) -> str:

@@ -157,6 +157,29 @@ def test_write_on_a_follower_is_read_by_quorum_on_every_member(healthy: LocalClu
         assert int(answer.header("x-etcd-index") or 0) >= index
 
 
+def test_concurrent_quorum_reads_on_every_member_all_succeed(healthy: LocalCluster) -> None:
+    """Read-index contexts from different members must never collide at the leader
+    (a collision leaves one member's read unanswered until its 500 timeout)."""
+    cluster = healthy
+    with cluster.client(cluster.leader()) as client:
+        assert client.put("/concurrent-reads", "v").status in (200, 201)
+    statuses: dict[str, list[int]] = {name: [] for name in cluster.members}
+    start = threading.Barrier(len(statuses))
+
+    def reader(name: str) -> None:
+        with cluster.client(name, timeout=15) as client:
+            start.wait()
+            for _ in range(40):
+                statuses[name].append(client.get("/concurrent-reads", quorum="true").status)
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in statuses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == {name: [200] * 40 for name in statuses}
+
+
 # -- a leader kill under load loses no acknowledged write --------------------------------
 
 

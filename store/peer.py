@@ -23,6 +23,7 @@ log = logging.getLogger("store.peer")
 
 SEND_BUFFER_LIMIT = 32 << 20
 PENDING_LIMIT = 1024  # messages held while dialling
+PENDING_BYTES = 8 << 20
 
 
 class _Inbound(asyncio.Protocol):
@@ -100,12 +101,15 @@ class _Link:
         # answered to a peer that has just restarted must not be lost to the race);
         # a dial that fails drops them.
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.connected_at = 0.0
 
     def send(self, data: bytes) -> None:
         t = self.transport
         if t is None or t.is_closing():
-            if len(self.pending) < PENDING_LIMIT:
+            if len(self.pending) < PENDING_LIMIT and self.pending_bytes < PENDING_BYTES:
                 self.pending.append(data)
+                self.pending_bytes += len(data)
             else:
                 self.dropped += 1
             self.dial()
@@ -115,15 +119,17 @@ class _Link:
             return
         t.write(data)
 
-    def dial(self) -> None:
+    def dial(self, pause: float = 0.0) -> None:
         if self.dialling or self.owner.closed:
             return
         self.dialling = True
-        asyncio.get_running_loop().create_task(self._dial())
+        asyncio.get_running_loop().create_task(self._dial(pause))
 
-    async def _dial(self) -> None:
+    async def _dial(self, pause: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
         owner = self.owner
+        if pause:
+            await asyncio.sleep(pause)
         while not owner.closed:
             try:
                 transport, _ = await asyncio.wait_for(
@@ -133,6 +139,7 @@ class _Link:
             except (OSError, TimeoutError):
                 self.dropped += len(self.pending)
                 self.pending.clear()
+                self.pending_bytes = 0
                 await asyncio.sleep(owner.dial_timeout / 4)
                 continue
             transport = cast(asyncio.Transport, transport)
@@ -142,10 +149,12 @@ class _Link:
                 transport.abort()
             else:
                 self.transport = transport
+                self.connected_at = loop.time()
                 log.info("connected to peer %d", self.peer)
                 if self.pending:
                     transport.writelines(self.pending)
                     self.pending.clear()
+                    self.pending_bytes = 0
             break
         self.dialling = False
 
@@ -154,7 +163,10 @@ class _Link:
         log.info("connection to peer %d lost", self.peer)
         if not self.owner.closed:
             self.owner.on_peer_lost(self.peer)
-        self.dial()
+        # A peer that accepts and at once hangs up (it refuses our hello, or is
+        # stopping) must not be redialled in a tight loop.
+        lived = asyncio.get_running_loop().time() - self.connected_at
+        self.dial(pause=self.owner.dial_timeout / 4 if lived < self.owner.dial_timeout else 0.0)
 
     def close(self) -> None:
         if self.transport is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 
 from store import wire
@@ -107,5 +108,29 @@ def test_messages_sent_while_dialling_arrive_once_the_peer_is_up():
         assert got[0].type == MsgType.VOTE_RESP and a.dropped()[2] == 0
         await a.close()
         await b.close()
+
+    asyncio.run(main())
+
+
+def test_a_peer_that_hangs_up_at_once_is_not_redialled_in_a_tight_loop():
+    async def main():
+        p1, p2 = free_ports(2)
+        accepted: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def hang_up(reader, writer):
+            accepted.append(loop.time())
+            writer.close()
+
+        server = await asyncio.start_server(hang_up, "127.0.0.1", p2)
+        addrs = {1: ("127.0.0.1", p1), 2: ("127.0.0.1", p2)}
+        t = PeerTransport(1, 7, addrs, lambda m: None, election_ms=400)
+        await t.listen(*addrs[1])
+        await until(lambda: len(accepted) >= 4)
+        await t.close()
+        server.close()
+        gaps = [b - a for a, b in itertools.pairwise(accepted)]
+        # Each redial waits a quarter of the dial timeout (0.2 s / 4) at least.
+        assert min(gaps) >= t.dial_timeout / 4 * 0.9, gaps
 
     asyncio.run(main())

@@ -448,6 +448,8 @@ class Node:
             "sendAppendRequestCnt": c.send_append,
             "raftTerm": self.raft.term,
             "raftIndex": self._applied,
+            "walSaves": self.storage.stats.saves,
+            "walFsyncs": self.storage.stats.fsyncs,
         }
 
     def stats_leader(self) -> dict | None:

@@ -32,6 +32,7 @@ log = logging.getLogger("store.http")
 MAX_HEADER_BYTES = 64 << 10  # request line + headers
 MAX_HEADERS = 100
 MAX_PIPELINE = 64  # answers owed on one connection before it stops reading
+LINGER_S = 2.0  # how long a connection closed for bad input still drains what arrives
 _KEYS_DIR = PREFIX + "/"
 _MEMBERS_DIR = "/v2/members/"
 
@@ -349,7 +350,7 @@ class HttpConnection(asyncio.Protocol):
             if isinstance(item, bytes):
                 if item:
                     transport.write(item)
-                transport.close()
+                self._close_lingering(transport)
                 return
             req, close = item
             self._handle(req, close)
@@ -398,7 +399,22 @@ class HttpConnection(asyncio.Protocol):
         if transport is not None:
             if answer:
                 transport.write(answer)
+            self._close_lingering(transport)
+
+    def _close_lingering(self, transport: asyncio.Transport) -> None:
+        """Close after a request that cannot be trusted without losing the answer.
+
+        Closing at once while the client is still sending (a body over the limit)
+        makes the kernel reset the connection, and the client never reads the 413.
+        So: send what is owed and a FIN, discard what still arrives for a moment
+        (data_received drops input once closing), then close."""
+        self._closing = True
+        if not transport.can_write_eof():
             transport.close()
+            return
+        transport.write_eof()
+        transport.resume_reading()
+        self.server.loop.call_later(LINGER_S, transport.close)
 
     def idle(self) -> bool:
         return self._running is None and not self._queue

@@ -220,15 +220,10 @@ class Node:
             self._send(rd.messages)
             self._finish(rd)
             return
-        early = []
+        late = rd.messages
         if role is Role.LEADER:
-            late = []
-            for m in rd.messages:
-                (early if m.type in _EARLY else late).append(m)
-            self._send(early)
-            rd_late = late
-        else:
-            rd_late = rd.messages
+            self._send([m for m in late if m.type in _EARLY])
+            late = [m for m in late if m.type not in _EARLY]
         if rd.committed and rd.committed[-1].index <= self._durable_last and rd.snapshot is None:
             # Already on disk here (a leader's committed entries always are): apply
             # them now rather than after this Ready's fsync.
@@ -244,7 +239,7 @@ class Node:
         )
         if hs is not None:
             self._durable_term_vote = (hs.term, hs.vote)
-        fut.add_done_callback(lambda f: self._persisted(f, rd, rd_late))
+        fut.add_done_callback(lambda f: self._persisted(f, rd, late))
 
     def _persisted(self, f: asyncio.Future[None], rd: Ready, late: list) -> None:
         exc = f.exception()
@@ -384,15 +379,7 @@ class Node:
         data = encode(dataclasses.replace(cmd, id=cmd_id))
         while not self.raft.propose(data):
             # No leader to take it yet: wait for one, as etcd does, until the deadline.
-            left = deadline - loop.time()
-            if left <= 0:
-                raise _raft_error("etcdserver: request timed out")
-            wait = min(left, self.cfg.heartbeat_ms / 1000)
-            if self._leader_known.is_set():
-                await asyncio.sleep(wait)  # a leader, but not taking proposals right now
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._leader_known.wait(), wait)
+            await self._await_leader(deadline)
         fut: asyncio.Future[Event] = loop.create_future()
         self._waiters[cmd_id] = fut
         self._kick()
@@ -404,6 +391,19 @@ class Node:
         finally:
             timer.cancel()
             self._waiters.pop(cmd_id, None)
+
+    async def _await_leader(self, deadline: float) -> None:
+        """Wait up to a heartbeat for a leader to be known; 500 once past the deadline."""
+        assert self._loop is not None and self._leader_known is not None
+        left = deadline - self._loop.time()
+        if left <= 0:
+            raise _raft_error("etcdserver: request timed out")
+        wait = min(left, self.cfg.heartbeat_ms / 1000)
+        if self._leader_known.is_set():
+            await asyncio.sleep(wait)  # a leader, but not taking requests right now
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._leader_known.wait(), wait)
 
     async def linearize(self) -> None:
         loop = self._loop
@@ -422,13 +422,7 @@ class Node:
                 return
             except _ReadDropped:
                 # No leader (yet) to confirm the read: wait for one, as writes do.
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise _raft_error("etcdserver: request timed out") from None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._leader_known.wait(), min(left, self.cfg.heartbeat_ms / 1000)
-                    )
+                await self._await_leader(deadline)
             finally:
                 timer.cancel()
                 self._reads.pop(ctx, None)

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store.localcluster import KeepAliveClient, LocalCluster
+from harness.blocking_http import KeepAliveClient
+from harness.local import LocalCluster
 
 REFERENCE = "shared/reference/figures.md (etcd, same machine class, http.client clients)"
 REFERENCE_ETCD = {"put-seq": 497.0, "put-16": 1091.0, "put-64": 1523.0, "qget-follower": 424.0}

@@ -24,7 +24,8 @@ import pytest
 from checker.history import NEMESIS, Op, pair
 from checker.linearizable import check_operations
 from checker.models import make_model
-from store.localcluster import KeepAliveClient, LocalCluster, Response
+from harness.blocking_http import KeepAliveClient, Response
+from harness.local import LocalCluster
 
 KIND = os.environ.get("SPLITBRAIN_CLUSTER_KIND", "store")
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261130"))
@@ -37,7 +38,7 @@ def make_cluster(root: Path, **options: Any) -> LocalCluster:
     if KIND == "etcd" and shutil.which("etcd") is None:
         pytest.skip("SPLITBRAIN_CLUSTER_KIND=etcd, but etcd is not installed")
     cluster = LocalCluster(3, KIND, root, **options)  # type: ignore[arg-type]
-    cluster.start()
+    cluster.up()
     try:
         cluster.wait_ready(STARTUP_S)
     except BaseException:

@@ -44,7 +44,8 @@ from typing import Any
 
 import pytest
 
-from store.localcluster import KeepAliveClient, LocalCluster, Response, fetch_json, keys_path
+from harness.blocking_http import KeepAliveClient, Response, fetch_json, keys_path
+from harness.local import LocalCluster
 
 ETCD = "/usr/bin/etcd"
 COMPARED_HEADERS = ("content-type", "allow")  # compared by value
@@ -712,7 +713,7 @@ def get_cluster(
     if name not in clusters:
         cluster = LocalCluster(size, kind, root / name)  # type: ignore[arg-type]
         clusters[name] = cluster
-        cluster.start()
+        cluster.up()
         cluster.wait_ready(STARTUP_S)
     return clusters[name]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from store.localcluster import LocalCluster
+from harness.local import LocalCluster
 
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from store.localcluster import LocalCluster
+from harness.local import LocalCluster
 from store.v2.errors import EtcdError
 from tests.v2_direct_backend import DirectBackend, ServerThread
 

@@ -1,9 +1,10 @@
-"""Clusters of local processes: our store or etcd 3.4, started with the same etcd flags.
+"""A cluster of local processes: the `Cluster` backend for 127.0.0.1.
 
-`LocalCluster` runs N members on 127.0.0.1 as child processes, each with its own data
-dir and log file under one root, and gives tests, benchmarks and the harness what they
-need to hurt them: kill, pause, resume, restart. `KeepAliveClient` is the small
-http.client-based client they all share.
+`LocalCluster` runs N members of a system (our store, etcd 3.4, or a user's) on
+127.0.0.1 as child processes, each with its own ports, data dir and log file under one
+root, started by the system's own command line. Tests, benchmarks and `splitbrain run
+--backend local` use it to hurt them: kill, pause, resume, restart. Network faults need
+a node of their own and are Docker's (harness.docker): local members share the host.
 
 Members never outlive us: `stop()` runs on context exit (so on KeyboardInterrupt too) and
 on interpreter exit (atexit), and every member is spawned with PR_SET_PDEATHSIG from one
@@ -13,11 +14,10 @@ long-lived thread, so the kernel kills it if this process dies without cleaning 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
-import http.client
-import json
 import os
 import queue
 import signal
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -35,117 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from harness.blocking_http import HOST, KeepAliveClient, fetch_json
+from harness.system import NodeSpec, System, make_system
+
 Kind = Literal["store", "etcd"]
-HOST = "127.0.0.1"
 PORT_MIN, PORT_MAX = 10_000, 32_000  # below the kernel's ephemeral range (32768+)
 STOP_GRACE_S = 10.0
 POLL_S = 0.05
-
-
-# -- HTTP client -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: dict[str, str]  # names in lower case
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-class KeepAliveClient:
-    """One keep-alive HTTP/1.1 connection to one member. Not thread-safe: one per thread.
-
-    Nothing is retried: a request that fails raises (OSError, http.client.HTTPException,
-    TimeoutError) and the next request opens a fresh connection. Whether a failed write
-    took effect is for the caller to decide.
-    """
-
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
-            raise ValueError(f"need http://host:port, got {url!r}")
-        self.url = url
-        self.host, self.port = parts.hostname, parts.port
-        self.timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        query: Mapping[str, str] | None = None,
-        form: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        """`form` goes url-encoded in the body, `query` in the URL; `path` is sent as given."""
-        if query:
-            path = f"{path}?{urllib.parse.urlencode(query)}"
-        body = None
-        sent = dict(headers or {})
-        if form is not None:
-            body = urllib.parse.urlencode(form).encode()
-            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        conn = self._conn
-        conn.timeout = self.timeout if timeout is None else timeout
-        try:
-            if conn.sock is not None:
-                conn.sock.settimeout(conn.timeout)
-            conn.request(method, path, body=body, headers=sent)
-            answer = conn.getresponse()
-            data = answer.read()
-        except BaseException:
-            self.close()
-            raise
-        if answer.will_close:
-            self.close()
-        found = {name.lower(): value for name, value in answer.getheaders()}
-        return Response(answer.status, found, data)
-
-    def get(self, key: str, **query: str) -> Response:
-        return self.request("GET", keys_path(key), query=query or None)
-
-    def put(self, key: str, value: str, **query: str) -> Response:
-        return self.request("PUT", keys_path(key), query=query or None, form={"value": value})
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> KeepAliveClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def keys_path(key: str) -> str:
-    """/v2/keys path of `key` ("a/b" or "/a/b"), percent-encoded but for slashes."""
-    return "/v2/keys/" + urllib.parse.quote(key.lstrip("/"), safe="/")
-
-
-def fetch_json(url: str, timeout: float = 1.0) -> Any:
-    """GET url once on a fresh connection; its JSON body, or None on any failure or non-200."""
-    parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=timeout)
-    try:
-        conn.request("GET", parts.path or "/")
-        answer = conn.getresponse()
-        body = answer.read()
-        return json.loads(body) if answer.status == 200 else None
-    except (OSError, http.client.HTTPException, ValueError):
-        return None
-    finally:
-        conn.close()
 
 
 # -- ports and process spawning ----------------------------------------------------------
@@ -205,7 +100,8 @@ def _spawner() -> None:
             result.set_exception(e)
 
 
-threading.Thread(target=_spawner, name="localcluster-spawner", daemon=True).start()
+_spawner_lock = threading.Lock()
+_spawner_thread: threading.Thread | None = None
 
 
 def _spawn(
@@ -223,6 +119,11 @@ def _spawn(
             preexec_fn=_die_with_parent,
         )
 
+    global _spawner_thread
+    with _spawner_lock:
+        if _spawner_thread is None:
+            _spawner_thread = threading.Thread(target=_spawner, name="local-spawner", daemon=True)
+            _spawner_thread.start()
     result: Future[subprocess.Popen[bytes]] = Future()
     _spawn_requests.put((run, result))
     return result.result()
@@ -284,7 +185,7 @@ class LocalCluster:
     def __init__(
         self,
         size: int = 3,
-        kind: Kind = "store",
+        system: System | Kind = "store",
         root: str | os.PathLike[str] | None = None,
         *,
         heartbeat_ms: int = 100,
@@ -294,18 +195,27 @@ class LocalCluster:
         env: Mapping[str, str] | None = None,
         token: str | None = None,
     ) -> None:
-        if kind not in ("store", "etcd"):
-            raise ValueError(f"kind must be 'store' or 'etcd', not {kind!r}")
-        self.kind: Kind = kind
-        self._tmp = None if root is not None else tempfile.TemporaryDirectory(prefix=f"{kind}-")
+        if isinstance(system, str):
+            flags = tuple(extra_args)
+            if snapshot_count is not None:
+                flags += ("--snapshot-count", str(snapshot_count))
+            options = {
+                "heartbeat_ms": heartbeat_ms,
+                "election_ms": election_ms,
+                "extra_args": flags,
+            }
+            if system == "store":  # this interpreter, with the project it runs
+                options["program"] = (sys.executable, "-m", "store")
+            system = make_system(system, options)
+        self.system: System = system
+        self.kind = system.name
+        self._tmp = (
+            None if root is not None else tempfile.TemporaryDirectory(prefix=f"{self.kind}-")
+        )
         self.root = Path(root if root is not None else self._tmp.name)  # type: ignore[union-attr]
         self.root.mkdir(parents=True, exist_ok=True)
-        self.heartbeat_ms = heartbeat_ms
-        self.election_ms = election_ms
-        self.snapshot_count = snapshot_count
-        self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {})}
-        self.token = token or f"{kind}-{os.getpid()}-{id(self):x}"
+        self.token = token or f"{self.kind}-{os.getpid()}-{id(self):x}"
         self._members: dict[str, Member] = {}
         for i in range(1, size + 1):
             name = f"n{i}"
@@ -316,13 +226,17 @@ class LocalCluster:
                 data_dir=self.root / f"{name}.data",
                 log_path=self.root / f"{name}.log",
             )
+        self.nodes = [
+            NodeSpec(m.name, HOST, m.client_port, m.peer_port, str(m.data_dir))
+            for m in self._members.values()
+        ]
         self._lock = threading.RLock()
 
     # -- lifecycle
 
     def __enter__(self) -> LocalCluster:
         try:
-            self.start()
+            self.up()
         except BaseException:
             self.stop()
             raise
@@ -331,12 +245,24 @@ class LocalCluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def up(self) -> None:
         """Spawn every member that is not running."""
         with self._lock:
             for member in self._members.values():
                 if not member.running:
-                    self._launch(member, "new" if member.starts == 0 else "existing")
+                    self._launch(member)
+
+    def down(self) -> None:
+        self.stop()
+
+    def start(self, name: str) -> None:
+        """Start one member that is not running, on its data dir."""
+        with self._lock:
+            member = self._members[name]
+            if member.paused:
+                self.resume(name)
+            if not member.running:
+                self._launch(member)
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """SIGTERM the members one at a time, each SIGKILLed if not gone after `grace` s.
@@ -358,8 +284,12 @@ class LocalCluster:
                 self._tmp.cleanup()
                 self._tmp = None
 
-    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = STOP_GRACE_S) -> None:
+    def kill(
+        self, name: str, sig: int | str = signal.SIGKILL, timeout: float = STOP_GRACE_S
+    ) -> None:
         """Send `sig` to the member and wait until it has exited (SIGKILL after `timeout`)."""
+        if isinstance(sig, str):
+            sig = signal.Signals[sig]
         with self._lock:
             member = self._members[name]
             member.wanted = False
@@ -389,7 +319,7 @@ class LocalCluster:
             member = self._members[name]
             if member.running:
                 self.kill(name, signal.SIGTERM)
-            self._launch(member, "existing")
+            self._launch(member)
 
     # -- queries
 
@@ -410,14 +340,14 @@ class LocalCluster:
         """Members whose process runs and is not paused."""
         return [n for n, m in self._members.items() if m.running and not m.paused]
 
-    def logs(self, name: str) -> str:
+    def logs(self, name: str) -> bytes:
         member = self._members[name]
         if member._log is not None:
             member._log.flush()
         try:
-            return member.log_path.read_text(errors="replace")
+            return member.log_path.read_bytes()
         except FileNotFoundError:
-            return ""
+            return b""
 
     def stats(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
         """/v2/stats/self of the member, or None if it does not answer."""
@@ -429,14 +359,28 @@ class LocalCluster:
 
         Raises LookupError when there is no such member right now.
         """
-        stats = {name: self.stats(name, timeout) for name in self.live()}
-        leaders = [n for n, s in stats.items() if s and s.get("state") == "StateLeader"]
-        for name in leaders:
-            own_id = stats[name]["id"]  # type: ignore[index]
-            followed = [s.get("leaderInfo", {}).get("leader") for s in stats.values() if s]
-            if len(followed) == len(stats) and all(f == own_id for f in followed):
-                return name
-        raise LookupError(f"no agreed leader among {sorted(stats)}: {_state_summary(stats)}")
+        live = [n for n in self.nodes if n.name in self.live()]
+        found = asyncio.run(self.system.leader(live, timeout))
+        if found is None:
+            stats = {name: self.stats(name, timeout) for name in self.live()}
+            raise LookupError(f"no agreed leader among {sorted(stats)}: {_state_summary(stats)}")
+        return found
+
+    def running(self, name: str) -> bool:
+        return self._members[name].running
+
+    def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
+        raise NotImplementedError(
+            "local members share this host: commands (and network faults) need a node of "
+            "their own; use the docker backend"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "local",
+            "root": str(self.root),
+            "nodes": {m.name: m.client_url for m in self._members.values()},
+        }
 
     def wait_ready(self, timeout: float = 30.0) -> str:
         """Poll until every live member answers /health and they agree on a leader.
@@ -467,33 +411,16 @@ class LocalCluster:
 
     # -- internals
 
-    def argv(self, member: Member, state: str) -> list[str]:
-        """The command line of a member: the same etcd flags for both kinds."""
-        cluster = ",".join(f"{m.name}={m.peer_url}" for m in self._members.values())
-        program = ["etcd"] if self.kind == "etcd" else [sys.executable, "-m", "store"]
-        flags = [
-            "--name", member.name,
-            "--data-dir", str(member.data_dir),
-            "--listen-client-urls", member.client_url,
-            "--advertise-client-urls", member.client_url,
-            "--listen-peer-urls", member.peer_url,
-            "--initial-advertise-peer-urls", member.peer_url,
-            "--initial-cluster", cluster,
-            "--initial-cluster-token", self.token,
-            "--initial-cluster-state", state,
-            "--heartbeat-interval", str(self.heartbeat_ms),
-            "--election-timeout", str(self.election_ms),
-            "--enable-v2=true",
-        ]  # fmt: skip
-        if self.snapshot_count is not None:
-            flags += ["--snapshot-count", str(self.snapshot_count)]
-        return program + flags + self.extra_args
+    def argv(self, member: Member) -> list[str]:
+        """The command line of a member: the system's, with this cluster's addresses."""
+        spec = next(n for n in self.nodes if n.name == member.name)
+        return self.system.command(spec, self.nodes, self.token, new=member.starts == 0)
 
-    def _launch(self, member: Member, state: str) -> None:
+    def _launch(self, member: Member) -> None:
         _live_clusters.add(self)
         self._close_log(member)
         member._log = open(member.log_path, "ab")  # noqa: SIM115 (closed on kill/stop)
-        argv = self.argv(member, state)
+        argv = self.argv(member)
         member._log.write(f"=== {time.strftime('%H:%M:%S')} start: {' '.join(argv)}\n".encode())
         member._log.flush()
         member.process = _spawn(argv, member._log, self.env, self.root)
@@ -538,7 +465,8 @@ class LocalCluster:
             state = "paused" if member.paused else "running" if member.running else "down"
             stats = self.stats(name, 0.5) if state == "running" else None
             lines.append(f"-- {name} pid={member.pid} {state} {_state_summary({name: stats})}")
-            lines += ["   " + ln for ln in self.logs(name).splitlines()[-tail_lines:]]
+            log = self.logs(name).decode(errors="replace")
+            lines += ["   " + ln for ln in log.splitlines()[-tail_lines:]]
         return "\n".join(lines)
 
     def __iter__(self) -> Iterator[str]:

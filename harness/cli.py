@@ -1,11 +1,17 @@
-"""The `splitbrain` command."""
+"""The `splitbrain` command: run a test, check a history, build the image, explore a cluster."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+import time
+from typing import Any
 
 from checker.cli import EXIT_BAD_INPUT, add_check_command
+
+EXIT_ERROR = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,10 +22,206 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a consistency test from a YAML spec",
+        description="Start a cluster, drive clients and faults, check the history. Exit 0 "
+        "valid, 1 invalid, 2 unknown (or interrupted), 3 setup or harness error.",
+    )
+    p.add_argument("spec", help="the test spec (YAML; see docs/specs.md)")
+    p.add_argument("--system", help="store, etcd or module:Class")
+    p.add_argument("--backend", choices=["docker", "local"])
+    p.add_argument("--nodes", type=int)
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--time-limit", type=float, metavar="SECONDS")
+    p.add_argument("--nemesis", metavar="FAULTS", help="comma-separated faults, or none")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--results", metavar="DIR", help="where runs are written (default results)")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.progress import Progress
+    from harness.results import describe
+    from harness.runner import run
+    from harness.spec import SpecError, load, override
+
+    try:
+        spec = load(args.spec)
+        faults = (
+            None
+            if args.nemesis is None
+            else [f for f in args.nemesis.split(",") if f and f != "none"]
+        )
+        spec = override(
+            spec, system=args.system, backend=args.backend, nodes=args.nodes,
+            concurrency=args.concurrency, time_limit=args.time_limit, faults=faults,
+            seed=args.seed, results=args.results,
+        )  # fmt: skip
+    except SpecError as e:
+        print(f"splitbrain run: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    outcome = run(spec, Progress(quiet=args.quiet))
+    r = outcome.results
+    lines = []
+    if r.error:
+        lines.append(f"error: {r.error}")
+    for name, checked in r.checkers.items():
+        lines.append(f"  {name}: {describe(checked['valid'])}{_detail(name, checked)}")
+    if r.stats:
+        s = r.stats
+        ok = sum(c.get("ok", 0) for c in s["ops"].values())
+        lines.append(
+            f"  {ok} ok operations, {s['ok_per_s']} ok/s, availability "
+            f"{s['availability']}, {len(s['faults'])} faults"
+        )
+    for note in r.notes:
+        lines.append(f"  note: {note}")
+    verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
+    print(f"{r.test}: {verdict}")
+    print("\n".join(lines))
+    print(f"results: {outcome.directory}")
+    return outcome.exit_code
+
+
+def _detail(name: str, checked: dict[str, Any]) -> str:
+    if name == "linearizable":
+        bad = checked.get("invalid_keys") or []
+        unknown = checked.get("unknown_keys") or []
+        text = f" ({checked.get('key_count', 0)} keys"
+        if bad:
+            text += f"; not linearizable: {', '.join(map(str, bad[:5]))}"
+        if unknown:
+            text += f"; unknown: {', '.join(map(str, unknown[:5]))}"
+        return text + ")"
+    if name == "set-full":
+        return (
+            f" ({checked['attempted']} added, {checked['lost']} lost, {checked['stale']} "
+            f"stale, {checked['unexpected']} unexpected)"
+        )
+    return ""
+
+
+def _add_image(sub: Any) -> None:
+    p = sub.add_parser("image", help="the node image")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    build = actions.add_parser("build", help="build the node image (cached by content hash)")
+    build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    build.set_defaults(run=_image_build)
+
+
+def _image_build(args: argparse.Namespace) -> int:
+    from harness.image import ImageError, ensure_image
+
+    try:
+        image = ensure_image(lambda line: print(line, flush=True), force=args.force)
+    except (ImageError, RuntimeError) as e:
+        print(f"splitbrain image build: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{image.tag} {image.id}")
+    return 0
+
+
+def _add_cluster(sub: Any) -> None:
+    p = sub.add_parser("cluster", help="a cluster to explore by hand (Docker)")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    up = actions.add_parser("up", help="start a cluster that stays until `cluster down`")
+    up.add_argument("--system", default="store", help="store, etcd or module:Class")
+    up.add_argument("--nodes", type=int, default=3)
+    up.set_defaults(run=_cluster_up)
+    down = actions.add_parser("down", help="remove clusters started by `cluster up`")
+    down.add_argument("run_id", nargs="?", help="one cluster (default: all of them)")
+    down.set_defaults(run=_cluster_down)
+    status = actions.add_parser("status", help="the clusters and their nodes")
+    status.set_defaults(run=_cluster_status)
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    import secrets
+
+    from harness.docker import DockerCluster, connect, remove_leftovers
+    from harness.image import ImageError, ensure_image
+    from harness.labels import MANUAL
+    from harness.runner import READY_S, wait_ready
+    from harness.system import BadSystem, make_system
+
+    try:
+        system = make_system(args.system)
+        client = connect()
+        remove_leftovers(client, print)
+        image = ensure_image(lambda line: print(line, flush=True), client=client)
+    except (BadSystem, ImageError, RuntimeError) as e:
+        print(f"splitbrain cluster up: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    run_id = f"manual-{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
+    cluster = DockerCluster(system, args.nodes, run_id, image.tag, MANUAL, client=client)
+    try:
+        cluster.up()
+        leader = asyncio.run(wait_ready(system, cluster, READY_S))
+    except BaseException as e:
+        cluster.down()
+        print(f"splitbrain cluster up: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"cluster {run_id}: {args.system}, leader {leader}")
+    for node in cluster.nodes:
+        print(f"  {node.name} {node.client_url}")
+    print(f"remove it with: splitbrain cluster down {run_id}")
+    return 0
+
+
+def _cluster_down(args: argparse.Namespace) -> int:
+    from harness.docker import connect, remove_run
+    from harness.labels import OWNER, RUN
+
+    client = connect()
+    runs = {
+        c.labels.get(RUN)
+        for c in client.containers.list(all=True, filters={"label": f"{OWNER}=manual"})
+    } | {
+        (n.attrs.get("Labels") or {}).get(RUN)
+        for n in client.networks.list(filters={"label": f"{OWNER}=manual"})
+    }
+    chosen = [args.run_id] if args.run_id else sorted(r for r in runs if r)
+    if args.run_id and args.run_id not in runs:
+        print(f"splitbrain cluster down: no cluster {args.run_id}", file=sys.stderr)
+        return EXIT_ERROR
+    for run_id in chosen:
+        remove_run(client, run_id)
+        print(f"removed {run_id}")
+    return 0
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    from harness.docker import connect
+    from harness.labels import LABEL, OWNER, RUN, owner_alive
+
+    client = connect()
+    found: dict[str, list[dict[str, str]]] = {}
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        owner = c.labels.get(OWNER)
+        networks = c.attrs["NetworkSettings"]["Networks"]
+        address = next(iter(networks.values()))["IPAddress"] if networks else ""
+        found.setdefault(c.labels.get(RUN, "?"), []).append({
+            "node": c.name, "status": c.status, "address": address,
+            "owner": "manual" if owner == "manual" else
+            ("running" if owner_alive(owner) else "gone (leftover)"),
+        })  # fmt: skip
+    if not found:
+        print("no splitbrain clusters")
+    for run_id, nodes in sorted(found.items()):
+        print(json.dumps({"run": run_id, "nodes": nodes}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="splitbrain", description="Jepsen-style consistency testing.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
     add_check_command(sub)
+    _add_image(sub)
+    _add_cluster(sub)
     return parser
 
 

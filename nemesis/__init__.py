@@ -1,1 +1,34 @@
-"""splitbrain nemesis package."""
+"""Faults: each family one small class behind `nemesis.core.Nemesis`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nemesis.core import Composite, Nemesis, NoNemesis
+from nemesis.kill import Kill
+
+NEMESES: dict[str, type] = {"none": NoNemesis, "kill": Kill}
+
+
+def make_nemesis(
+    faults: Sequence[str], options: Mapping[str, Mapping[str, Any]], rng: random.Random
+) -> Nemesis:
+    """One nemesis for the faults named (several: a random one of them at each fault)."""
+    members: list[Nemesis] = []
+    for fault in faults:
+        cls = NEMESES.get(fault)
+        if cls is None:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(NEMESES))}")
+        if cls is NoNemesis:
+            continue
+        try:
+            members.append(cls(rng=rng, **dict(options.get(fault, {}))))
+        except TypeError as e:
+            raise ValueError(
+                f"nemesis.{fault}: bad options {dict(options.get(fault, {}))}: {e}"
+            ) from None
+    if not members:
+        return NoNemesis()
+    return members[0] if len(members) == 1 else Composite(members)

@@ -16,20 +16,17 @@ from typing import Any
 
 from checker.history import UNOBSERVED, HistoryError, Operation
 from checker.models.base import INVALID, OTHER, freeze, key_prefix, one_of, show
+from checker.models.etcd_errors import PRECONDITION_FAILURES
 from checker.models.register import cas_pair
 
 # Errors that mean "the server evaluated the precondition and it was false".
 PRECONDITION_ERRORS = frozenset(
     {
         None,  # Jepsen's etcd tests and porcupine: `:fail :cas [1 2]` carries no error
-        "compare-failed",
-        "key-not-found",
-        "key-exists",
         "node-exists",
         "not-found",
-        100,  # etcd v2 errorCode: Key not found
-        101,  # Compare failed
-        105,  # Key already exists
+        *PRECONDITION_FAILURES,
+        *PRECONDITION_FAILURES.values(),
     }
 )
 

@@ -1,0 +1,158 @@
+"""Jepsen's set-full analysis: what became of every element added to a set.
+
+The history has `add` operations (value: the element) and `read` operations (value: every
+element seen), each on a set's `key`. For each element, from the time it was *known* to
+be in the set (its add acknowledged, or a read that saw it completed, whichever came
+first), every read that began later should contain it:
+
+- `stable`: every such read saw it;
+- `stale`: some read that began after it was known missed it, and a later read saw it
+  (a stale read: invalid when the set claims to be linearizable);
+- `lost`: after it was known, it vanished and no later read saw it again (invalid);
+- `never-read`: no read began after it was known (no verdict);
+- `unexpected`: a read returned an element nobody added, or one whose add definitely
+  failed (invalid).
+
+The latency of each element is from its add's invocation to the completion of the first
+read that saw it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checker.history import Op, pair
+
+
+@dataclass
+class SetKeyResult:
+    key: Any
+    valid: bool
+    attempted: int
+    acknowledged: int
+    stable: int
+    lost: list[Any] = field(default_factory=list)
+    stale: list[Any] = field(default_factory=list)
+    never_read: list[Any] = field(default_factory=list)
+    unexpected: list[Any] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "valid": self.valid,
+            "attempted": self.attempted,
+            "acknowledged": self.acknowledged,
+            "stable": self.stable,
+            "lost": self.lost,
+            "stale": self.stale,
+            "never_read": len(self.never_read),
+            "unexpected": self.unexpected,
+            "visibility_ms": quantiles(self.latencies_ms),
+        }
+
+
+@dataclass
+class SetFullResult:
+    valid: bool
+    keys: list[SetKeyResult]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "lost": sum(len(k.lost) for k in self.keys),
+            "stale": sum(len(k.stale) for k in self.keys),
+            "unexpected": sum(len(k.unexpected) for k in self.keys),
+            "never_read": sum(len(k.never_read) for k in self.keys),
+            "stable": sum(k.stable for k in self.keys),
+            "attempted": sum(k.attempted for k in self.keys),
+            "keys": [k.to_json() for k in self.keys],
+        }
+
+
+def quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def q(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)
+
+    return {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": round(ordered[-1], 3)}
+
+
+@dataclass
+class _Add:
+    invoked: int
+    result: str
+    completed: int | None
+
+
+@dataclass
+class _Read:
+    invoked: int
+    completed: int
+    seen: frozenset[Any]
+
+
+def check_set_full(ops: Iterable[Op], linearizable: bool = True) -> SetFullResult:
+    ops = list(ops)
+    times = {op.index: op.time or 0 for op in ops}
+    adds: dict[Any, dict[Any, _Add]] = defaultdict(dict)
+    reads: dict[Any, list[_Read]] = defaultdict(list)
+    for operation in pair(ops):
+        key = operation.key
+        if operation.f == "add":
+            done = times.get(operation.ret) if operation.ret is not None else None
+            adds[key][operation.value] = _Add(times[operation.call], operation.result, done)
+        elif operation.f == "read" and operation.result == "ok" and operation.ret is not None:
+            seen = frozenset(operation.value or ())
+            reads[key].append(_Read(times[operation.call], times[operation.ret], seen))
+    results = [
+        _check_key(key, adds.get(key, {}), sorted(reads.get(key, []), key=lambda r: r.invoked),
+                   linearizable)
+        for key in sorted(set(adds) | set(reads), key=str)
+    ]  # fmt: skip
+    return SetFullResult(all(r.valid for r in results), results)
+
+
+def _check_key(
+    key: Any, adds: dict[Any, _Add], reads: list[_Read], linearizable: bool
+) -> SetKeyResult:
+    result = SetKeyResult(
+        key, True, len(adds), sum(1 for a in adds.values() if a.result == "ok"), 0
+    )
+    seen_anywhere: set[Any] = set().union(*(r.seen for r in reads)) if reads else set()
+    result.unexpected = sorted(
+        (e for e in seen_anywhere if e not in adds or adds[e].result == "fail"), key=str
+    )
+    for element, add in sorted(adds.items(), key=lambda item: str(item[0])):
+        if add.result == "fail":
+            continue
+        present = [r for r in reads if element in r.seen]
+        known_at = [r.completed for r in present[:1]]
+        if add.result == "ok" and add.completed is not None:
+            known_at.append(add.completed)
+        if not known_at:
+            continue  # an indeterminate add nobody saw: it may never have happened
+        known = min(known_at)
+        if present:
+            result.latencies_ms.append((min(r.completed for r in present) - add.invoked) / 1e6)
+        later = [r for r in reads if r.invoked > known]
+        if not later:
+            result.never_read.append(element)
+            continue
+        missed = [r for r in later if element not in r.seen]
+        if not missed:
+            result.stable += 1
+        elif element in later[-1].seen:
+            result.stale.append(element)
+        else:
+            result.lost.append(element)
+    result.valid = (
+        not result.lost and not result.unexpected and (not linearizable or not result.stale)
+    )
+    return result

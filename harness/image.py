@@ -1,0 +1,244 @@
+"""The node image, built offline and cached by content hash.
+
+No registry can be reached, so nothing is pulled. Two images, each tagged with the hash
+of what went into it, so an unchanged input is never built twice:
+
+- `splitbrain/base:<hash>`: a Debian bookworm root file system made by `mmdebstrap`
+  (minbase + Python, iptables, iproute2, procps, etcd 3.4) and `docker import`ed. Its hash
+  covers the suite, the package list and the mirror.
+- `splitbrain/node:<hash>`: the base plus this project and its dependencies, installed
+  offline into `/opt/splitbrain` from wheels built on the host (`pip wheel`, pinned to the
+  versions installed in this venv). Its hash covers the base, the store's and nemesis'
+  sources, pyproject.toml and the pinned versions. The harness is not run inside nodes,
+  so editing it rebuilds nothing.
+
+Progress goes to a callback (the CLI prints it); nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from harness.labels import LABEL
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = "bookworm"
+PACKAGES = (
+    "python3",
+    "python3-venv",
+    "iptables",
+    "iproute2",
+    "procps",
+    "etcd-server",
+    "ca-certificates",
+)
+NODE_PYTHON = "/opt/splitbrain/bin/python"
+# Sources the node image depends on: the code that runs inside a node.
+NODE_SOURCES = ("store", "nemesis", "pyproject.toml")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SOURCES_D = Path("/etc/apt/sources.list.d")
+
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """The image cannot be built here; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Image:
+    tag: str
+    id: str
+    built: bool  # False when it came from the cache
+
+    def to_json(self) -> dict[str, object]:
+        return {"tag": self.tag, "id": self.id, "built": self.built}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "splitbrain"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def debian_mirrors(sources_dir: Path = SOURCES_D) -> list[str]:
+    """`deb` lines for the Debian archive this host uses (deb822 .sources files).
+
+    Only entries signed by Debian's archive keyring are kept (a host may list other
+    vendors' repositories); without any, Debian's own mirror.
+    """
+    lines: list[str] = []
+    for path in sorted(sources_dir.glob("*.sources")):
+        for block in path.read_text(errors="replace").split("\n\n"):
+            fields = dict(
+                (m.group(1).lower(), m.group(2).strip())
+                for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", block, re.MULTILINE)
+            )
+            if "debian-archive-keyring" not in fields.get("signed-by", ""):
+                continue
+            for uri in fields.get("uris", "").split():
+                for suite in fields.get("suites", "").split():
+                    if suite.startswith(SUITE):
+                        lines.append(f"deb {uri} {suite} {fields.get('components', 'main')}")
+    return lines or [f"deb {DEFAULT_MIRROR} {SUITE} main"]
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def base_hash(mirrors: list[str]) -> str:
+    return _digest(
+        [SUITE.encode(), *(p.encode() for p in PACKAGES), *(m.encode() for m in mirrors)]
+    )
+
+
+def pinned_requirements() -> list[str]:
+    """The project's runtime dependencies at the versions installed here."""
+    found = []
+    for requirement in importlib.metadata.requires("splitbrain") or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+        found.append(f"{name}=={importlib.metadata.version(name)}")
+    return sorted(found)
+
+
+def source_files(root: Path = ROOT) -> list[Path]:
+    files: list[Path] = []
+    for entry in NODE_SOURCES:
+        path = root / entry
+        if path.is_file():
+            files.append(path)
+        else:
+            files += sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    return files
+
+
+def node_hash(base_tag: str, root: Path = ROOT) -> str:
+    parts = [base_tag.encode(), *(r.encode() for r in pinned_requirements())]
+    for path in source_files(root):
+        parts += [str(path.relative_to(root)).encode(), path.read_bytes()]
+    return _digest(parts)
+
+
+DOCKERFILE = f"""\
+FROM {{base}}
+COPY wheels /tmp/wheels
+RUN python3 -m venv /opt/splitbrain \\
+ && {NODE_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels splitbrain \\
+ && rm -rf /tmp/wheels /root/.cache
+ENV PATH=/opt/splitbrain/bin:$PATH PYTHONUNBUFFERED=1
+LABEL {LABEL}.image=node
+"""
+
+
+def _find(client: docker.DockerClient, tag: str) -> str | None:
+    try:
+        return client.images.get(tag).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = False) -> str:
+    mirrors = debian_mirrors()
+    tag = f"splitbrain/base:{base_hash(mirrors)}"
+    if not force and _find(client, tag):
+        progress(f"base image {tag}: cached")
+        return tag
+    if shutil.which("mmdebstrap") is None:
+        raise ImageError(
+            "mmdebstrap is not installed: `make install` installs it (apt-get install mmdebstrap)"
+        )
+    with tempfile.TemporaryDirectory(prefix="splitbrain-rootfs-", dir=cache_dir()) as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        argv = [
+            "mmdebstrap", "--variant=minbase", "--mode=root", "--quiet",
+            f"--include={','.join(PACKAGES)}",
+            "--aptopt=Acquire::Retries \"3\"",
+            SUITE, str(tar), *mirrors,
+        ]  # fmt: skip
+        progress(f"base image {tag}: mmdebstrap {SUITE} ({', '.join(PACKAGES)})")
+        started = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageError(f"mmdebstrap failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        progress(f"base image: root file system in {time.monotonic() - started:.0f} s; importing")
+        repository, _, version = tag.partition(":")
+        client.api.import_image_from_file(
+            str(tar), repository=repository, tag=version, changes=[f"LABEL {LABEL}.image=base"]
+        )
+    if not _find(client, tag):
+        raise ImageError(f"docker import did not produce {tag}")
+    return tag
+
+
+def build_wheels(dest: Path, progress: Progress) -> None:
+    """The project and its pinned dependencies as wheels, with this interpreter's pip."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(pinned_requirements()) + "\n")
+    try:
+        progress("node image: building wheels of the project and its dependencies")
+        argv = [
+            sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+            "--wheel-dir", str(dest), "--constraint", constraints.name, str(ROOT),
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageError(f"pip wheel failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    finally:
+        os.unlink(constraints.name)
+
+
+def ensure_image(
+    progress: Progress = lambda line: None,
+    force: bool = False,
+    client: docker.DockerClient | None = None,
+) -> Image:
+    """The node image for this source tree: from the cache, or built now."""
+    client = client or docker.from_env()
+    base = ensure_base(client, progress, force)
+    tag = f"splitbrain/node:{node_hash(base)}"
+    found = None if force else _find(client, tag)
+    if found:
+        progress(f"node image {tag}: cached")
+        return Image(tag, found, built=False)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="splitbrain-build-", dir=cache_dir()) as tmp:
+        context = Path(tmp)
+        build_wheels(context / "wheels", progress)
+        (context / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+        progress(f"node image {tag}: docker build")
+        try:
+            for chunk in client.api.build(path=str(context), tag=tag, rm=True, decode=True):
+                if "error" in chunk:
+                    raise ImageError(f"docker build failed: {chunk['error'].strip()}")
+                line = str(chunk.get("stream", "")).strip()
+                if line.startswith("Step "):
+                    progress(f"  {line}")
+        except docker.errors.APIError as e:
+            raise ImageError(f"docker build failed: {e}") from None
+    image_id = _find(client, tag)
+    if image_id is None:
+        raise ImageError(f"docker build did not produce {tag}")
+    progress(f"node image {tag}: built in {time.monotonic() - started:.0f} s")
+    return Image(tag, image_id, built=True)

@@ -1,0 +1,349 @@
+"""One consistency test, end to end (docs/harness.md):
+
+spec -> image -> cluster up -> clients and nemesis for the time limit -> heal -> wait
+until the cluster answers -> final quorum reads -> node logs -> cluster down -> checkers
+-> results.json, a verdict and an exit code.
+
+Whatever happens after the cluster is up (an exception, Ctrl-C, SIGTERM), the faults are
+healed, the node logs collected and everything the run made removed; what was recorded
+is still checked, and the results say the run was interrupted. A second Ctrl-C skips
+the rest of the waiting but not the teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checker.check import check_file
+from checker.history import NEMESIS
+from checker.set_full import check_set_full
+from checker.stats import compute as compute_stats
+from harness.client import Client
+from harness.generator import (
+    Await,
+    Both,
+    Clients,
+    Generator,
+    Nemesis,
+    Once,
+    Phases,
+    TimeLimit,
+)
+from harness.interpreter import Interpreter
+from harness.labels import owner_here
+from harness.ops import Completion, Invocation
+from harness.progress import Progress, Snapshot
+from harness.recorder import Recorder
+from harness.results import (
+    EXIT_ERROR,
+    RunResults,
+    exit_code,
+    make_run_dir,
+    write_spec,
+)
+from harness.spec import Spec
+from harness.system import Cluster, System, collect_logs, load_class, make_system
+from harness.workload import Workload, make_workload
+from nemesis import make_nemesis
+from nemesis.core import Nemesis as NemesisProtocol
+from nemesis.schedule import interval
+
+log = logging.getLogger("splitbrain")
+READY_S = 60.0  # from the nodes' start to every node healthy and one leader
+RECOVER_S = 30.0  # after the final heal, until the cluster answers again
+
+
+class SetupError(RuntimeError):
+    """The test could not start (no image, no Docker, a cluster that never got ready)."""
+
+
+@dataclass
+class Outcome:
+    results: RunResults
+    directory: Path
+    exit_code: int
+
+
+async def wait_ready(system: System, cluster: Cluster, timeout: float) -> str:
+    """Until every node is healthy and one leader is agreed on; its name."""
+    deadline = time.monotonic() + timeout
+    while True:
+        healthy = await asyncio.gather(*(system.healthy(n) for n in cluster.nodes))
+        if all(healthy):
+            leader = await system.leader(cluster.nodes)
+            if leader is not None:
+                return leader
+        if time.monotonic() > deadline:
+            states = ", ".join(
+                f"{n.name}: {'healthy' if h else 'not healthy'}"
+                for n, h in zip(cluster.nodes, healthy, strict=True)
+            )
+            raise TimeoutError(f"no healthy cluster with a leader after {timeout:g} s ({states})")
+        await asyncio.sleep(0.1)
+
+
+def make_cluster(
+    spec: Spec, system: System, run_id: str, progress: Progress, run_dir: Path
+) -> tuple[Cluster, dict[str, Any] | None]:
+    if spec.backend == "local":
+        from harness.local import LocalCluster
+
+        return LocalCluster(system, spec.nodes, run_dir / "data"), None
+    from harness.docker import DockerCluster, connect, remove_leftovers
+    from harness.image import ImageError, ensure_image
+
+    try:
+        client = connect()
+        remove_leftovers(client, progress.say)
+        image = ensure_image(progress.say, client=client)
+    except (ImageError, RuntimeError) as e:
+        raise SetupError(str(e)) from None
+    cluster = DockerCluster(
+        system, spec.nodes, run_id, image.tag, owner_here(), spec.subnet_pool, client
+    )
+    return cluster, image.to_json()
+
+
+def plan(
+    spec: Spec, workload: Workload, nemesis: NemesisProtocol, system: System, cluster: Cluster
+) -> tuple[Generator, Await]:
+    """The whole run as one generator: the main phase, the final heal, waiting for the
+    cluster, the final reads."""
+    main: list[Generator] = [Clients(workload.generator())]
+    if nemesis.fs:
+        schedule = spec.nemesis.schedule
+        main.append(Nemesis(interval(nemesis, schedule.fault, schedule.heal)))
+    recovered = Await(lambda: wait_ready(system, cluster, RECOVER_S), RECOVER_S + 5)
+    phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
+    if nemesis.fs:
+        phases.append(Nemesis(Once(nemesis.recover())))
+    phases += [recovered, Clients(workload.final())]
+    return Phases(phases), recovered
+
+
+@contextlib.contextmanager
+def file_log(path: Path) -> Iterator[None]:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+        handler.close()
+
+
+def run(spec: Spec, progress: Progress | None = None) -> Outcome:
+    """Run the test the spec describes; the results, where they are, and the exit code."""
+    progress = progress or Progress()
+    spec = spec.with_seed()
+    run_dir = make_run_dir(Path(spec.results), spec.name)
+    run_id = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
+    results = RunResults(spec.name, run_id, spec, time.time())
+    results.files = {
+        "spec": "spec.yaml", "history": "history.jsonl", "results": "results.json",
+        "harness_log": "harness.log", "node_logs": "nodes/",
+    }  # fmt: skip
+    write_spec(run_dir / "spec.yaml", spec)
+    progress.say(
+        f"{spec.name}: {spec.system} x{spec.nodes} on {spec.backend}, "
+        f"{spec.workload.name} workload, concurrency {spec.concurrency}, "
+        f"{spec.time_limit:g} s, faults: {', '.join(spec.nemesis.faults) or 'none'}, "
+        f"seed {spec.seed}"
+    )
+    progress.say(f"results: {run_dir}")
+    with file_log(run_dir / "harness.log"):
+        log.info("run %s of %s, seed %s, in %s", run_id, spec.name, spec.seed, run_dir)
+        try:
+            _run(spec, run_id, run_dir, results, progress)
+        except SetupError as e:
+            results.error = str(e)
+            log.error("setup failed: %s", e)
+        except Exception as e:
+            results.error = f"{type(e).__name__}: {e}"
+            log.exception("the run failed")
+        finally:
+            results.ended = time.time()
+            results.write(run_dir / "results.json")
+    code = (
+        EXIT_ERROR
+        if results.error and not results.checkers
+        else exit_code(results.verdict, results.interrupted)
+    )
+    return Outcome(results, run_dir, code)
+
+
+class _Signals:
+    """SIGINT / SIGTERM: the first stops the run gracefully, the second hurries it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event, progress: Progress):
+        self.loop, self.stop, self.progress = loop, stop, progress
+        self.count = 0
+        self.task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(sig, self._on_signal, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        self.count += 1
+        name = signal.Signals(sig).name
+        if self.count == 1:
+            self.progress.say(
+                f"{name}: stopping; healing, tearing down and checking what was recorded"
+            )
+            self.stop.set()
+        elif self.task is not None:
+            self.progress.say(f"{name} again: no more waiting; tearing down")
+            self.task.cancel()
+
+
+def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: Progress) -> None:
+    rng = random.Random(spec.seed)
+    try:
+        system = make_system(spec.system, spec.system_options)
+    except ValueError as e:
+        raise SetupError(str(e)) from None
+    results.system = {"name": spec.system}
+    cluster, image = make_cluster(spec, system, run_id, progress, run_dir)
+    results.image = image
+    recorder = Recorder(run_dir / "history.jsonl")
+    try:
+        asyncio.run(_drive(spec, system, cluster, recorder, results, rng, progress))
+    finally:
+        recorder.close()
+        progress.stop()
+        with contextlib.suppress(Exception):
+            collect_logs(cluster, run_dir / "nodes")
+        progress.say("tearing down the cluster")
+        cluster.down()
+        log.info("cluster down")
+    _check(spec, run_dir, recorder, results, progress)
+
+
+async def _drive(
+    spec: Spec, system: System, cluster: Cluster, recorder: Recorder,
+    results: RunResults, rng: random.Random, progress: Progress,
+) -> None:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with _Signals(loop, stop, progress) as signals:
+        signals.task = asyncio.current_task()
+        try:
+            await _drive_inner(spec, system, cluster, recorder, results, rng, progress, stop)
+        except asyncio.CancelledError:
+            results.interrupted = True
+            results.notes.append("a second signal cut the run short")
+        if stop.is_set():
+            results.interrupted = True
+
+
+async def _drive_inner(
+    spec: Spec, system: System, cluster: Cluster, recorder: Recorder, results: RunResults,
+    rng: random.Random, progress: Progress, stop: asyncio.Event,
+) -> None:  # fmt: skip
+    progress.say(f"starting {spec.nodes} {spec.system} nodes")
+    started = time.monotonic()
+    await asyncio.to_thread(cluster.up)
+    results.cluster = cluster.describe()
+    try:
+        leader = await wait_ready(system, cluster, READY_S)
+    except TimeoutError as e:
+        raise SetupError(f"the cluster never got ready: {e}") from None
+    version = await system.version(cluster.nodes[0])
+    results.system = {"name": spec.system, "version": version}
+    progress.say(
+        f"cluster ready in {time.monotonic() - started:.1f} s, leader {leader}, version {version}"
+    )
+    log.info("cluster %s ready, leader %s", results.cluster, leader)
+    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
+    nemesis = make_nemesis(spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random()))
+    gen, recovered = plan(spec, workload, nemesis, system, cluster)
+
+    async def open_client(slot: int) -> Client:
+        node = cluster.nodes[slot % len(cluster.nodes)]
+        if spec.client is not None:
+            client = load_class(spec.client, "client")()
+        else:
+            client = system.client(workload.client_options())
+        await client.open(node.client_node)
+        return client
+
+    interpreter = Interpreter(
+        gen,
+        spec.concurrency,
+        open_client,
+        nemesis,
+        cluster,
+        recorder,
+        random.Random(rng.random()),
+        stop,
+    )
+    progress.start()
+    ticker = asyncio.ensure_future(_tick(progress, recorder, nemesis, spec.time_limit))
+    try:
+        await interpreter.run()
+    finally:
+        ticker.cancel()
+        progress.stop()
+        if nemesis.in_force():  # interrupted, or the schedule's heal did not finish
+            progress.say(f"healing: {', '.join(nemesis.in_force())}")
+            heal = Invocation("heal")
+            recorder.invoke(NEMESIS, heal)
+            recorder.complete(NEMESIS, heal, Completion("info", await nemesis.heal(cluster)))
+    if isinstance(recovered.outcome, BaseException):
+        results.notes.append(f"after the final heal: {recovered.outcome}")
+
+
+async def _tick(
+    progress: Progress, recorder: Recorder, nemesis: NemesisProtocol, limit: float
+) -> None:
+    while True:
+        progress.update(
+            lambda: Snapshot(recorder.seconds(), limit, recorder.tally, nemesis.in_force())
+        )
+        await asyncio.sleep(0.5)
+
+
+def _check(
+    spec: Spec, run_dir: Path, recorder: Recorder, results: RunResults, progress: Progress
+) -> None:
+    history = run_dir / "history.jsonl"
+    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
+    ops = recorder.ops
+    progress.say(f"checking {sum(1 for op in ops if op.type == 'invoke')} operations")
+    if "linearizable" in workload.checkers and workload.model is not None:
+        checked = check_file(
+            str(history), workload.model, None, "jsonl",
+            time_limit=spec.checker.time_limit,
+            memory_limit=int(spec.checker.memory_limit_mb * 2**20),
+        )  # fmt: skip
+        results.checkers["linearizable"] = checked.result.to_json()
+    if "set-full" in workload.checkers:
+        linearizable = bool(spec.workload.options.get("linearizable", True))
+        results.checkers["set-full"] = check_set_full(ops, linearizable).to_json()
+    stats = compute_stats(ops)
+    results.stats = stats.to_json()
+    any_ok = any(c.get("ok") for c in stats.ops.values())
+    results.checkers["stats"] = {"valid": True if any_ok else "unknown"}
+    if not any_ok:
+        results.notes.append("no client operation succeeded: the verdicts say little")

@@ -1,0 +1,260 @@
+"""Test specs: YAML in, a checked `Spec` out (docs/specs.md has the schema).
+
+Every field has a default, so `{name: x}` is a whole spec. A wrong field is an error that
+names it, what it must be, and what it was; an unknown field names the known ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.workload import WORKLOADS
+from nemesis import NEMESES
+
+SYSTEM_NAMES = ("store", "etcd")
+BACKENDS = ("docker", "local")
+READ_MODES = ("quorum", "local")
+SCHEDULES = ("interval",)
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    name: str = "register"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    kind: str = "interval"
+    fault: float = 5.0  # seconds a fault lasts
+    heal: float = 10.0  # seconds of health before each fault
+
+
+@dataclass(frozen=True)
+class NemesisSpec:
+    faults: tuple[str, ...] = ()
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per fault
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+
+
+@dataclass(frozen=True)
+class CheckerSpec:
+    time_limit: float = 120.0
+    memory_limit_mb: float = 4096.0
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str = "test"
+    system: str = "store"
+    system_options: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None  # module:Class, instead of the system's own client
+    backend: str = "docker"
+    nodes: int = 5
+    concurrency: int = 10
+    time_limit: float = 60.0
+    seed: int | None = None
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    nemesis: NemesisSpec = field(default_factory=NemesisSpec)
+    checker: CheckerSpec = field(default_factory=CheckerSpec)
+    subnet_pool: str = "10.97.0.0/16"
+    results: str = "results"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_seed(self) -> Spec:
+        """This spec with its seed fixed (drawn now when none was given)."""
+        if self.seed is not None:
+            return self
+        return dataclasses.replace(self, seed=random.SystemRandom().randrange(1, 2**31))
+
+
+def _where(path: str, name: str) -> str:
+    return f"{path}: field {name!r}"
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise SpecError(f"{where}: expected {what}, got {value!r}")
+    if not isinstance(value, kind):
+        raise SpecError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any, where: str) -> int:
+    _expect(value, int, where, "a positive integer")
+    if value <= 0:
+        raise SpecError(f"{where}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _positive_number(value: Any, where: str) -> float:
+    _expect(value, (int, float), where, "a positive number")
+    if value <= 0:
+        raise SpecError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], where: str, extra: str = "") -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise SpecError(f"{where}: expected one of {', '.join(allowed)}{extra}, got {value!r}")
+    return value
+
+
+def _mapping(value: Any, where: str, known: tuple[str, ...] | None = None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    _expect(value, Mapping, where, "a mapping")
+    if known is not None:
+        for name in value:
+            if name not in known:
+                raise SpecError(f"{where}: unknown field {name!r}; known: {', '.join(known)}")
+    return dict(value)
+
+
+def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[str, Any]:
+    cls = WORKLOADS[name]
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.name.startswith("_")}
+    settable = [n for n in fields if n not in ("name", "model", "checkers", "concurrency")]
+    for key, value in options.items():
+        if key not in settable:
+            raise SpecError(f"{where}: unknown field {key!r}; known: {', '.join(settable)}")
+        default = fields[key].default
+        here = f"{where}.{key}"
+        if key == "reads":
+            _one_of(value, READ_MODES, here)
+        elif isinstance(default, bool):
+            _expect(value, bool, here, "true or false")
+        elif isinstance(default, float):
+            _expect(value, (int, float), here, "a number")
+            if value < 0:
+                raise SpecError(f"{here}: expected a number >= 0, got {value!r}")
+        elif isinstance(default, int) or key == "group_size":
+            _positive_int(value, here)
+    return options
+
+
+def parse(data: Any, path: str = "<spec>") -> Spec:
+    top = _mapping(data, path, tuple(f.name for f in dataclasses.fields(Spec)))
+    spec: dict[str, Any] = {}
+    w = lambda name: _where(path, name)  # noqa: E731
+    if "name" in top:
+        spec["name"] = _expect(top["name"], str, w("name"), "a string")
+        if not spec["name"] or "/" in spec["name"] or spec["name"].startswith("."):
+            raise SpecError(
+                f"{w('name')}: expected a name usable as a folder, got {spec['name']!r}"
+            )
+    if "system" in top:
+        system = _expect(top["system"], str, w("system"), "store, etcd or module:Class")
+        if system not in SYSTEM_NAMES and ":" not in system:
+            _one_of(system, SYSTEM_NAMES, w("system"), " or module:Class")
+        spec["system"] = system
+    if "system_options" in top:
+        spec["system_options"] = _mapping(top["system_options"], w("system_options"))
+    if top.get("client") is not None:
+        client = _expect(top["client"], str, w("client"), "module:Class")
+        if ":" not in client:
+            raise SpecError(f"{w('client')}: expected module:Class, got {client!r}")
+        spec["client"] = client
+    if "backend" in top:
+        spec["backend"] = _one_of(top["backend"], BACKENDS, w("backend"))
+    for name in ("nodes", "concurrency"):
+        if name in top:
+            spec[name] = _positive_int(top[name], w(name))
+    if "time_limit" in top:
+        spec["time_limit"] = _positive_number(top["time_limit"], w("time_limit"))
+    if top.get("seed") is not None:
+        spec["seed"] = _expect(top["seed"], int, w("seed"), "an integer")
+    for name in ("subnet_pool", "results"):
+        if name in top:
+            spec[name] = _expect(top[name], str, w(name), "a string")
+    if "workload" in top:
+        raw = _mapping(top["workload"], w("workload"))
+        name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
+        spec["workload"] = WorkloadSpec(name, _workload_options(name, raw, w("workload")))
+    if "nemesis" in top:
+        spec["nemesis"] = _nemesis(top["nemesis"], w("nemesis"))
+    if "checker" in top:
+        raw = _mapping(top["checker"], w("checker"), ("time_limit", "memory_limit_mb"))
+        spec["checker"] = CheckerSpec(
+            **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
+        )
+    return Spec(**spec)
+
+
+def _nemesis(value: Any, where: str) -> NemesisSpec:
+    known = ("faults", "schedule", *(n for n in NEMESES if n != "none"))
+    raw = _mapping(value, where, known)
+    faults = raw.get("faults", [])
+    if isinstance(faults, str):
+        faults = [faults]
+    _expect(faults, list, f"{where}.faults", "a list of fault names")
+    for fault in faults:
+        _one_of(fault, tuple(NEMESES), f"{where}.faults")
+    faults = [f for f in faults if f != "none"]
+    options = {f: _mapping(raw.get(f), f"{where}.{f}") for f in faults}
+    for name in raw:
+        if name in NEMESES and name not in faults:
+            raise SpecError(f"{where}.{name}: options for a fault not in {where}.faults")
+    schedule = ScheduleSpec()
+    if "schedule" in raw:
+        s = _mapping(raw["schedule"], f"{where}.schedule", ("kind", "fault", "heal"))
+        schedule = ScheduleSpec(
+            kind=_one_of(s.get("kind", "interval"), SCHEDULES, f"{where}.schedule.kind"),
+            fault=_positive_number(s.get("fault", schedule.fault), f"{where}.schedule.fault"),
+            heal=_positive_number(s.get("heal", schedule.heal), f"{where}.schedule.heal"),
+        )
+    return NemesisSpec(tuple(faults), options, schedule)
+
+
+def load(path: str | Path) -> Spec:
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
+    except OSError as e:
+        raise SpecError(f"{path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise SpecError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    spec = parse(data, path)
+    if "name" not in data:
+        spec = dataclasses.replace(spec, name=Path(path).stem)
+    return spec
+
+
+def override(spec: Spec, **changes: Any) -> Spec:
+    """The spec with command-line values applied (None: not given), checked as in a file."""
+    data = spec.to_json()
+    data["workload"] = {"name": spec.workload.name, **spec.workload.options}
+    data["nemesis"] = {
+        "faults": list(spec.nemesis.faults),
+        "schedule": dataclasses.asdict(spec.nemesis.schedule),
+        **spec.nemesis.options,
+    }
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name == "faults":
+            data["nemesis"]["faults"] = value
+            for fault in list(data["nemesis"]):
+                if fault in NEMESES and fault not in value:
+                    del data["nemesis"][fault]
+        else:
+            data[name] = value
+    return parse(data, "command line")

@@ -1,0 +1,154 @@
+"""Workloads: which operations the clients do, and which checkers judge them.
+
+- `register`: read / write / cas on independent keys (jepsen.independent): the client
+  workers in groups of `group_size`, each group on its own key for `ops_per_key`
+  operations, then on a fresh one, so that each key's history stays small enough to
+  check. Every write and cas writes a value nobody else writes (an increasing counter
+  per key); a cas expects one of the values written to that key just before, so many
+  succeed. Judged by the linearizability checker with the `kv` model (etcd keys, a key
+  starts absent).
+- `set`: unique adds (one key per element under the set's directory) and reads of the
+  whole set, a fresh set after `ops_per_key` operations; judged by set-full (Jepsen's
+  analysis: lost, stale, unexpected, never-read elements and the visibility latency).
+
+Both end with a final phase that reads every key they used from a quorum.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.generator import (
+    Context,
+    EachOnce,
+    Fn,
+    Generator,
+    Limit,
+    Mix,
+    PerKey,
+    Stagger,
+    Worker,
+)
+from harness.ops import Invocation
+
+
+class Workload(Protocol):
+    name: str
+    model: str | None  # the linearizability model, None when not judged by it
+    checkers: tuple[str, ...]
+
+    def generator(self) -> Generator:
+        """The clients' operations in the main phase (endless; the runner limits time)."""
+        ...
+
+    def final(self) -> Generator:
+        """The final phase: a quorum read of every key used."""
+        ...
+
+    def client_options(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Register:
+    concurrency: int = 10
+    group_size: int | None = None  # default: every worker on the same key
+    ops_per_key: int = 200
+    read: float = 0.5
+    write: float = 0.3
+    cas: float = 0.2
+    reads: str = "quorum"  # or "local": etcd's default GET, which may be stale
+    rate: float = 0.0  # operations per second over all clients; 0: as fast as they go
+    timeout: float = 5.0
+    name: str = "register"
+    model: str | None = "kv"
+    checkers: tuple[str, ...] = ("linearizable", "stats")
+    _per_key: PerKey | None = None
+    _next_value: dict[Any, int] = field(default_factory=lambda: defaultdict(int))
+    _recent: dict[Any, deque[int]] = field(default_factory=dict)
+
+    def _value(self, key: Any) -> int:
+        self._next_value[key] += 1
+        value = self._next_value[key]
+        self._recent.setdefault(key, deque(maxlen=3)).append(value)
+        return value
+
+    def _ops(self, key: Any) -> Generator:
+        def read(ctx: Context, worker: Worker) -> Invocation:
+            return Invocation("read", key=key)
+
+        def write(ctx: Context, worker: Worker) -> Invocation:
+            return Invocation("write", self._value(key), key)
+
+        def cas(ctx: Context, worker: Worker) -> Invocation:
+            recent = list(self._recent.get(key, ())) or [0]
+            expected = ctx.rng.choice(recent)
+            return Invocation("cas", [expected, self._value(key)], key)
+
+        mix = Mix([(self.read, Fn(read)), (self.write, Fn(write)), (self.cas, Fn(cas))])
+        return Limit(self.ops_per_key, mix)
+
+    def generator(self) -> Generator:
+        self._per_key = PerKey(self.group_size or self.concurrency, self._ops)
+        return Stagger(1 / self.rate, self._per_key) if self.rate > 0 else self._per_key
+
+    def final(self) -> Generator:
+        per_key = self._per_key
+        return EachOnce(
+            lambda: per_key.keys if per_key else [],
+            lambda key: Invocation("read", key=key, final=True),
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        return {"reads": self.reads, "timeout": self.timeout}
+
+
+@dataclass
+class Set:
+    concurrency: int = 10
+    ops_per_key: int = 2000
+    add: float = 0.9
+    read: float = 0.1
+    reads: str = "quorum"
+    rate: float = 0.0
+    timeout: float = 5.0
+    linearizable: bool = True  # a stale read is an error (set-full's :linearizable?)
+    name: str = "set"
+    model: str | None = None
+    checkers: tuple[str, ...] = ("set-full", "stats")
+    _per_key: PerKey | None = None
+    _next: int = 0
+
+    def _ops(self, key: Any) -> Generator:
+        def add(ctx: Context, worker: Worker) -> Invocation:
+            self._next += 1
+            return Invocation("add", self._next, key)
+
+        def read(ctx: Context, worker: Worker) -> Invocation:
+            return Invocation("read", key=key)
+
+        return Limit(self.ops_per_key, Mix([(self.add, Fn(add)), (self.read, Fn(read))]))
+
+    def generator(self) -> Generator:
+        self._per_key = PerKey(self.concurrency, self._ops, name=lambda i: f"s{i}")
+        return Stagger(1 / self.rate, self._per_key) if self.rate > 0 else self._per_key
+
+    def final(self) -> Generator:
+        per_key = self._per_key
+        return EachOnce(
+            lambda: per_key.keys if per_key else [],
+            lambda key: Invocation("read", key=key, final=True),
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        return {"reads": self.reads, "timeout": self.timeout}
+
+
+WORKLOADS: dict[str, type] = {"register": Register, "set": Set}
+
+
+def make_workload(name: str, concurrency: int, options: Mapping[str, Any]) -> Workload:
+    cls = WORKLOADS[name]
+    return cls(concurrency=concurrency, **dict(options))  # type: ignore[no-any-return]

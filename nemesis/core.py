@@ -1,0 +1,123 @@
+"""The Nemesis protocol: faults as operations the generator schedules like a client's.
+
+A nemesis handles a few operations (`fs`): one that starts a fault and one that ends it
+(Jepsen's :start / :stop). The interpreter invokes them on the nemesis worker and the
+recorder writes them into the history as `process: "nemesis"` ops, with their targets
+in the completion's value. `heal` ends every fault it has in force, whatever the
+schedule did; the runner calls it at the end of every run, also an interrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from harness.generator import Context
+from harness.ops import Completion, Invocation
+from harness.system import Cluster
+
+
+class Nemesis(Protocol):
+    name: str
+    fs: frozenset[str]
+
+    def fault(self, ctx: Context) -> Invocation:
+        """The next fault to start (the schedule asks this, with the seeded random source)."""
+        ...
+
+    def recover(self) -> Invocation:
+        """The operation that ends the faults in force."""
+        ...
+
+    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion: ...
+
+    async def heal(self, cluster: Cluster) -> Any:
+        """End every fault in force; what was healed (for the history)."""
+        ...
+
+    def in_force(self) -> list[str]:
+        """The faults in force now, for the progress display."""
+        ...
+
+
+class NoNemesis:
+    """No faults at all."""
+
+    name = "none"
+    fs: frozenset[str] = frozenset()
+
+    def fault(self, ctx: Context) -> Invocation:
+        raise RuntimeError("the none nemesis has no faults to schedule")
+
+    def recover(self) -> Invocation:
+        raise RuntimeError("the none nemesis has no faults to schedule")
+
+    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+        return Completion("fail", error=f"the none nemesis does not do {op.f!r}")
+
+    async def heal(self, cluster: Cluster) -> Any:
+        return None
+
+    def in_force(self) -> list[str]:
+        return []
+
+
+TARGETS = ("leader", "random", "minority", "majority", "all", "followers")
+
+
+def pick(target: str, names: Sequence[str], leader: str | None, rng: random.Random) -> list[str]:
+    """The nodes a target selector names, given the current leader (None if unknown).
+
+    `leader` falls back to a random node when no leader is agreed on; `minority` is a
+    random minority that includes the leader when there is one.
+    """
+    names = list(names)
+    if target == "leader":
+        return [leader] if leader in names else [rng.choice(names)]
+    if target == "random":
+        return [rng.choice(names)]
+    if target == "all":
+        return names
+    if target == "followers":
+        return [n for n in names if n != leader]
+    if target in ("minority", "majority"):
+        size = (len(names) - 1) // 2 if target == "minority" else len(names) // 2 + 1
+        size = max(size, 1)
+        others = [n for n in names if n != leader]
+        rng.shuffle(others)
+        chosen = ([leader] if leader in names else []) + others
+        return sorted(chosen[:size])
+    if target in names:
+        return [target]
+    raise ValueError(f"unknown target {target!r}: use one of {TARGETS} or a node name")
+
+
+class Composite:
+    """Several fault families: each fault is one of them, at random; recovery heals all."""
+
+    name = "composite"
+
+    def __init__(self, members: Sequence[Nemesis]) -> None:
+        self.members = list(members)
+        self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
+
+    def fault(self, ctx: Context) -> Invocation:
+        return ctx.rng.choice(self.members).fault(ctx)
+
+    def recover(self) -> Invocation:
+        return Invocation("heal")
+
+    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+        if op.f == "heal":
+            return Completion("info", await self.heal(cluster))
+        for member in self.members:
+            if op.f in member.fs:
+                return await member.invoke(cluster, op)
+        return Completion("fail", error=f"no nemesis here does {op.f!r}")
+
+    async def heal(self, cluster: Cluster) -> Any:
+        return {m.name: await m.heal(cluster) for m in self.members}
+
+    def in_force(self) -> list[str]:
+        return [fault for m in self.members for fault in m.in_force()]

@@ -37,6 +37,12 @@ class Recorder:
         self.ops: list[Op] = []
         self.tally = Tally()
 
+    def begin(self) -> None:
+        """Time 0 of the history: the start of the workload, before any operation."""
+        if self.ops:
+            raise RuntimeError("the history has begun already")
+        self.started_ns = time.monotonic_ns()
+
     def now_ns(self) -> int:
         return time.monotonic_ns() - self.started_ns
 

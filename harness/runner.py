@@ -98,7 +98,7 @@ def make_cluster(
     if spec.backend == "local":
         from harness.local import LocalCluster
 
-        return LocalCluster(system, spec.nodes, run_dir / "data"), None
+        return LocalCluster(spec.nodes, system, run_dir / "data"), None
     from harness.docker import DockerCluster, connect, remove_leftovers
     from harness.image import ImageError, ensure_image
 
@@ -298,6 +298,7 @@ async def _drive_inner(
         random.Random(rng.random()),
         stop,
     )
+    recorder.begin()
     progress.start()
     ticker = asyncio.ensure_future(_tick(progress, recorder, nemesis, spec.time_limit))
     try:

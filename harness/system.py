@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +233,8 @@ def load_class(ref: str, what: str) -> type:
     module_name, _, class_name = ref.partition(":")
     if not module_name or not class_name:
         raise BadSystem(f"{what} {ref!r}: expected one of the built-in names or module:Class")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

@@ -1,0 +1,1 @@
+"""Example systems under test."""

@@ -1,0 +1,262 @@
+"""Generators and the interpreter: which operations come, in what order, by which process.
+
+The interpreter here is the production one (harness.interpreter) with the production
+recorder; only the client is a double: an in-memory register that applies each
+operation atomically and can be told to leave some writes undecided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checker.history import NEMESIS, Op
+from harness.client import Client, Node
+from harness.generator import (
+    Await,
+    Both,
+    Clients,
+    Context,
+    Cycle,
+    EachOnce,
+    Fn,
+    Limit,
+    Mix,
+    Nemesis,
+    Once,
+    Pending,
+    PerKey,
+    Phases,
+    Seq,
+    Sleep,
+    Stagger,
+    TimeLimit,
+    Worker,
+)
+from harness.interpreter import Interpreter
+from harness.ops import Completion, Invocation
+from harness.recorder import Recorder
+from harness.workload import Register
+from nemesis.core import NoNemesis
+
+SEED = 20261130
+
+
+class MemoryClient:
+    """A register per key in a dict shared by all clients; every `info_every`-th write
+    (counted over all clients) ends `info` after taking effect."""
+
+    def __init__(self, state: dict[Any, Any], counter: list[int], info_every: int = 0) -> None:
+        self.state, self.counter, self.info_every = state, counter, info_every
+
+    async def open(self, node: Node) -> None:
+        return None
+
+    async def invoke(self, op: Invocation) -> Completion:
+        await asyncio.sleep(0)
+        if op.f == "read":
+            return Completion("ok", self.state.get(op.key))
+        self.state[op.key] = op.value
+        self.counter[0] += 1
+        if self.info_every and self.counter[0] % self.info_every == 0:
+            return Completion("info", op.value, "timeout")
+        return Completion("ok", op.value)
+
+    async def close(self) -> None:
+        return None
+
+
+def interpret(gen: Any, tmp_path: Path, concurrency: int = 3, info_every: int = 0) -> list[Op]:
+    state: dict[Any, Any] = {}
+    counter = [0]
+
+    async def open_client(slot: int) -> Client:
+        return MemoryClient(state, counter, info_every)
+
+    async def main() -> list[Op]:
+        recorder = Recorder(tmp_path / "history.jsonl")
+        interpreter = Interpreter(
+            gen, concurrency, open_client, NoNemesis(), None,  # type: ignore[arg-type]
+            recorder, random.Random(SEED),
+        )  # fmt: skip
+        recorder.begin()
+        await interpreter.run()
+        recorder.close()
+        return recorder.ops
+
+    return asyncio.run(main())
+
+
+def write(ctx: Context, worker: Worker) -> Invocation:
+    return Invocation("write", ctx.rng.randrange(1000), "k")
+
+
+def read(ctx: Context, worker: Worker) -> Invocation:
+    return Invocation("read", key="k")
+
+
+def test_limit_gives_exactly_n_operations_and_the_history_file_has_them_all(
+    tmp_path: Path,
+) -> None:
+    ops = interpret(Clients(Limit(25, Fn(write))), tmp_path)
+    assert sum(op.type == "invoke" for op in ops) == 25
+    assert sum(op.type == "ok" for op in ops) == 25
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(50))
+    times = [op.time for op in ops]
+    assert times == sorted(times)
+
+
+def test_a_process_whose_operation_ended_info_is_replaced(tmp_path: Path) -> None:
+    ops = interpret(Clients(Limit(30, Fn(write))), tmp_path, concurrency=3, info_every=4)
+    infos = [op for op in ops if op.type == "info"]
+    assert infos, "the double makes every 4th write info"
+    for info in infos:
+        later = [op for op in ops if op.index > info.index and op.process == info.process]
+        assert later == [], f"process {info.process} went on after its info"
+    replaced = {int(info.process) + 3 for info in infos[:-1]}
+    assert replaced <= {op.process for op in ops}, "a retired process's slot went on as p+3"
+
+
+def test_phases_start_only_when_the_previous_phase_has_completed(tmp_path: Path) -> None:
+    gen = Phases([Clients(Limit(12, Fn(write))), Clients(Limit(6, Fn(read)))])
+    ops = interpret(gen, tmp_path)
+    last_write = max(op.index for op in ops if op.f == "write")
+    first_read = min(op.index for op in ops if op.f == "read")
+    assert last_write < first_read
+    assert sum(op.f == "read" and op.type == "invoke" for op in ops) == 6
+
+
+def test_mix_follows_its_weights_and_the_seed() -> None:
+    def sample(seed: int) -> list[str]:
+        gen = Mix([(3, Fn(read)), (1, Fn(write))])
+        ctx = Context(random.Random(seed), [Worker(0, 0)])
+        return [gen.op(ctx, Worker(0, 0)).f for _ in range(4000)]  # type: ignore[union-attr]
+
+    first = sample(SEED)
+    assert first == sample(SEED), "the same seed must give the same operations"
+    assert 0.70 < first.count("read") / len(first) < 0.80
+
+
+def test_stagger_spaces_operations_at_its_average_period() -> None:
+    gen = Stagger(0.1, Fn(read))
+    ctx = Context(random.Random(SEED), [Worker(0, 0)])
+    emitted = []
+    for step in range(100_000):  # 10 s of virtual time in 0.1 ms steps
+        ctx.time = step / 10_000
+        found = gen.op(ctx, Worker(0, 0))
+        if isinstance(found, Invocation):
+            emitted.append(ctx.time)
+        else:
+            assert isinstance(found, Pending) and found.until is not None and found.until > ctx.time
+    assert 85 <= len(emitted) <= 115, len(emitted)
+
+
+def test_time_limit_and_sleep_answer_pending_until_their_time() -> None:
+    ctx = Context(random.Random(SEED), [Worker(0, 0)])
+    w = Worker(0, 0)
+    limited = TimeLimit(2.0, Seq([Sleep(1.0), Once(Invocation("kill"))]))
+    assert limited.op(ctx, w) == Pending(1.0)
+    ctx.time = 1.0
+    assert limited.op(ctx, w) == Invocation("kill")
+    assert limited.op(ctx, w) is None  # the Seq has nothing more
+    waiting = TimeLimit(2.0, Sleep(5.0))
+    ctx.time = 0.0
+    assert waiting.op(ctx, w) == Pending(2.0)  # the limit comes before the sleep ends
+    ctx.time = 2.0
+    assert waiting.op(ctx, w) is None
+
+
+def test_cycle_repeats_a_fresh_schedule() -> None:
+    ctx = Context(random.Random(SEED), [Worker(NEMESIS, NEMESIS)])
+    w = Worker("nemesis", NEMESIS)
+    gen = Cycle(lambda: Seq([Once(Invocation("kill")), Once(Invocation("restart"))]))
+    assert [gen.op(ctx, w).f for _ in range(5)] == [  # type: ignore[union-attr]
+        "kill", "restart", "kill", "restart", "kill"
+    ]  # fmt: skip
+
+
+def test_per_key_groups_workers_on_independent_keys_and_rotates(tmp_path: Path) -> None:
+    per_key = PerKey(2, lambda key: Limit(10, Fn(lambda c, w: Invocation("write", 1))))
+    ops = interpret(Clients(Limit(60, per_key)), tmp_path, concurrency=4)
+    invokes = [op for op in ops if op.type == "invoke"]
+    by_key: dict[Any, set[int]] = {}
+    for op in invokes:
+        by_key.setdefault(op.key, set()).add(int(op.process) // 2)
+    assert all(len(groups) == 1 for groups in by_key.values()), by_key
+    assert {len([o for o in invokes if o.key == k]) for k in by_key} == {10}
+    assert per_key.keys == sorted(by_key, key=lambda k: int(k[1:]))
+
+
+def test_each_once_retries_what_failed(tmp_path: Path) -> None:
+    tries: dict[Any, int] = {}
+
+    class Flaky(MemoryClient):
+        async def invoke(self, op: Invocation) -> Completion:
+            tries[op.key] = tries.get(op.key, 0) + 1
+            if op.key == "b" and tries[op.key] < 3:
+                return Completion("fail", error="timeout")
+            return Completion("ok", 0)
+
+    async def open_client(slot: int) -> Client:
+        return Flaky({}, [0])
+
+    async def main() -> None:
+        recorder = Recorder(tmp_path / "h.jsonl")
+        gen = Clients(EachOnce(lambda: ["a", "b", "c"], lambda k: Invocation("read", key=k)))
+        await Interpreter(gen, 2, open_client, NoNemesis(), None, recorder,  # type: ignore[arg-type]
+                          random.Random(SEED)).run()  # fmt: skip
+
+    asyncio.run(main())
+    assert tries == {"a": 1, "b": 3, "c": 1}
+
+
+def test_await_waits_for_its_condition_before_the_next_phase(tmp_path: Path) -> None:
+    flag = asyncio.Event()
+    order: list[str] = []
+
+    async def condition() -> str:
+        await flag.wait()
+        order.append("ready")
+        return "ready"
+
+    def release(ctx: Context, worker: Worker) -> Invocation:
+        asyncio.get_running_loop().call_later(0.05, flag.set)
+        order.append("release")
+        return Invocation("write", 1, "k")
+
+    waiting = Await(condition, timeout=10)
+    gen = Phases([Clients(Limit(1, Fn(release))), waiting, Clients(Limit(1, Fn(read)))])
+    ops = interpret(gen, tmp_path, concurrency=2)
+    assert order == ["release", "ready"] and waiting.outcome == "ready"
+    assert [op.f for op in ops if op.type == "invoke"] == ["write", "read"]
+
+
+def test_clients_and_nemesis_get_only_their_own_operations() -> None:
+    gen = Both([Clients(Fn(read)), Nemesis(Once(Invocation("kill")))])
+    ctx = Context(random.Random(SEED), [Worker(0, 0), Worker("nemesis", NEMESIS)])
+    assert gen.op(ctx, Worker("nemesis", NEMESIS)) == Invocation("kill")
+    assert gen.op(ctx, Worker("nemesis", NEMESIS)) is None
+    assert gen.op(ctx, Worker(0, 0)) == Invocation("read", key="k")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_register_writes_are_unique_and_cas_expects_recent_values(seed: int) -> None:
+    workload = Register(concurrency=1, ops_per_key=10_000)
+    gen = workload.generator()
+    ctx = Context(random.Random(seed), [Worker(0, 0)])
+    written: list[int] = []
+    for _ in range(2000):
+        op = gen.op(ctx, Worker(0, 0))
+        assert isinstance(op, Invocation), f"seed {seed}"
+        if op.f == "write":
+            written.append(op.value)
+        elif op.f == "cas":
+            assert op.value[0] in [0, *written[-3:]] or op.value[0] in written, f"seed {seed}"
+            written.append(op.value[1])
+    assert len(written) == len(set(written)), f"seed {seed}: a value was written twice"

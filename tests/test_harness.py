@@ -1,0 +1,208 @@
+"""`splitbrain run` end to end: real clusters, real faults, real verdicts.
+
+The Docker tests build (or reuse) the node image and start containers; the etcd ones
+need etcd in the image (always) and, for the local backend, on this host. Without
+Docker they skip, saying why, except under CI (CI=true), where they must run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from checker.history import NEMESIS
+from harness.progress import Progress
+from harness.results import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from harness.runner import run
+from harness.spec import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261130"))
+
+
+def docker_client() -> Any:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        client.ping()
+        return client
+    except Exception as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Docker is needed under CI and is not reachable: {e}")
+        pytest.skip(f"Docker is not reachable: {e}")
+
+
+@pytest.fixture(scope="module")
+def docker() -> Iterator[Any]:
+    client = docker_client()
+    yield client
+    assert_nothing_left(client)
+
+
+def assert_nothing_left(client: Any, run_id: str | None = None) -> None:
+    flt = {"label": "splitbrain" if run_id is None else f"splitbrain.run={run_id}"}
+    mine = {"label": [flt["label"]]}
+    containers = [c for c in client.containers.list(all=True, filters=mine)
+                  if c.labels.get("splitbrain.owner") != "manual"]  # fmt: skip
+    networks = [n for n in client.networks.list(filters=mine)
+                if (n.attrs.get("Labels") or {}).get("splitbrain.owner") != "manual"]  # fmt: skip
+    volumes = [v for v in client.volumes.list(filters=mine)
+               if (v.attrs.get("Labels") or {}).get("splitbrain.owner") != "manual"]  # fmt: skip
+    assert not containers and not networks and not volumes, (
+        f"left behind: {[c.name for c in containers]} {[n.name for n in networks]} "
+        f"{[v.name for v in volumes]}"
+    )
+
+
+def history(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+def results_of(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def test_our_store_stays_linearizable_across_leader_kills(docker: Any, tmp_path: Path) -> None:
+    spec = parse({
+        "name": "store-kills", "system": "store", "nodes": 3, "concurrency": 6,
+        "time_limit": 30, "seed": SEED, "results": str(tmp_path),
+        "workload": {"name": "register", "ops_per_key": 150},
+        "nemesis": {"faults": ["kill"], "kill": {"targets": ["leader"]},
+                    "schedule": {"fault": 3, "heal": 6}},
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    summary = f"seed {SEED}, results in {outcome.directory}"
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_VALID, f"{summary}: {json.dumps(results)[:3000]}"
+    assert results["valid"] is True and results["checkers"]["linearizable"]["valid"] is True
+    ops = history(outcome.directory)
+    kills = [op for op in ops if op["process"] == NEMESIS and op["f"] == "kill" and
+             isinstance(op.get("value"), dict)]  # fmt: skip
+    assert len(kills) >= 2, f"{summary}: expected at least two leader kills, got {kills}"
+    for kill in kills:
+        assert kill["value"]["nodes"] == [kill["value"]["leader"]], f"{summary}: {kill}"
+        before = [op for op in ops if op["type"] == "ok" and op["index"] < kill["index"]]
+        after = [op for op in ops if op["type"] == "ok" and op["index"] > kill["index"]]
+        assert before and after, f"{summary}: no ok operation around the kill {kill}"
+    written = {p.name for p in (outcome.directory / "nodes").iterdir()}
+    assert written == {"n1.log", "n2.log", "n3.log"}
+    assert results["cluster"]["backend"] == "docker" and results["image"]["id"].startswith(
+        "sha256:"
+    )
+    assert_nothing_left(docker, outcome.results.run_id)
+
+
+def test_etcd_with_quorum_reads_is_linearizable(docker: Any, tmp_path: Path) -> None:
+    spec = parse({
+        "name": "etcd-quorum", "system": "etcd", "nodes": 3, "concurrency": 6,
+        "time_limit": 15, "seed": SEED, "results": str(tmp_path),
+        "workload": {"name": "register", "reads": "quorum"},
+        "nemesis": {"faults": ["kill"], "schedule": {"fault": 3, "heal": 5}},
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert results["system"]["version"].startswith("3.4")
+    assert results["stats"]["ops"]["read"]["ok"] > 100
+    assert_nothing_left(docker, outcome.results.run_id)
+
+
+def test_a_system_that_serves_stale_reads_is_caught(tmp_path: Path) -> None:
+    """A user's own system (examples/laggy_kv: asynchronous replication, local reads) on
+    the local backend, named as module:Class: splitbrain must find its stale reads."""
+    spec = parse({
+        "name": "laggy", "system": "examples.laggy_kv.system:LaggyKV", "backend": "local",
+        "nodes": 3, "concurrency": 6, "time_limit": 6, "seed": SEED, "results": str(tmp_path),
+        "workload": {"name": "register", "ops_per_key": 60},
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_INVALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    checked = results["checkers"]["linearizable"]
+    assert checked["valid"] is False and checked["invalid_keys"]
+    example = checked["keys"][0]["counterexample"]
+    assert example["op"]["f"] == "read", example
+
+
+def run_cli(spec: dict[str, Any], tmp_path: Path) -> subprocess.Popen[str]:
+    path = tmp_path / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "--results", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_sigint_heals_tears_down_and_still_checks(docker: Any, tmp_path: Path) -> None:
+    spec = {
+        "name": "interrupted", "system": "store", "nodes": 3, "concurrency": 4,
+        "time_limit": 120, "seed": SEED,
+        "nemesis": {"faults": ["kill"], "schedule": {"fault": 60, "heal": 2}},
+    }  # fmt: skip
+    process = run_cli(spec, tmp_path)
+    run_dir = tmp_path / "latest"
+    try:
+
+        def killed() -> bool:
+            path = run_dir / "history.jsonl"
+            if process.poll() is not None:
+                raise AssertionError(f"the run ended early: {process.communicate()[0]}")
+            if not path.exists():
+                return False
+            return any('"f":"kill","value":{' in line for line in path.read_text().splitlines())
+
+        wait_for(killed, 180, "a node killed by the nemesis")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    results = results_of(run_dir.resolve())
+    assert process.returncode == EXIT_UNKNOWN, output
+    assert results["interrupted"] is True and "interrupted" in output
+    assert results["checkers"]["linearizable"]["valid"] is True, output
+    ops = history(run_dir.resolve())
+    heal = [op for op in ops if op["process"] == NEMESIS and op["f"] == "heal"]
+    assert len(heal) == 2 and heal[1]["value"], f"the kill was not healed: {heal}"
+    assert_nothing_left(docker, results["run_id"])
+    paused = docker.containers.list(filters={"label": "splitbrain", "status": "paused"})
+    assert not paused
+
+
+def test_leftovers_of_a_run_whose_process_is_gone_are_removed(docker: Any) -> None:
+    from harness.docker import remove_leftovers
+    from harness.labels import labels
+
+    dead = labels("leftover-test", "999999999:1")  # no such process
+    network = docker.networks.create("splitbrain-leftover-test", internal=True, labels=dead)
+    volume = docker.volumes.create("splitbrain-leftover-test", labels=dead)
+    said: list[str] = []
+    try:
+        assert remove_leftovers(docker, said.append) >= 2
+    finally:
+        for thing in (network, volume):
+            with contextlib.suppress(Exception):
+                thing.remove()
+    assert any("splitbrain-leftover-test" in line for line in said), said
+    assert_nothing_left(docker, "leftover-test")

@@ -1,0 +1,84 @@
+"""Specs: defaults, the shipped specs, and errors that name the field at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.spec import Spec, SpecError, load, override, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_an_empty_spec_is_a_whole_spec() -> None:
+    spec = parse({})
+    assert spec == Spec()
+    assert (spec.system, spec.backend, spec.nodes, spec.workload.name) == (
+        "store", "docker", 5, "register"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_spec_loads(path: Path) -> None:
+    spec = load(path)
+    assert spec.name == path.stem
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"nodes": "five"}, "field 'nodes': expected a positive integer, got 'five'"),
+        ({"nodes": 0}, "field 'nodes': expected a positive integer, got 0"),
+        ({"nodes": True}, "field 'nodes': expected a positive integer, got True"),
+        ({"sytem": "etcd"}, "unknown field 'sytem'; known: name, system"),
+        ({"system": "mysql"}, "field 'system': expected one of store, etcd or module:Class"),
+        ({"backend": "k8s"}, "field 'backend': expected one of docker, local, got 'k8s'"),
+        ({"workload": {"name": "queue"}}, "'workload'.name: expected one of register, set"),
+        ({"workload": {"reads": "stale"}}, "'workload'.reads: expected one of quorum, local"),
+        ({"workload": {"ops_per_kye": 3}}, "unknown field 'ops_per_kye'; known: group_size"),
+        ({"workload": {"ops_per_key": -1}}, "ops_per_key: expected a positive integer"),
+        ({"nemesis": {"faults": ["explode"]}}, "'nemesis'.faults: expected one of none, kill"),
+        ({"nemesis": {"faults": "kill", "schedule": {"fault": "soon"}}},
+         "'nemesis'.schedule.fault: expected a positive number, got 'soon'"),
+        ({"nemesis": {"kill": {"targets": ["leader"]}}},
+         "'nemesis'.kill: options for a fault not in"),
+        ({"checker": {"time_limit": 0}}, "'checker'.time_limit: expected a positive number"),
+        ({"client": "mine"}, "field 'client': expected module:Class, got 'mine'"),
+        ([1, 2], "expected a mapping"),
+    ],
+)  # fmt: skip
+def test_a_wrong_field_is_named_with_what_it_must_be(data: object, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        parse(data, "spec.yaml")
+    assert message in str(e.value)
+    assert str(e.value).startswith("spec.yaml")
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nnodes: [3\n")
+    with pytest.raises(SpecError, match=r"broken\.yaml:\d+: not valid YAML"):
+        load(path)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="nothere.yaml"):
+        load(tmp_path / "nothere.yaml")
+
+
+def test_command_line_values_override_and_are_checked() -> None:
+    spec = parse({"nemesis": {"faults": ["kill"], "kill": {"targets": ["leader"]}}})
+    changed = override(spec, system="etcd", nodes=3, faults=[], seed=9)
+    assert (changed.system, changed.nodes, changed.nemesis.faults, changed.seed) == (
+        "etcd", 3, (), 9
+    )  # fmt: skip
+    assert changed.nemesis.options == {}
+    with pytest.raises(SpecError, match="command line: field 'nodes'"):
+        override(spec, nodes=-2)
+
+
+def test_a_spec_without_a_seed_gets_one_and_keeps_it() -> None:
+    spec = parse({}).with_seed()
+    assert isinstance(spec.seed, int)
+    assert spec.with_seed() == spec

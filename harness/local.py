@@ -204,8 +204,6 @@ class LocalCluster:
                 "election_ms": election_ms,
                 "extra_args": flags,
             }
-            if system == "store":  # this interpreter, with the project it runs
-                options["program"] = (sys.executable, "-m", "store")
             system = make_system(system, options)
         self.system: System = system
         self.kind = system.name
@@ -227,7 +225,7 @@ class LocalCluster:
                 log_path=self.root / f"{name}.log",
             )
         self.nodes = [
-            NodeSpec(m.name, HOST, m.client_port, m.peer_port, str(m.data_dir))
+            NodeSpec(m.name, HOST, m.client_port, m.peer_port, str(m.data_dir), sys.executable)
             for m in self._members.values()
         ]
         self._lock = threading.RLock()

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from checker.check import check_file
 from checker.history import NEMESIS
 from checker.set_full import check_set_full
@@ -228,7 +230,7 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
     results.image = image
     recorder = Recorder(run_dir / "history.jsonl")
     try:
-        asyncio.run(_drive(spec, system, cluster, recorder, results, rng, progress))
+        uvloop.run(_drive(spec, system, cluster, recorder, results, rng, progress))
     finally:
         recorder.close()
         progress.stop()

@@ -36,6 +36,7 @@ class NodeSpec:
     client_port: int
     peer_port: int
     data_dir: str
+    python: str = "python3"  # the node's Python interpreter, for systems written in Python
 
     @property
     def client_url(self) -> str:
@@ -163,7 +164,7 @@ class EtcdLike:
     ) -> list[str]:
         cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
         return [
-            *self.program,
+            *self.program_for(node),
             "--name", node.name,
             "--data-dir", node.data_dir,
             "--listen-client-urls", node.client_url,
@@ -178,6 +179,9 @@ class EtcdLike:
             "--enable-v2=true",
             *self.extra_args,
         ]  # fmt: skip
+
+    def program_for(self, node: NodeSpec) -> list[str]:
+        return list(self.program)
 
     async def leader(self, nodes: Sequence[NodeSpec], timeout: float = 1.0) -> str | None:
         stats = await asyncio.gather(
@@ -218,7 +222,9 @@ class Store(EtcdLike):
     """Our Raft store (`python -m store`), started with the same flags as etcd."""
 
     name: str = "store"
-    program: tuple[str, ...] = ("python3", "-m", "store")
+
+    def program_for(self, node: NodeSpec) -> list[str]:
+        return [node.python, "-m", "store"]
 
 
 SYSTEMS: dict[str, type[EtcdLike]] = {"store": Store, "etcd": Etcd}

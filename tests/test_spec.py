@@ -63,7 +63,7 @@ def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="nothere.yaml"):
+    with pytest.raises(SpecError, match=r"nothere\.yaml"):
         load(tmp_path / "nothere.yaml")
 
 

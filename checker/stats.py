@@ -110,18 +110,17 @@ def _faults(
     oks: list[tuple[float, float]],
     end_of_run: float,
 ) -> list[Fault]:
-    # Nemesis ops come in pairs (invocation, completion); a fault starts at its completion
-    # (when it is in force) and ends at the completion of the recovery after it.
-    completions = nemesis[1::2]
+    # Nemesis ops come in pairs (invocation, completion). A fault starts when it is
+    # invoked (it takes effect somewhere before its completion) and ends when the
+    # recovery after it has completed.
     faults: list[Fault] = []
-    for op in completions:
-        at = times[op.index]
-        if op.f in recoveries:
+    for invoked, done in zip(nemesis[0::2], nemesis[1::2], strict=False):
+        if done.f in recoveries:
             for fault in faults:
                 if fault.end_s is None:
-                    fault.end_s = at
+                    fault.end_s = times[done.index]
             continue
-        faults.append(Fault(op.f, op.to_json().get("value"), at))
+        faults.append(Fault(done.f, done.to_json().get("value"), times[invoked.index]))
     for fault in faults:
         after = [end for start, end in oks if start >= fault.start_s]
         fault.first_ok_after_s = (min(after) - fault.start_s) if after else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -63,6 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     except SpecError as e:
         print(f"splitbrain run: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # Until the run's own handlers take over, SIGTERM unwinds like Ctrl-C (so that
+    # whatever was made gets removed) instead of killing the process outright.
+    signal.signal(signal.SIGTERM, _interrupt)
     outcome = run(spec, Progress(quiet=args.quiet))
     r = outcome.results
     lines = []
@@ -84,6 +88,10 @@ def _run(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print(f"results: {outcome.directory}")
     return outcome.exit_code
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _detail(name: str, checked: dict[str, Any]) -> str:

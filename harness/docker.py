@@ -15,7 +15,10 @@ is published and the containers have no way out.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
+import posixpath
+import tarfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -307,11 +310,14 @@ class DockerCluster:
             "nodes": {spec.name: spec.host for spec in self.nodes},
         }
 
-    def copy_out(self, name: str, path: str, dest: Path) -> None:
-        """A file or directory of the node into dest, as a tar stream unpacked on the host."""
-        import io
-        import tarfile
+    def copy_in(self, name: str, source: Path, dest: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(source, arcname=posixpath.basename(dest))
+        if not self._container(name).put_archive(posixpath.dirname(dest) or "/", buffer.getvalue()):
+            raise DockerError(f"could not copy {source} into {name}:{dest}")
 
+    def copy_out(self, name: str, path: str, dest: Path) -> None:
         stream, _ = self._container(name).get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
             archive.extractall(dest, filter="data")

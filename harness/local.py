@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -372,6 +373,17 @@ class LocalCluster:
             "local members share this host: commands (and network faults) need a node of "
             "their own; use the docker backend"
         )
+
+    def copy_in(self, name: str, source: Path, dest: str) -> None:
+        shutil.copy(source, dest)
+
+    def copy_out(self, name: str, path: str, dest: Path) -> None:
+        found = Path(path)
+        if found.is_dir():
+            shutil.copytree(found, dest / found.name, dirs_exist_ok=True)
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(found, dest)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -63,6 +63,7 @@ from nemesis.schedule import interval
 log = logging.getLogger("splitbrain")
 READY_S = 60.0  # from the nodes' start to every node healthy and one leader
 RECOVER_S = 30.0  # after the final heal, until the cluster answers again
+FINAL_S = 60.0  # for the final reads, however many keys and however sick the cluster
 
 
 class SetupError(RuntimeError):
@@ -129,7 +130,7 @@ def plan(
     phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
     if nemesis.fs:
         phases.append(Nemesis(Once(nemesis.recover())))
-    phases += [recovered, Clients(workload.final())]
+    phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final()))]
     return Phases(phases), recovered
 
 
@@ -175,6 +176,10 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
         except SetupError as e:
             results.error = str(e)
             log.error("setup failed: %s", e)
+        except KeyboardInterrupt:
+            results.interrupted = True
+            results.error = "interrupted before the test began"
+            log.error(results.error)
         except Exception as e:
             results.error = f"{type(e).__name__}: {e}"
             log.exception("the run failed")
@@ -198,13 +203,15 @@ class _Signals:
         self.task: asyncio.Task[Any] | None = None
 
     def __enter__(self) -> _Signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        self.previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in self.previous:
             self.loop.add_signal_handler(sig, self._on_signal, sig)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, handler in self.previous.items():
             self.loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
 
     def _on_signal(self, sig: int) -> None:
         self.count += 1

@@ -108,6 +108,14 @@ class Cluster(Protocol):
 
     def logs(self, name: str) -> bytes: ...
 
+    def copy_in(self, name: str, source: Path, dest: str) -> None:
+        """A host file into the node, at the path `dest`."""
+        ...
+
+    def copy_out(self, name: str, path: str, dest: Path) -> None:
+        """A file or directory of the node into the host directory `dest`."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """What the results record about this cluster (image, network, nodes)."""
         ...

@@ -21,7 +21,9 @@ from typing import Any
 from checker.history import NEMESIS, Op, pair
 from checker.set_full import quantiles
 
-RECOVERIES = frozenset({"heal", "restart", "resume", "stop"})
+RECOVERIES = frozenset(
+    {"heal", "restart", "resume", "stop", "heal-partition", "heal-loss", "heal-delay"}
+)
 
 
 @dataclass
@@ -126,7 +128,5 @@ def _faults(
         fault.first_ok_after_s = (min(after) - fault.start_s) if after else None
         until = fault.end_s if fault.end_s is not None else end_of_run
         marks = [fault.start_s] + [e for _, e in oks if fault.start_s <= e <= until] + [until]
-        fault.longest_ok_gap_s = max(
-            (b - a for a, b in itertools.pairwise(marks)), default=0.0
-        )
+        fault.longest_ok_gap_s = max((b - a for a, b in itertools.pairwise(marks)), default=0.0)
     return faults

@@ -256,9 +256,7 @@ class DockerCluster:
     def kill(self, name: str, signal: str = "SIGKILL") -> None:
         container = self._container(name)
         container.reload()
-        if container.status == "paused":
-            container.unpause()
-        if container.status in ("running", "paused"):
+        if container.status == "running":
             with contextlib.suppress(docker.errors.APIError):  # it may exit meanwhile
                 container.kill(signal)
         self._wait_status(container, ("exited", "dead", "created"))
@@ -266,33 +264,27 @@ class DockerCluster:
     def start(self, name: str) -> None:
         container = self._container(name)
         container.reload()
-        if container.status == "paused":
-            container.unpause()
-        elif container.status != "running":
+        if container.status != "running":
             container.start()
         self._wait_status(container, ("running",))
 
     def pause(self, name: str) -> None:
-        self._container(name).pause()
+        """SIGSTOP the server: the child of the node's init (`--init`), which is PID 1
+        and would ignore it. Commands run later by exec are not its children."""
+        self._signal_server(name, "STOP")
 
     def resume(self, name: str) -> None:
-        container = self._container(name)
-        container.reload()
-        if container.status == "paused":
-            container.unpause()
+        self._signal_server(name, "CONT")
+
+    def _signal_server(self, name: str, signal: str) -> None:
+        code, output = self.exec(name, ["pkill", f"-{signal}", "-P", "1"])
+        if code not in (0, 1):  # 1: no such process (a node that is down)
+            raise DockerError(f"cannot send SIG{signal} to the server of {name}: {output}")
 
     def running(self, name: str) -> bool:
         container = self._container(name)
         container.reload()
         return container.status == "running"
-
-    def paused(self) -> list[str]:
-        found = []
-        for name, container in self._containers.items():
-            container.reload()
-            if container.status == "paused":
-                found.append(name)
-        return found
 
     def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
         result = self._container(name).exec_run(list(argv))

@@ -109,15 +109,17 @@ class Once(Base):
 
 
 class Sleep(Base):
-    """Nothing for `seconds` from the first time it is asked, then exhausted."""
+    """Nothing for `seconds` (or `seconds(ctx)`, drawn when first asked) from the first
+    time it is asked, then exhausted."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float | Callable[[Context], float]) -> None:
         self.seconds = seconds
         self._until: float | None = None
 
     def op(self, ctx: Context, worker: Worker) -> Next:
         if self._until is None:
-            self._until = ctx.time + self.seconds
+            seconds = self.seconds(ctx) if callable(self.seconds) else self.seconds
+            self._until = ctx.time + seconds
         return Pending(self._until) if ctx.time < self._until else None
 
 

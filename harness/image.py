@@ -8,9 +8,10 @@ of what went into it, so an unchanged input is never built twice:
   covers the suite, the package list and the mirror.
 - `splitbrain/node:<hash>`: the base plus this project and its dependencies, installed
   offline into `/opt/splitbrain` from wheels built on the host (`pip wheel`, pinned to the
-  versions installed in this venv). Its hash covers the base, the store's and nemesis'
-  sources, pyproject.toml and the pinned versions. The harness is not run inside nodes,
-  so editing it rebuilds nothing.
+  versions installed in this venv). Its hash covers the base, the store's sources,
+  pyproject.toml and the pinned versions: the store is the only code of this project
+  that runs inside a node, so editing the harness, the nemesis or the checker rebuilds
+  nothing (their copies in the image are never run).
 
 Progress goes to a callback (the CLI prints it); nothing is hidden.
 """
@@ -48,7 +49,7 @@ PACKAGES = (
 )
 NODE_PYTHON = "/opt/splitbrain/bin/python"
 # Sources the node image depends on: the code that runs inside a node.
-NODE_SOURCES = ("store", "nemesis", "pyproject.toml")
+NODE_SOURCES = ("store", "pyproject.toml")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SOURCES_D = Path("/etc/apt/sources.list.d")
 
@@ -241,4 +242,18 @@ def ensure_image(
     if image_id is None:
         raise ImageError(f"docker build did not produce {tag}")
     progress(f"node image {tag}: built in {time.monotonic() - started:.0f} s")
+    _prune(client, "splitbrain/node", keep=tag, progress=progress)
     return Image(tag, image_id, built=True)
+
+
+def _prune(client: docker.DockerClient, repository: str, keep: str, progress: Progress) -> None:
+    """Older builds of the node image, unless a container still uses them: each is a few
+    hundred MB and a source change makes a new one."""
+    for image in client.images.list(name=repository):
+        if keep in image.tags:
+            continue
+        try:
+            client.images.remove(image.id, noprune=False)
+        except docker.errors.APIError:
+            continue  # in use by a container of a run still going: kept
+        progress(f"removed the older node image {', '.join(image.tags) or image.short_id}")

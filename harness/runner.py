@@ -57,8 +57,9 @@ from harness.spec import Spec
 from harness.system import Cluster, System, collect_logs, load_class, make_system
 from harness.workload import Workload, make_workload
 from nemesis import make_nemesis
+from nemesis.core import FaultRefused
 from nemesis.core import Nemesis as NemesisProtocol
-from nemesis.schedule import interval
+from nemesis.schedule import schedule_for
 
 log = logging.getLogger("splitbrain")
 READY_S = 60.0  # from the nodes' start to every node healthy and one leader
@@ -124,8 +125,7 @@ def plan(
     cluster, the final reads."""
     main: list[Generator] = [Clients(workload.generator())]
     if nemesis.fs:
-        schedule = spec.nemesis.schedule
-        main.append(Nemesis(interval(nemesis, schedule.fault, schedule.heal)))
+        main.append(Nemesis(schedule_for(nemesis, spec.nemesis.schedule)))
     recovered = Await(lambda: wait_ready(system, cluster, RECOVER_S), RECOVER_S + 5)
     phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
     if nemesis.fs:
@@ -286,6 +286,10 @@ async def _drive_inner(
     log.info("cluster %s ready, leader %s", results.cluster, leader)
     workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     nemesis = make_nemesis(spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random()))
+    try:
+        await nemesis.prepare(cluster)
+    except FaultRefused as e:
+        raise SetupError(f"a fault cannot be done here: {e}") from None
     gen, recovered = plan(spec, workload, nemesis, system, cluster)
 
     async def open_client(slot: int) -> Client:

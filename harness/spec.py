@@ -21,7 +21,7 @@ from nemesis import NEMESES
 SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local")
 READ_MODES = ("quorum", "local")
-SCHEDULES = ("interval",)
+SCHEDULES = ("interval", "random", "list")
 
 
 class SpecError(ValueError):
@@ -35,10 +35,18 @@ class WorkloadSpec:
 
 
 @dataclass(frozen=True)
+class StepSpec:
+    at: float
+    f: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     kind: str = "interval"
     fault: float = 5.0  # seconds a fault lasts
     heal: float = 10.0  # seconds of health before each fault
+    steps: tuple[StepSpec, ...] = ()  # kind: list
 
 
 @dataclass(frozen=True)
@@ -210,11 +218,29 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
             raise SpecError(f"{where}.{name}: options for a fault not in {where}.faults")
     schedule = ScheduleSpec()
     if "schedule" in raw:
-        s = _mapping(raw["schedule"], f"{where}.schedule", ("kind", "fault", "heal"))
+        here = f"{where}.schedule"
+        s = _mapping(raw["schedule"], here, ("kind", "fault", "heal", "steps"))
+        kind = _one_of(s.get("kind", "interval"), SCHEDULES, f"{here}.kind")
+        steps: list[StepSpec] = []
+        if kind == "list":
+            raw_steps = s.get("steps")
+            _expect(raw_steps, list, f"{here}.steps", "a list of {at, f, value} steps")
+            for i, step in enumerate(raw_steps):
+                at = f"{here}.steps[{i}]"
+                step = _mapping(step, at, ("at", "f", "value"))
+                if "at" not in step or "f" not in step:
+                    raise SpecError(f"{at}: needs 'at' (seconds) and 'f' (an operation)")
+                if step["at"] != 0:
+                    _positive_number(step["at"], f"{at}.at")
+                _expect(step["f"], str, f"{at}.f", "a nemesis operation name")
+                steps.append(StepSpec(float(step["at"]), step["f"], step.get("value")))
+        elif "steps" in s:
+            raise SpecError(f"{here}.steps: only for kind: list")
         schedule = ScheduleSpec(
-            kind=_one_of(s.get("kind", "interval"), SCHEDULES, f"{where}.schedule.kind"),
-            fault=_positive_number(s.get("fault", schedule.fault), f"{where}.schedule.fault"),
-            heal=_positive_number(s.get("heal", schedule.heal), f"{where}.schedule.heal"),
+            kind=kind,
+            fault=_positive_number(s.get("fault", schedule.fault), f"{here}.fault"),
+            heal=_positive_number(s.get("heal", schedule.heal), f"{here}.heal"),
+            steps=tuple(steps),
         )
     return NemesisSpec(tuple(faults), options, schedule)
 
@@ -242,9 +268,14 @@ def override(spec: Spec, **changes: Any) -> Spec:
     """The spec with command-line values applied (None: not given), checked as in a file."""
     data = spec.to_json()
     data["workload"] = {"name": spec.workload.name, **spec.workload.options}
+    schedule = dataclasses.asdict(spec.nemesis.schedule)
+    if schedule["steps"]:
+        schedule["steps"] = list(schedule["steps"])
+    else:
+        del schedule["steps"]
     data["nemesis"] = {
         "faults": list(spec.nemesis.faults),
-        "schedule": dataclasses.asdict(spec.nemesis.schedule),
+        "schedule": schedule,
         **spec.nemesis.options,
     }
     for name, value in changes.items():

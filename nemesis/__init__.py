@@ -8,8 +8,18 @@ from typing import Any
 
 from nemesis.core import Composite, Nemesis, NoNemesis
 from nemesis.kill import Kill
+from nemesis.packets import Delay, Loss
+from nemesis.partition import Partition
+from nemesis.pause import Pause
 
-NEMESES: dict[str, type] = {"none": NoNemesis, "kill": Kill}
+NEMESES: dict[str, type] = {
+    "none": NoNemesis,
+    "kill": Kill,
+    "pause": Pause,
+    "partition": Partition,
+    "loss": Loss,
+    "delay": Delay,
+}
 
 
 def make_nemesis(

@@ -9,18 +9,28 @@ schedule did; the runner calls it at the end of every run, also an interrupted o
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from harness.generator import Context
 from harness.ops import Completion, Invocation
-from harness.system import Cluster
+from harness.system import Cluster, NodeSpec
+
+
+class FaultRefused(RuntimeError):
+    """This fault cannot be done here (the backend or the kernel lacks what it needs)."""
 
 
 class Nemesis(Protocol):
     name: str
     fs: frozenset[str]
+
+    async def prepare(self, cluster: Cluster) -> None:
+        """Before the workload: check the fault can be done here (FaultRefused if not)
+        and set up what it needs."""
+        ...
 
     def fault(self, ctx: Context) -> Invocation:
         """The next fault to start (the schedule asks this, with the seeded random source)."""
@@ -46,6 +56,9 @@ class NoNemesis:
 
     name = "none"
     fs: frozenset[str] = frozenset()
+
+    async def prepare(self, cluster: Cluster) -> None:
+        return None
 
     def fault(self, ctx: Context) -> Invocation:
         raise RuntimeError("the none nemesis has no faults to schedule")
@@ -102,6 +115,10 @@ class Composite:
         self.members = list(members)
         self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
 
+    async def prepare(self, cluster: Cluster) -> None:
+        for member in self.members:
+            await member.prepare(cluster)
+
     def fault(self, ctx: Context) -> Invocation:
         return ctx.rng.choice(self.members).fault(ctx)
 
@@ -121,3 +138,26 @@ class Composite:
 
     def in_force(self) -> list[str]:
         return [fault for m in self.members for fault in m.in_force()]
+
+
+async def run_in_nodes(
+    cluster: Cluster,
+    script: str | Callable[[NodeSpec], str | None],
+    what: str,
+    nodes: Sequence[NodeSpec] | None = None,
+) -> None:
+    """A shell script in every node at once (or `script(node)`, None: nothing there);
+    FaultRefused, naming the node and its output, if one fails."""
+
+    async def one(spec: NodeSpec) -> None:
+        text = script(spec) if callable(script) else script
+        if not text:
+            return
+        try:
+            code, output = await asyncio.to_thread(cluster.exec, spec.name, ["sh", "-c", text])
+        except NotImplementedError as e:
+            raise FaultRefused(f"cannot {what}: {e}") from None
+        if code != 0:
+            raise FaultRefused(f"cannot {what} on {spec.name}: {output.strip()}")
+
+    await asyncio.gather(*(one(spec) for spec in (cluster.nodes if nodes is None else nodes)))

@@ -30,6 +30,9 @@ class Kill:
             if target not in TARGETS:
                 raise ValueError(f"kill: unknown target {target!r}; use one of {TARGETS}")
 
+    async def prepare(self, cluster: Cluster) -> None:
+        return None
+
     def fault(self, ctx: Context) -> Invocation:
         return Invocation("kill", ctx.rng.choice(list(self.targets)))
 

@@ -76,6 +76,10 @@ def test_command_line_values_override_and_are_checked() -> None:
     assert changed.nemesis.options == {}
     with pytest.raises(SpecError, match="command line: field 'nodes'"):
         override(spec, nodes=-2)
+    steps = {"kind": "list", "steps": [{"at": 1, "f": "kill", "value": "leader"}]}
+    listed = parse({"nemesis": {"faults": ["kill"], "schedule": steps}})
+    assert override(listed, seed=3).nemesis == listed.nemesis
+    assert override(spec, seed=3).nemesis == spec.nemesis
 
 
 def test_a_spec_without_a_seed_gets_one_and_keeps_it() -> None:

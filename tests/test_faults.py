@@ -1,0 +1,145 @@
+"""Each fault has the effect it promises on a real cluster, and healing undoes it.
+
+One 3-node cluster of our store in Docker for the module; each test hurts it through the
+nemesis (the same objects a run uses), looks at what clients and the system's API see,
+heals, and checks that nothing is left: no rules, no stopped process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.client import Node
+from harness.etcd_v2 import EtcdV2Client
+from harness.labels import owner_here
+from harness.ops import Invocation
+from harness.runner import wait_ready
+from harness.system import make_system
+from nemesis.kill import Kill
+from nemesis.partition import CHAIN, Partition
+from nemesis.pause import Pause
+from tests.test_harness import docker_client
+
+SEED = 20261130
+ELECTION_S = 20.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    from harness.docker import DockerCluster
+    from harness.image import ensure_image
+
+    client = docker_client()
+    image = ensure_image(client=client)
+    system = make_system("store", {"client_timeout": 2.0})
+    made = DockerCluster(system, 3, f"faults{random.Random().randrange(10**6)}", image.tag,
+                         owner_here(), client=client)  # fmt: skip
+    try:
+        made.up()
+        asyncio.run(wait_ready(system, made, 60))
+        yield made
+    finally:
+        made.down()
+
+
+def leader(cluster: Any) -> str:
+    return asyncio.run(wait_ready(cluster.system, cluster, ELECTION_S))
+
+
+def write(cluster: Any, name: str, key: str, value: int, timeout: float = 2.0) -> Any:
+    async def go() -> Any:
+        client = EtcdV2Client(timeout=timeout)
+        node = next(n for n in cluster.nodes if n.name == name)
+        await client.open(Node(name, node.host, node.client_port))
+        try:
+            return await client.invoke(Invocation("write", value, key))
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def until(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+def rules(cluster: Any, name: str) -> str:
+    code, output = cluster.exec(name, ["iptables", "-w", "-S", CHAIN])
+    return output if code == 0 else ""
+
+
+def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(cluster: Any) -> None:
+    nemesis = Partition(kinds=["isolate-leader"], rng=random.Random(SEED))
+    asyncio.run(nemesis.prepare(cluster))
+    old = leader(cluster)
+    done = asyncio.run(nemesis.invoke(cluster, Invocation("partition", "isolate-leader")))
+    try:
+        assert done.value["grudge"][old] == sorted(n.name for n in cluster.nodes if n.name != old)
+        assert "-j DROP" in rules(cluster, old)
+        answer = write(cluster, old, "isolated", 1)
+        assert answer.type == "info", f"a write on the isolated old leader: {answer}"
+        majority = [n for n in cluster.nodes if n.name != old]
+        new = until(lambda: asyncio.run(cluster.system.leader(majority)), ELECTION_S,
+                    "a leader among the majority")  # fmt: skip
+        assert new != old
+        assert write(cluster, new, "majority", 2).type == "ok"
+    finally:
+        healed = asyncio.run(nemesis.heal(cluster))
+    assert old in healed
+    assert all("-j DROP" not in rules(cluster, n.name) for n in cluster.nodes)
+    leader(cluster)
+    assert write(cluster, old, "healed", 3, timeout=5).type == "ok"
+
+
+def test_pausing_the_leader_moves_leadership_and_resuming_brings_it_back(cluster: Any) -> None:
+    nemesis = Pause(targets=["leader"], rng=random.Random(SEED))
+    old = leader(cluster)
+    done = asyncio.run(nemesis.invoke(cluster, Invocation("pause", "leader")))
+    try:
+        assert done.value["nodes"] == [old]
+        others = [n for n in cluster.nodes if n.name != old]
+        new = until(lambda: asyncio.run(cluster.system.leader(others)), ELECTION_S,
+                    "a new leader while the old one is paused")  # fmt: skip
+        assert new != old
+        assert write(cluster, old, "paused", 1, timeout=1).type == "info"
+    finally:
+        asyncio.run(nemesis.heal(cluster))
+    leader(cluster)
+    _, states = cluster.exec(old, ["sh", "-c", "ps -o stat= --ppid 1"])
+    assert "T" not in states, f"the server of {old} is still stopped: {states}"
+
+
+def test_killing_all_nodes_loses_no_acknowledged_write(cluster: Any) -> None:
+    nemesis = Kill(targets=["all"], rng=random.Random(SEED))
+    leader(cluster)
+    acked = {f"k{i}": i for i in range(20) if write(cluster, "n1", f"k{i}", i).type == "ok"}
+    assert len(acked) == 20
+    done = asyncio.run(nemesis.invoke(cluster, Invocation("kill", "all")))
+    assert sorted(done.value["nodes"]) == ["n1", "n2", "n3"]
+    assert not any(cluster.running(n.name) for n in cluster.nodes)
+    asyncio.run(nemesis.heal(cluster))
+    leader(cluster)
+
+    async def read_all() -> dict[str, Any]:
+        client = EtcdV2Client(timeout=5)
+        node = cluster.nodes[1]
+        await client.open(Node(node.name, node.host, node.client_port))
+        try:
+            return {k: (await client.invoke(Invocation("read", key=k))).value for k in acked}
+        finally:
+            await client.close()
+
+    assert asyncio.run(read_all()) == acked

@@ -1,0 +1,135 @@
+"""Faults as plans: grudges, targets and schedules, without a cluster.
+
+What each fault does to a real cluster is tested in tests/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from harness.generator import Context, Worker
+from harness.ops import Invocation
+from harness.spec import SpecError, parse
+from nemesis import make_nemesis
+from nemesis.core import pick
+from nemesis.partition import bridge, grudge_for, halves, isolate, majorities_ring, one_way
+from nemesis.schedule import Step, random_mix, steps
+
+NODES = ["n1", "n2", "n3", "n4", "n5"]
+SEEDS = range(20)
+
+
+def hears(grudge: dict[str, frozenset[str]], node: str) -> set[str]:
+    return set(NODES) - set(grudge.get(node, ()))
+
+
+def test_isolate_cuts_one_node_from_all_others_both_ways() -> None:
+    grudge = isolate("n2", NODES)
+    assert hears(grudge, "n2") == {"n2"}
+    assert all(hears(grudge, n) == set(NODES) - {"n2"} for n in NODES if n != "n2")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_halves_are_a_minority_and_a_majority_that_cannot_hear_each_other(seed: int) -> None:
+    grudge = halves(NODES, random.Random(seed))
+    sides = {frozenset(hears(grudge, n)) for n in NODES}
+    assert sorted(len(s) for s in sides) == [2, 3], f"seed {seed}"
+    assert frozenset().union(*sides) == frozenset(NODES)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_majorities_ring_gives_each_node_its_own_majority(seed: int) -> None:
+    grudge = majorities_ring(NODES, random.Random(seed))
+    seen = [frozenset(hears(grudge, n)) for n in NODES]
+    assert all(len(s) == 3 for s in seen), f"seed {seed}: {seen}"
+    assert len(set(seen)) == 5, f"seed {seed}: two nodes see the same majority"
+    for node in NODES:  # symmetric: a cut between two nodes cuts both ways
+        assert all(node in grudge[other] for other in grudge[node])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_bridge_node_hears_both_halves_that_cannot_hear_each_other(seed: int) -> None:
+    grudge = bridge(NODES, random.Random(seed))
+    [middle] = [n for n in NODES if hears(grudge, n) == set(NODES)]
+    others = [n for n in NODES if n != middle]
+    assert all(len(hears(grudge, n)) == 3 for n in others), f"seed {seed}"
+
+
+def test_one_way_only_the_victim_drops() -> None:
+    assert one_way("n3", NODES) == {"n3": frozenset({"n1", "n2", "n4", "n5"})}
+
+
+def test_isolate_leader_isolates_the_leader_or_a_random_node_without_one() -> None:
+    assert hears(grudge_for("isolate-leader", NODES, "n4", random.Random(1)), "n4") == {"n4"}
+    grudge = grudge_for("isolate-leader", NODES, None, random.Random(1))
+    assert sum(1 for n in NODES if hears(grudge, n) == {n}) == 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_targets(seed: int) -> None:
+    rng = random.Random(seed)
+    assert pick("leader", NODES, "n3", rng) == ["n3"]
+    minority = pick("minority", NODES, "n3", rng)
+    assert len(minority) == 2 and "n3" in minority, f"seed {seed}"
+    majority = pick("majority", NODES, "n3", rng)
+    assert len(majority) == 3 and "n3" in majority
+    assert pick("followers", NODES, "n3", rng) == ["n1", "n2", "n4", "n5"]
+    assert pick("all", NODES, None, rng) == NODES
+    with pytest.raises(ValueError, match="unknown target"):
+        pick("nobody", NODES, None, rng)
+
+
+def test_a_list_schedule_runs_its_steps_in_time_order() -> None:
+    nemesis = make_nemesis(["kill"], {}, random.Random(1))
+    gen = steps(nemesis, [Step(9, "restart"), Step(3, "kill", "leader")])
+    ctx = Context(random.Random(1), [Worker("nemesis", "nemesis")])
+    worker = ctx.workers[0]
+    seen = []
+    for tenth in range(120):
+        ctx.time = tenth / 10
+        found = gen.op(ctx, worker)
+        if isinstance(found, Invocation):
+            seen.append((ctx.time, found.f, found.value))
+        elif found is None:
+            break
+    assert seen == [(3.0, "kill", "leader"), (9.0, "restart", None)]
+
+
+def test_a_list_step_the_nemesis_cannot_do_is_refused() -> None:
+    nemesis = make_nemesis(["kill"], {}, random.Random(1))
+    with pytest.raises(ValueError, match="does not do 'partition'"):
+        steps(nemesis, [Step(1, "partition", "halves")])
+
+
+def test_a_random_schedule_repeats_with_its_seed() -> None:
+    def faults(seed: int) -> list[tuple[float, str, object]]:
+        nemesis = make_nemesis(["kill", "pause", "partition"], {}, random.Random(seed))
+        gen = random_mix(nemesis, 2.0, 3.0)
+        ctx = Context(random.Random(seed), [Worker("nemesis", "nemesis")])
+        out = []
+        for tenth in range(600):
+            ctx.time = tenth / 10
+            found = gen.op(ctx, ctx.workers[0])
+            if isinstance(found, Invocation):
+                out.append((ctx.time, found.f, found.value))
+        return out
+
+    first = faults(5)
+    assert first == faults(5)
+    assert {f for _, f, _ in first} >= {"heal"} and len({f for _, f, _ in first}) >= 3
+    assert first != faults(6)
+
+
+def test_nemesis_specs_are_checked() -> None:
+    spec = parse({"nemesis": {"faults": ["partition", "pause"],
+                              "partition": {"kinds": ["halves"]},
+                              "schedule": {"kind": "list", "steps": [
+                                  {"at": 2, "f": "partition", "value": "halves"},
+                                  {"at": 5, "f": "heal"}]}}})  # fmt: skip
+    assert [s.f for s in spec.nemesis.schedule.steps] == ["partition", "heal"]
+    with pytest.raises(SpecError, match=r"steps\[0\]: needs 'at'"):
+        parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": [{}]}}})
+    with pytest.raises(ValueError, match="unknown kind 'split'"):
+        make_nemesis(["partition"], {"partition": {"kinds": ["split"]}}, random.Random(1))

@@ -30,7 +30,7 @@ import docker.types
 from docker.models.containers import Container
 
 from harness.labels import LABEL, OWNER, RUN, labels, owner_alive
-from harness.system import NodeSpec, System
+from harness.system import NodeDown, NodeSpec, System
 
 DEFAULT_POOL = "10.97.0.0/16"
 SUBNET_PREFIX = 24
@@ -287,7 +287,13 @@ class DockerCluster:
         return container.status == "running"
 
     def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
-        result = self._container(name).exec_run(list(argv))
+        container = self._container(name)
+        try:
+            result = container.exec_run(list(argv))
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # the container is not running
+                raise NodeDown(f"{name} is down") from None
+            raise
         return result.exit_code, result.output.decode(errors="replace")
 
     def logs(self, name: str) -> bytes:

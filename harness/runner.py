@@ -186,11 +186,11 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
         finally:
             results.ended = time.time()
             results.write(run_dir / "results.json")
-    code = (
-        EXIT_ERROR
-        if results.error and not results.checkers
-        else exit_code(results.verdict, results.interrupted)
-    )
+    # An invalid history is a finding even from a run that failed; otherwise a harness
+    # error (before or during the run) is the answer.
+    code = exit_code(results.verdict, results.interrupted)
+    if results.error and results.verdict is not False:
+        code = EXIT_ERROR
     return Outcome(results, run_dir, code)
 
 
@@ -238,6 +238,11 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
     recorder = Recorder(run_dir / "history.jsonl")
     try:
         uvloop.run(_drive(spec, system, cluster, recorder, results, rng, progress))
+    except SetupError:
+        raise
+    except Exception as e:  # the harness failed mid-run: what was recorded is still checked
+        results.error = f"{type(e).__name__}: {e}"
+        log.exception("the run failed")
     finally:
         recorder.close()
         progress.stop()
@@ -246,7 +251,8 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
         progress.say("tearing down the cluster")
         cluster.down()
         log.info("cluster down")
-    _check(spec, run_dir, recorder, results, progress)
+    if recorder.ops:
+        _check(spec, run_dir, recorder, results, progress)
 
 
 async def _drive(
@@ -323,7 +329,13 @@ async def _drive_inner(
             progress.say(f"healing: {', '.join(nemesis.in_force())}")
             heal = Invocation("heal")
             recorder.invoke(NEMESIS, heal)
-            recorder.complete(NEMESIS, heal, Completion("info", await nemesis.heal(cluster)))
+            try:
+                done = Completion("info", await nemesis.heal(cluster))
+            except Exception as e:  # recorded; the teardown removes the nodes anyway
+                log.exception("the final heal failed")
+                results.notes.append(f"the final heal failed: {e}")
+                done = Completion("info", error=str(e))
+            recorder.complete(NEMESIS, heal, done)
     if isinstance(recovered.outcome, BaseException):
         results.notes.append(f"after the final heal: {recovered.outcome}")
 

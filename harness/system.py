@@ -103,7 +103,8 @@ class Cluster(Protocol):
     def running(self, name: str) -> bool: ...
 
     def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
-        """Run a command inside the node; (exit code, output)."""
+        """Run a command inside the node; (exit code, output). NodeDown if it is not
+        running; NotImplementedError where nodes have no system of their own (local)."""
         ...
 
     def logs(self, name: str) -> bytes: ...
@@ -119,6 +120,10 @@ class Cluster(Protocol):
     def describe(self) -> dict[str, Any]:
         """What the results record about this cluster (image, network, nodes)."""
         ...
+
+
+class NodeDown(RuntimeError):
+    """The node is not running, so nothing can run in it."""
 
 
 def node(cluster: Cluster, name: str) -> NodeSpec:

@@ -16,16 +16,21 @@ from typing import Any, Protocol
 
 from harness.generator import Context
 from harness.ops import Completion, Invocation
-from harness.system import Cluster, NodeSpec
+from harness.system import Cluster, NodeDown, NodeSpec
 
 
 class FaultRefused(RuntimeError):
     """This fault cannot be done here (the backend or the kernel lacks what it needs)."""
 
 
+class HealFailed(RuntimeError):
+    """A fault could not be healed; the message says what was and was not."""
+
+
 class Nemesis(Protocol):
     name: str
     fs: frozenset[str]
+    heal_rank: int  # healing several families: lower first (bring nodes back, then networks)
 
     async def prepare(self, cluster: Cluster) -> None:
         """Before the workload: check the fault can be done here (FaultRefused if not)
@@ -56,6 +61,7 @@ class NoNemesis:
 
     name = "none"
     fs: frozenset[str] = frozenset()
+    heal_rank = 0
 
     async def prepare(self, cluster: Cluster) -> None:
         return None
@@ -110,6 +116,7 @@ class Composite:
     """Several fault families: each fault is one of them, at random; recovery heals all."""
 
     name = "composite"
+    heal_rank = 0
 
     def __init__(self, members: Sequence[Nemesis]) -> None:
         self.members = list(members)
@@ -134,7 +141,19 @@ class Composite:
         return Completion("fail", error=f"no nemesis here does {op.f!r}")
 
     async def heal(self, cluster: Cluster) -> Any:
-        return {m.name: await m.heal(cluster) for m in self.members}
+        """Every family, nodes first (restart, resume) and networks after, so that rules
+        are flushed in nodes that run; one family failing does not stop the others."""
+        healed: dict[str, Any] = {}
+        failed: list[BaseException] = []
+        for member in sorted(self.members, key=lambda m: m.heal_rank):
+            try:
+                healed[member.name] = await member.heal(cluster)
+            except Exception as e:
+                healed[member.name] = f"failed: {e}"
+                failed.append(e)
+        if failed:
+            raise HealFailed(f"healing failed: {healed}") from failed[0]
+        return healed
 
     def in_force(self) -> list[str]:
         return [fault for m in self.members for fault in m.in_force()]
@@ -145,19 +164,38 @@ async def run_in_nodes(
     script: str | Callable[[NodeSpec], str | None],
     what: str,
     nodes: Sequence[NodeSpec] | None = None,
-) -> None:
-    """A shell script in every node at once (or `script(node)`, None: nothing there);
-    FaultRefused, naming the node and its output, if one fails."""
+) -> list[str]:
+    """A shell script in every running node at once (or `script(node)`; None: nothing
+    there). Nodes that are down are skipped: their names are returned. FaultRefused,
+    naming the node and its output, if the script fails in one."""
 
-    async def one(spec: NodeSpec) -> None:
+    async def one(spec: NodeSpec) -> str | None:
         text = script(spec) if callable(script) else script
         if not text:
-            return
+            return None
         try:
             code, output = await asyncio.to_thread(cluster.exec, spec.name, ["sh", "-c", text])
         except NotImplementedError as e:
             raise FaultRefused(f"cannot {what}: {e}") from None
+        except NodeDown:
+            return spec.name
         if code != 0:
             raise FaultRefused(f"cannot {what} on {spec.name}: {output.strip()}")
+        return None
 
-    await asyncio.gather(*(one(spec) for spec in (cluster.nodes if nodes is None else nodes)))
+    found = await asyncio.gather(*(one(s) for s in (cluster.nodes if nodes is None else nodes)))
+    return [name for name in found if name is not None]
+
+
+def chain_rules(chain: str, rules: list[str]) -> str:
+    """A script that makes sure `chain` exists and INPUT jumps to it (a restarted node has
+    a new network namespace, without them), then adds `rules` to it."""
+    ensure = (
+        f"(iptables -w -N {chain} 2>/dev/null || true) && "
+        f"(iptables -w -C INPUT -j {chain} 2>/dev/null || iptables -w -I INPUT -j {chain})"
+    )
+    return " && ".join([ensure, *(f"iptables -w -A {chain} {rule}" for rule in rules)])
+
+
+def flush(chain: str) -> str:
+    return f"iptables -w -F {chain} 2>/dev/null || true"

@@ -22,6 +22,7 @@ class Kill:
     signal: str = "SIGKILL"
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     name: str = "kill"
+    heal_rank: int = 0
     fs: frozenset[str] = frozenset({"kill", "restart"})
     _down: set[str] = field(default_factory=set)
 

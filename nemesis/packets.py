@@ -18,7 +18,7 @@ from typing import Any
 from harness.generator import Context
 from harness.ops import Completion, Invocation
 from harness.system import Cluster, NodeSpec
-from nemesis.core import FaultRefused, run_in_nodes
+from nemesis.core import FaultRefused, chain_rules, flush, run_in_nodes
 
 LOSS_CHAIN = "splitbrain-loss"
 
@@ -30,6 +30,7 @@ class Loss:
     probabilities: Sequence[float] = (0.2,)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     name: str = "loss"
+    heal_rank: int = 2
     fs: frozenset[str] = frozenset({"loss", "heal-loss"})
     _in_force: float | None = None
 
@@ -39,12 +40,7 @@ class Loss:
                 raise ValueError(f"loss: a probability is in (0, 1], got {p!r}")
 
     async def prepare(self, cluster: Cluster) -> None:
-        script = (
-            f"iptables -w -N {LOSS_CHAIN} 2>/dev/null; iptables -w -F {LOSS_CHAIN} && "
-            f"(iptables -w -C INPUT -j {LOSS_CHAIN} 2>/dev/null || "
-            f"iptables -w -I INPUT -j {LOSS_CHAIN})"
-        )
-        await run_in_nodes(cluster, script, "set up packet loss")
+        await run_in_nodes(cluster, chain_rules(LOSS_CHAIN, []), "set up packet loss")
 
     def fault(self, ctx: Context) -> Invocation:
         return Invocation("loss", ctx.rng.choice(list(self.probabilities)))
@@ -57,12 +53,11 @@ class Loss:
             p = float(op.value)
 
             def rules(spec: NodeSpec) -> str:
-                return " && ".join(
-                    f"iptables -w -A {LOSS_CHAIN} -s {peer.host} -m statistic --mode random "
-                    f"--probability {p:.4f} -j DROP"
+                return chain_rules(LOSS_CHAIN, [
+                    f"-s {peer.host} -m statistic --mode random --probability {p:.4f} -j DROP"
                     for peer in cluster.nodes
                     if peer.name != spec.name
-                )
+                ])  # fmt: skip
 
             await run_in_nodes(cluster, rules, "drop packets")
             self._in_force = p
@@ -73,7 +68,7 @@ class Loss:
 
     async def heal(self, cluster: Cluster) -> Any:
         was = self._in_force
-        await run_in_nodes(cluster, f"iptables -w -F {LOSS_CHAIN}", "heal packet loss")
+        await run_in_nodes(cluster, flush(LOSS_CHAIN), "heal packet loss")
         self._in_force = None
         return {"probability": was}
 
@@ -97,6 +92,7 @@ class Delay:
     jitter_ms: float = 20.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     name: str = "delay"
+    heal_rank: int = 2
     fs: frozenset[str] = frozenset({"delay", "heal-delay"})
     _in_force: bool = False
 

@@ -29,7 +29,7 @@ from typing import Any
 from harness.generator import Context
 from harness.ops import Completion, Invocation
 from harness.system import Cluster, NodeSpec
-from nemesis.core import run_in_nodes
+from nemesis.core import chain_rules, flush, run_in_nodes
 
 Grudge = dict[str, frozenset[str]]
 CHAIN = "splitbrain-partition"
@@ -100,6 +100,7 @@ class Partition:
     kinds: Sequence[str] = ("isolate-leader", "halves")
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     name: str = "partition"
+    heal_rank: int = 2
     fs: frozenset[str] = frozenset({"partition", "heal-partition"})
     _grudge: Grudge = field(default_factory=dict)
 
@@ -110,11 +111,7 @@ class Partition:
 
     async def prepare(self, cluster: Cluster) -> None:
         """The chain in every node; refused where nodes have no network of their own."""
-        script = (
-            f"iptables -w -N {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && "
-            f"(iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT -j {CHAIN})"
-        )
-        await run_in_nodes(cluster, script, "set up partitions")
+        await run_in_nodes(cluster, chain_rules(CHAIN, []), "set up partitions")
 
     def fault(self, ctx: Context) -> Invocation:
         return Invocation("partition", ctx.rng.choice(list(self.kinds)))
@@ -127,28 +124,32 @@ class Partition:
             names = [n.name for n in cluster.nodes]
             leader = await cluster.system.leader(cluster.nodes)
             grudge = grudge_for(str(op.value), names, leader, self.rng)
-            await self._apply(cluster, grudge)
+            down = await self._apply(cluster, grudge)
             shown = {n: sorted(g) for n, g in sorted(grudge.items()) if g}
-            return Completion("info", {"kind": op.value, "grudge": shown, "leader": leader})
+            value = {"kind": op.value, "grudge": shown, "leader": leader}
+            if down:
+                value["down"] = down  # no rules there: they would be lost when it restarts
+            return Completion("info", value)
         if op.f == "heal-partition":
             return Completion("info", await self.heal(cluster))
         return Completion("fail", error=f"the partition nemesis does not do {op.f!r}")
 
-    async def _apply(self, cluster: Cluster, grudge: Grudge) -> None:
+    async def _apply(self, cluster: Cluster, grudge: Grudge) -> list[str]:
         address = {n.name: n.host for n in cluster.nodes}
 
-        def rules(spec: NodeSpec) -> str:
-            return " && ".join(
-                f"iptables -w -A {CHAIN} -s {address[peer]} -j DROP"
-                for peer in sorted(grudge.get(spec.name, ()))
-            )
+        def rules(spec: NodeSpec) -> str | None:
+            drops = sorted(grudge.get(spec.name, ()))
+            if not drops:
+                return None
+            return chain_rules(CHAIN, [f"-s {address[peer]} -j DROP" for peer in drops])
 
-        await run_in_nodes(cluster, rules, "partition")
+        down = await run_in_nodes(cluster, rules, "partition")
         self._grudge = {n: g for n, g in grudge.items() if g}
+        return down
 
     async def heal(self, cluster: Cluster) -> Any:
         healed = sorted(self._grudge)
-        await run_in_nodes(cluster, f"iptables -w -F {CHAIN}", "heal the network")
+        await run_in_nodes(cluster, flush(CHAIN), "heal the network")
         self._grudge = {}
         return healed
 

@@ -26,6 +26,7 @@ class Pause:
     targets: Sequence[str] = ("leader", "random")
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     name: str = "pause"
+    heal_rank: int = 1
     fs: frozenset[str] = frozenset({"pause", "resume"})
     _paused: set[str] = field(default_factory=set)
 

@@ -143,3 +143,32 @@ def test_killing_all_nodes_loses_no_acknowledged_write(cluster: Any) -> None:
             await client.close()
 
     assert asyncio.run(read_all()) == acked
+
+
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_our_store_is_linearizable_under_every_fault_family(nodes: int, tmp_path: Any) -> None:
+    from harness.progress import Progress
+    from harness.runner import run
+    from harness.spec import parse
+
+    docker_client()
+    spec = parse({
+        "name": f"store-all-faults-{nodes}", "system": "store", "nodes": nodes,
+        "concurrency": 2 * nodes, "time_limit": 30, "seed": SEED + nodes,
+        "results": str(tmp_path),
+        "nemesis": {
+            "faults": ["kill", "pause", "partition", "loss"],
+            "kill": {"targets": ["leader", "minority", "all"]},
+            "partition": {"kinds": ["isolate-leader", "halves", "majorities-ring", "bridge",
+                                    "one-way"]},
+            "schedule": {"kind": "random", "fault": 3, "heal": 2},
+        },
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    results = outcome.results.to_json()
+    summary = f"seed {spec.seed}, results in {outcome.directory}"
+    assert outcome.exit_code == 0, f"{summary}: {str(results)[:3000]}"
+    families = {f["f"] for f in results["stats"]["faults"]}
+    assert len(families) >= 3, f"{summary}: only {families} happened"
+    final = [op for op in outcome.results.checkers["linearizable"].get("keys", [])]
+    assert final == [], summary

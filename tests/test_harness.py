@@ -25,7 +25,7 @@ from checker.history import NEMESIS
 from harness.progress import Progress
 from harness.results import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from harness.runner import run
-from harness.spec import parse
+from harness.spec import load, override, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261130"))
@@ -104,19 +104,32 @@ def test_our_store_stays_linearizable_across_leader_kills(docker: Any, tmp_path:
     assert_nothing_left(docker, outcome.results.run_id)
 
 
-def test_etcd_with_quorum_reads_is_linearizable(docker: Any, tmp_path: Path) -> None:
-    spec = parse({
-        "name": "etcd-quorum", "system": "etcd", "nodes": 3, "concurrency": 6,
-        "time_limit": 15, "seed": SEED, "results": str(tmp_path),
-        "workload": {"name": "register", "reads": "quorum"},
-        "nemesis": {"faults": ["kill"], "schedule": {"fault": 3, "heal": 5}},
-    })  # fmt: skip
-    outcome = run(spec, Progress(quiet=True))
+def etcd_spec(name: str, tmp_path: Path) -> Any:
+    spec = load(ROOT / "specs" / f"{name}.yaml")
+    return override(spec, nodes=3, concurrency=6, time_limit=15, seed=SEED,
+                    results=str(tmp_path))  # fmt: skip
+
+
+def test_etcd_with_quorum_reads_is_linearizable_under_partitions(
+    docker: Any, tmp_path: Path
+) -> None:
+    outcome = run(etcd_spec("etcd-quorum-reads", tmp_path), Progress(quiet=True))
     results = results_of(outcome.directory)
     assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
     assert results["system"]["version"].startswith("3.4")
     assert results["stats"]["ops"]["read"]["ok"] > 100
+    assert any(f["f"] == "partition" for f in results["stats"]["faults"])
     assert_nothing_left(docker, outcome.results.run_id)
+
+
+def test_etcd_default_reads_are_found_stale(docker: Any, tmp_path: Path) -> None:
+    """Jepsen's 2014 finding: etcd serves default GETs from a member's own state."""
+    outcome = run(etcd_spec("etcd-stale-reads", tmp_path), Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_INVALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    example = results["checkers"]["linearizable"]["keys"][0]["counterexample"]
+    assert example["op"]["f"] == "read", example
+    assert "read returned" in example["explanation"]
 
 
 def test_a_system_that_serves_stale_reads_is_caught(tmp_path: Path) -> None:

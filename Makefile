@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Debian packages: etcd 3.4 (the conformance tests and the benchmark run it beside the
-# store) and mmdebstrap (builds the node image's root file system offline).
+# store), mmdebstrap (builds the node image's root file system offline), gcc and
+# libnetfilter-queue-dev (build the wheel of NetfilterQueue for the node image).
+DEBS := etcd-server etcd-client mmdebstrap gcc libnetfilter-queue-dev
 $(STAMP): pyproject.toml
-	command -v etcd >/dev/null && command -v etcdctl >/dev/null && command -v mmdebstrap >/dev/null || \
-		{ apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 \
-			etcd-server etcd-client mmdebstrap; }
+	dpkg -s $(DEBS) >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 $(DEBS); }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -5,8 +5,9 @@ was around each fault.
 - latency quantiles per f, of ok operations, in milliseconds;
 - availability: the fraction of completed client operations that were ok;
 - faults: each nemesis operation that started a fault, paired with the recovery after
-  it, and for each the *unavailability window*: from the fault until the first ok
-  operation invoked after it completed (how long clients could not get anything done),
+  it, and for each the *unavailability window*: from the fault (its invocation) until
+  the first ok completion of an operation invoked after the fault was in force (its
+  completion): how long clients could not get anything done,
   and the longest gap between ok completions while it was in force.
 """
 
@@ -30,8 +31,9 @@ RECOVERIES = frozenset(
 class Fault:
     f: str
     value: Any
-    start_s: float
+    start_s: float  # when it was asked for
     end_s: float | None = None
+    in_force_s: float = 0.0  # when it was done (its completion)
     first_ok_after_s: float | None = None  # None: no ok operation at all afterwards
     longest_ok_gap_s: float | None = None
 
@@ -122,9 +124,11 @@ def _faults(
                 if fault.end_s is None:
                     fault.end_s = times[done.index]
             continue
-        faults.append(Fault(done.f, done.to_json().get("value"), times[invoked.index]))
+        fault = Fault(done.f, done.to_json().get("value"), times[invoked.index])
+        fault.in_force_s = times[done.index]
+        faults.append(fault)
     for fault in faults:
-        after = [end for start, end in oks if start >= fault.start_s]
+        after = [end for start, end in oks if start >= fault.in_force_s]
         fault.first_ok_after_s = (min(after) - fault.start_s) if after else None
         until = fault.end_s if fault.end_s is not None else end_of_run
         marks = [fault.start_s] + [e for _, e in oks if fault.start_s <= e <= until] + [until]

@@ -46,10 +46,14 @@ PACKAGES = (
     "procps",
     "etcd-server",
     "ca-certificates",
+    "libnetfilter-queue1",  # the delay nemesis's NFQUEUE delayer (nemesis/delayer.py)
 )
+# Python packages only nodes need, built into wheels on the host (NetfilterQueue has no
+# wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
+NODE_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
 NODE_PYTHON = "/opt/splitbrain/bin/python"
 # Sources the node image depends on: the code that runs inside a node.
-NODE_SOURCES = ("store", "pyproject.toml")
+NODE_SOURCES = ("store", "nemesis/delayer.py", "pyproject.toml")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SOURCES_D = Path("/etc/apt/sources.list.d")
 
@@ -136,7 +140,8 @@ def source_files(root: Path = ROOT) -> list[Path]:
 
 
 def node_hash(base_tag: str, root: Path = ROOT) -> str:
-    parts = [base_tag.encode(), *(r.encode() for r in pinned_requirements())]
+    pins = [*pinned_requirements(), *NODE_REQUIREMENTS]
+    parts = [base_tag.encode(), *(r.encode() for r in pins)]
     for path in source_files(root):
         parts += [str(path.relative_to(root)).encode(), path.read_bytes()]
     return _digest(parts)
@@ -146,7 +151,8 @@ DOCKERFILE = f"""\
 FROM {{base}}
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/splitbrain \\
- && {NODE_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels splitbrain \\
+ && {NODE_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels \\
+    splitbrain {{node_requirements}} \\
  && rm -rf /tmp/wheels /root/.cache
 ENV PATH=/opt/splitbrain/bin:$PATH PYTHONUNBUFFERED=1
 LABEL {LABEL}.image=node
@@ -202,6 +208,7 @@ def build_wheels(dest: Path, progress: Progress) -> None:
         argv = [
             sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
             "--wheel-dir", str(dest), "--constraint", constraints.name, str(ROOT),
+            *NODE_REQUIREMENTS,
         ]  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
@@ -227,7 +234,8 @@ def ensure_image(
     with tempfile.TemporaryDirectory(prefix="splitbrain-build-", dir=cache_dir()) as tmp:
         context = Path(tmp)
         build_wheels(context / "wheels", progress)
-        (context / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+        names = " ".join(r.split("==")[0] for r in NODE_REQUIREMENTS)
+        (context / "Dockerfile").write_text(DOCKERFILE.format(base=base, node_requirements=names))
         progress(f"node image {tag}: docker build")
         try:
             for chunk in client.api.build(path=str(context), tag=tag, rm=True, decode=True):

@@ -113,13 +113,15 @@ def pick(target: str, names: Sequence[str], leader: str | None, rng: random.Rand
 
 
 class Composite:
-    """Several fault families: each fault is one of them, at random; recovery heals all."""
+    """Several fault families: each fault is one of them, drawn from a shuffled bag so that
+    every family comes up once before any comes up again; recovery heals all."""
 
     name = "composite"
     heal_rank = 0
 
     def __init__(self, members: Sequence[Nemesis]) -> None:
         self.members = list(members)
+        self._bag: list[Nemesis] = []
         self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
 
     async def prepare(self, cluster: Cluster) -> None:
@@ -127,7 +129,10 @@ class Composite:
             await member.prepare(cluster)
 
     def fault(self, ctx: Context) -> Invocation:
-        return ctx.rng.choice(self.members).fault(ctx)
+        if not self._bag:
+            self._bag = list(self.members)
+            ctx.rng.shuffle(self._bag)
+        return self._bag.pop().fault(ctx)
 
     def recover(self) -> Invocation:
         return Invocation("heal")

@@ -3,8 +3,9 @@
 `loss` drops each packet a node receives from a peer with a probability (iptables'
 `statistic` match, in a chain of its own jumped to from INPUT), so between two nodes
 both directions lose packets. Traffic from the host (the clients) is left alone, as
-for partitions. Delay, duplication and reordering need netem, which this machine's
-kernel lacks (the check in `prepare` says so).
+for partitions. `delay` (with jitter, so packets are also reordered) uses netem where
+the kernel has it and an NFQUEUE delayer inside each node where it does not.
+Duplication needs netem; it is not offered.
 """
 
 from __future__ import annotations
@@ -76,17 +77,29 @@ class Loss:
         return [] if self._in_force is None else [f"{self._in_force:.0%} packet loss"]
 
 
-async def netem_available(cluster: Cluster) -> bool:
-    """Whether the nodes' kernel has netem (it is a kernel module this machine may lack)."""
-    name = cluster.nodes[0].name
-    probe = "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"
-    code, _ = await asyncio.to_thread(cluster.exec, name, ["sh", "-c", probe])
+DELAY_CHAIN = "splitbrain-delay"
+QUEUE = 0
+PIDFILE = "/tmp/splitbrain-delayer.pid"
+LOG = "/tmp/splitbrain-delayer.log"
+# (not pkill -f: the shell running this script has the pattern in its own command line)
+STOP_DELAYER = f"(kill $(cat {PIDFILE}) 2>/dev/null; rm -f {PIDFILE}; true)"
+
+
+async def probe(cluster: Cluster, script: str) -> bool:
+    code, _ = await asyncio.to_thread(cluster.exec, cluster.nodes[0].name, ["sh", "-c", script])
     return code == 0
 
 
 @dataclass
 class Delay:
-    """Delay with jitter: netem where the kernel has it; refused before the run otherwise."""
+    """`delay` (value: {ms, jitter_ms}) and `heal-delay`: packets between nodes held for
+    `delay_ms` ± `jitter_ms` (normal), which also reorders them.
+
+    With netem (`tc qdisc ... netem delay`) where the kernel has it, on each node's
+    interface. Otherwise with the NFQUEUE delayer (nemesis/delayer.py) in each node:
+    iptables queues the packets from peers to it, and it accepts each one late. Refused
+    before the run when the nodes have neither.
+    """
 
     delay_ms: float = 100.0
     jitter_ms: float = 20.0
@@ -94,18 +107,26 @@ class Delay:
     name: str = "delay"
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"delay", "heal-delay"})
-    _in_force: bool = False
+    mode: str | None = None  # "netem" or "nfqueue", found by prepare
+    _in_force: dict[str, float] | None = None
 
     async def prepare(self, cluster: Cluster) -> None:
         try:
-            available = await netem_available(cluster)
+            netem = await probe(cluster, "tc qdisc add dev lo root netem delay 1ms && "
+                                         "tc qdisc del dev lo root")  # fmt: skip
+            nfqueue = await probe(cluster, f"{cluster.nodes[0].python} -c 'import netfilterqueue'")
         except NotImplementedError as e:
             raise FaultRefused(f"delay: {e}") from None
-        if not available:
+        if netem:
+            self.mode = "netem"
+        elif nfqueue:
+            self.mode = "nfqueue"
+            await run_in_nodes(cluster, chain_rules(DELAY_CHAIN, []), "set up delays")
+        else:
             raise FaultRefused(
-                "delay needs the kernel's netem queueing discipline (sch_netem), which this "
-                "machine's kernel does not have: `tc qdisc add ... netem` answers "
-                "'Specified qdisc kind is unknown'"
+                "delay needs the kernel's netem queueing discipline (sch_netem: `tc qdisc add "
+                "... netem` says 'Specified qdisc kind is unknown') or NFQUEUE with the "
+                "netfilterqueue module in the node image; the nodes have neither"
             )
 
     def fault(self, ctx: Context) -> Invocation:
@@ -117,19 +138,48 @@ class Delay:
     async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
         if op.f == "delay":
             ms, jitter = float(op.value["ms"]), float(op.value["jitter_ms"])
-            script = f"tc qdisc replace dev eth0 root netem delay {ms}ms {jitter}ms"
-            await run_in_nodes(cluster, script, "delay packets")
-            self._in_force = True
-            return Completion("info", op.value)
+            if self.mode == "netem":
+                script = f"tc qdisc replace dev eth0 root netem delay {ms}ms {jitter}ms"
+                down = await run_in_nodes(cluster, script, "delay packets")
+            else:
+                seed = self.rng.randrange(2**31)
+
+                def start(spec: NodeSpec) -> str:
+                    rules = chain_rules(DELAY_CHAIN, [
+                        f"-s {peer.host} -j NFQUEUE --queue-num {QUEUE} --queue-bypass"
+                        for peer in cluster.nodes
+                        if peer.name != spec.name
+                    ])  # fmt: skip
+                    delayer = (
+                        f"nohup {spec.python} -m nemesis.delayer --queue {QUEUE} "
+                        f"--delay-ms {ms} --jitter-ms {jitter} --seed {seed} "
+                        f"> {LOG} 2>&1 & echo $! > {PIDFILE}"
+                    )
+                    # Rules only once it listens: until then the queue would let all pass.
+                    bound = (
+                        f"for i in $(seq 200); do grep -q listening {LOG} && break; "
+                        f"sleep 0.05; done; grep -q listening {LOG} || (cat {LOG}; exit 1)"
+                    )
+                    return f"{STOP_DELAYER}; {delayer}; {bound} && {rules}"
+
+                down = await run_in_nodes(cluster, start, "delay packets")
+            self._in_force = {"ms": ms, "jitter_ms": jitter}
+            return Completion("info", {**op.value, "mode": self.mode, "down": down})
         if op.f == "heal-delay":
             return Completion("info", await self.heal(cluster))
         return Completion("fail", error=f"the delay nemesis does not do {op.f!r}")
 
     async def heal(self, cluster: Cluster) -> Any:
-        if self._in_force:
-            await run_in_nodes(cluster, "tc qdisc del dev eth0 root || true", "heal delays")
-        self._in_force = False
-        return None
+        was = self._in_force
+        if self.mode == "netem":
+            await run_in_nodes(cluster, "tc qdisc del dev eth0 root 2>/dev/null || true", "heal")
+        elif self.mode == "nfqueue":
+            script = f"{flush(DELAY_CHAIN)}; {STOP_DELAYER}"
+            await run_in_nodes(cluster, script, "heal delays")
+        self._in_force = None
+        return was
 
     def in_force(self) -> list[str]:
-        return ["packets delayed"] if self._in_force else []
+        if self._in_force is None:
+            return []
+        return [f"packets delayed {self._in_force['ms']:g}±{self._in_force['jitter_ms']:g} ms"]

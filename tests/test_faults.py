@@ -101,7 +101,10 @@ def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(clust
     assert old in healed
     assert all("-j DROP" not in rules(cluster, n.name) for n in cluster.nodes)
     leader(cluster)
-    assert write(cluster, old, "healed", 3, timeout=5).type == "ok"
+    healed_at = time.monotonic()
+    until(lambda: write(cluster, old, "healed", 3, timeout=5).type == "ok", 60,
+          f"a write through {old} after the heal")  # fmt: skip
+    print(f"writes through {old} work again {time.monotonic() - healed_at:.1f} s after the heal")
 
 
 def test_pausing_the_leader_moves_leadership_and_resuming_brings_it_back(cluster: Any) -> None:
@@ -172,3 +175,64 @@ def test_our_store_is_linearizable_under_every_fault_family(nodes: int, tmp_path
     assert len(families) >= 3, f"{summary}: only {families} happened"
     final = [op for op in outcome.results.checkers["linearizable"].get("keys", [])]
     assert final == [], summary
+
+
+PROBE = """
+import socket, statistics, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+times = []
+for _ in range(count):
+    started = time.monotonic()
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError:
+        pass  # given up after 5 s: counted as 5 s
+    times.append((time.monotonic() - started) * 1000)
+print(statistics.median(times), max(times))
+"""
+
+
+def connect_ms(cluster: Any, source: str, target: str, count: int = 20) -> tuple[float, float]:
+    """Median and max time (ms) of TCP connects from one node to another's peer port."""
+    peer = next(n for n in cluster.nodes if n.name == target)
+    code, output = cluster.exec(
+        source, ["python3", "-c", PROBE, peer.host, str(peer.peer_port), str(count)]
+    )
+    assert code == 0, output
+    median, worst = (float(x) for x in output.split())
+    return median, worst
+
+
+def test_delay_slows_round_trips_between_nodes_and_healing_restores_them(cluster: Any) -> None:
+    from nemesis.packets import Delay
+
+    nemesis = Delay(delay_ms=50, jitter_ms=5, rng=random.Random(SEED))
+    asyncio.run(nemesis.prepare(cluster))
+    before, _ = connect_ms(cluster, "n1", "n2")
+    done = asyncio.run(nemesis.invoke(cluster, Invocation("delay", {"ms": 50, "jitter_ms": 5})))
+    try:
+        during, _ = connect_ms(cluster, "n1", "n2")
+    finally:
+        asyncio.run(nemesis.heal(cluster))
+    after, _ = connect_ms(cluster, "n1", "n2")
+    print(f"connect n1->n2: {before:.2f} ms, {during:.2f} ms delayed ({done.value}), {after:.2f}")
+    assert before < 20 and after < 20, (before, after)
+    assert during > 40, f"a 50 ms delay each way: a connect took {during:.1f} ms (median)"
+
+
+def test_loss_drops_packets_between_nodes_and_healing_restores_them(cluster: Any) -> None:
+    from nemesis.packets import Loss
+
+    nemesis = Loss(probabilities=[0.3], rng=random.Random(SEED))
+    asyncio.run(nemesis.prepare(cluster))
+    _, before = connect_ms(cluster, "n1", "n3")
+    asyncio.run(nemesis.invoke(cluster, Invocation("loss", 0.3)))
+    try:
+        # A lost SYN or SYN-ACK is sent again after a second: with 30 % of the packets
+        # dropped both ways, a connect has no loss with p = 0.49, all 20 with p < 1e-6.
+        _, during = connect_ms(cluster, "n1", "n3", count=20)
+    finally:
+        asyncio.run(nemesis.heal(cluster))
+    _, after = connect_ms(cluster, "n1", "n3")
+    assert before < 500 and after < 500, (before, after)
+    assert during >= 900, f"20 connects at 30 % loss, the slowest took {during:.0f} ms"

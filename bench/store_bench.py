@@ -12,8 +12,9 @@ Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags:
   committed (its X-Raft-Term is above the old leader's). Several trials; the killed
   member is restarted between them.
 
-The load client is an asyncio client on raw sockets (uvloop), one keep-alive HTTP/1.1
-connection per simulated client, one request in flight per connection, in this process.
+The load client is the harness's own (harness.client.HttpConnection with the requests of
+harness.etcd_v2, on uvloop), one keep-alive HTTP/1.1 connection per simulated client,
+one request in flight per connection, in this process.
 `--client threads` uses one http.client thread per simulated client instead (the client
 of the reference figures); with 64 of them the GIL, not the server, sets the pace on a
 2-core machine. The table reports the client's own CPU use (% of one core) so a
@@ -39,13 +40,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.blocking_http import KeepAliveClient
+from harness.client import HttpConnection
+from harness.etcd_v2 import encode
 from harness.local import LocalCluster
+from harness.ops import Invocation
 
 REFERENCE = "shared/reference/figures.md (etcd, same machine class, http.client clients)"
 REFERENCE_ETCD = {"put-seq": 497.0, "put-16": 1091.0, "put-64": 1523.0, "qget-follower": 424.0}
 WARMUP_S = 0.5
 KEYS_PER_CLIENT = 100  # clients cycle over their own keys, so the store stays small
 FAILOVER_PACE_S = 0.01
+REQUEST_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
 
@@ -96,30 +101,11 @@ class SystemRun:
 # -- load clients ------------------------------------------------------------------------
 
 
-def request_bytes(workload: Workload, client: int, i: int, port: int) -> bytes:
-    key = f"/v2/keys/bench/c{client}-{i % KEYS_PER_CLIENT}"
+def operation(workload: Workload, client: int, i: int) -> Invocation:
+    key = f"bench/c{client}-{i % KEYS_PER_CLIENT}"
     if workload.method == "GET":
-        return f"GET {key}?quorum=true HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    body = f"value=v{i}"
-    return (
-        f"PUT {key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n{body}"
-    ).encode()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
-    """Status and headers (lower-case names) of one response; its body is read and dropped."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get(b"content-length", b"0"))
-    if length:
-        await reader.readexactly(length)
-    return status, headers
+        return Invocation("read", key=key)  # quorum=true: the client's default
+    return Invocation("write", f"v{i}", key)
 
 
 async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[int, int, list]:
@@ -129,12 +115,12 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
     deadline = time.perf_counter() + WARMUP_S + seconds
 
     async def one(client: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = HttpConnection("127.0.0.1", port)
         i = 0
         try:
             while (now := time.perf_counter()) < deadline:
-                writer.write(request_bytes(workload, client, i, port))
-                status, _ = await _read_response(reader)
+                request = encode(operation(workload, client, i), conn.host_header, prefix="")
+                status = (await conn.request(request, REQUEST_TIMEOUT_S)).status
                 done = time.perf_counter()
                 i += 1
                 if measuring:
@@ -144,7 +130,7 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
                     else:
                         counts[1] += 1
         finally:
-            writer.close()
+            conn.close()
 
     tasks = [asyncio.create_task(one(c)) for c in range(workload.clients)]
     await asyncio.sleep(WARMUP_S)
@@ -233,21 +219,17 @@ async def _first_new_term_ack(ports: list[int], old_term: int, timeout: float) -
     acks: list[float] = []
 
     async def put(port: int, n: int) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                body = f"value={n}"
-                writer.write(
-                    f"PUT /v2/keys/bench/failover-{port} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    "Content-Type: application/x-www-form-urlencoded\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
-                )
-                status, headers = await _read_response(reader)
-                if status < 300 and int(headers.get(b"x-raft-term", b"0")) > old_term:
-                    acks.append(time.perf_counter())
-                    done.set()
-            finally:
-                writer.close()
+        conn = HttpConnection("127.0.0.1", port)
+        try:
+            op = Invocation("write", n, f"bench/failover-{port}")
+            answer = await conn.request(encode(op, conn.host_header, prefix=""), timeout)
+            if answer.status < 300 and int(answer.headers.get("x-raft-term", 0)) > old_term:
+                acks.append(time.perf_counter())
+                done.set()
+        except (OSError, TimeoutError):
+            pass  # this survivor could not take it (yet): the next round tries again
+        finally:
+            conn.close()
 
     tasks: set[asyncio.Task] = set()
     deadline = time.perf_counter() + timeout

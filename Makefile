@@ -27,12 +27,13 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/harness_bench.py
+	$(BIN)/python bench/nemesis_bench.py
 	$(BIN)/python bench/checker_bench.py
 	$(BIN)/python bench/storage_bench.py
 	$(BIN)/python bench/store_bench.py
 
 # The default fault-injection test: our store, 5 nodes in Docker, 60 s, 10 clients on a
-# register, leaders and random nodes killed. Builds the node image first if needed.
+# register; partitions, leader kills and pauses. Builds the node image first if needed.
 demo: install
 	$(BIN)/splitbrain run specs/demo.yaml
 

@@ -6,7 +6,7 @@
    every request at once. Printed: operations recorded per second (target: 5,000), the
    harness's CPU use.
 2. The demo spec (specs/demo.yaml: 5 nodes in Docker, 10 clients, leaders and random
-   nodes killed) on our store and on etcd 3.4, one after the other in this run: ok
+   nodes killed, partitions, pauses) on our store and on etcd 3.4, one after the other: ok
    operations per second, availability, and the unavailability window after each
    fault (from the kill until the first operation invoked after it succeeded; and the
    longest stretch without any ok completion while the fault lasted).
@@ -167,7 +167,7 @@ def main() -> None:
     if args.skip_demo:
         return
     print(f"\n== demo spec (specs/demo.yaml), {args.demo_time:g} s each, Docker, 5 nodes, "
-          "10 clients, kill leader / random node (fault 5 s, heal 10 s)")  # fmt: skip
+          "10 clients; partitions, kills, pauses (fault 5 s, heal 5 s)")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
         rows = {s: demo(s, args.demo_time, Path(tmp)) for s in args.systems.split(",")}
     print(
@@ -194,9 +194,9 @@ def is_leader_kill(fault: dict[str, Any]) -> bool:
 
 
 def describe_fault(fault: dict[str, Any]) -> str:
-    value = fault["value"]
-    nodes = "+".join(value.get("nodes", [])) if isinstance(value, dict) else ""
-    return f"{fault['f']} {nodes}{' (leader)' if is_leader_kill(fault) else ''}"
+    value = fault["value"] if isinstance(fault["value"], dict) else {}
+    what = value.get("kind") or "+".join(value.get("nodes", []))
+    return f"{fault['f']} {what}{' (leader)' if is_leader_kill(fault) else ''}"
 
 
 if __name__ == "__main__":

@@ -188,15 +188,19 @@ def main() -> None:
                   f"over {len(gaps)}")  # fmt: skip
 
 
-def is_leader_kill(fault: dict[str, Any]) -> bool:
+def hits_leader(fault: dict[str, Any]) -> bool:
     value = fault["value"]
     return isinstance(value, dict) and value.get("leader") in value.get("nodes", [])
+
+
+def is_leader_kill(fault: dict[str, Any]) -> bool:
+    return fault["f"] == "kill" and hits_leader(fault)
 
 
 def describe_fault(fault: dict[str, Any]) -> str:
     value = fault["value"] if isinstance(fault["value"], dict) else {}
     what = value.get("kind") or "+".join(value.get("nodes", []))
-    return f"{fault['f']} {what}{' (leader)' if is_leader_kill(fault) else ''}"
+    return f"{fault['f']} {what}{' (leader)' if hits_leader(fault) else ''}"
 
 
 if __name__ == "__main__":

@@ -233,11 +233,24 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
     except ValueError as e:
         raise SetupError(str(e)) from None
     results.system = {"name": spec.system}
+    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
+    try:
+        nemesis = make_nemesis(
+            spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random())
+        )
+        client_class = None if spec.client is None else load_class(spec.client, "client")
+    except ValueError as e:
+        raise SetupError(str(e)) from None
     cluster, image = make_cluster(spec, system, run_id, progress, run_dir)
     results.image = image
+    try:
+        gen, recovered = plan(spec, workload, nemesis, system, cluster)
+    except ValueError as e:
+        raise SetupError(str(e)) from None
+    run = Run(spec, system, cluster, workload, nemesis, gen, recovered, client_class)
     recorder = Recorder(run_dir / "history.jsonl")
     try:
-        uvloop.run(_drive(spec, system, cluster, recorder, results, rng, progress))
+        uvloop.run(_drive(run, recorder, results, rng, progress))
     except SetupError:
         raise
     except Exception as e:  # the harness failed mid-run: what was recorded is still checked
@@ -255,16 +268,29 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
         _check(spec, run_dir, recorder, results, progress)
 
 
+@dataclass
+class Run:
+    """What a run is made of, ready before anything starts."""
+
+    spec: Spec
+    system: System
+    cluster: Cluster
+    workload: Workload
+    nemesis: NemesisProtocol
+    gen: Generator
+    recovered: Await
+    client_class: type | None
+
+
 async def _drive(
-    spec: Spec, system: System, cluster: Cluster, recorder: Recorder,
-    results: RunResults, rng: random.Random, progress: Progress,
-) -> None:  # fmt: skip
+    run: Run, recorder: Recorder, results: RunResults, rng: random.Random, progress: Progress
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with _Signals(loop, stop, progress) as signals:
         signals.task = asyncio.current_task()
         try:
-            await _drive_inner(spec, system, cluster, recorder, results, rng, progress, stop)
+            await _drive_inner(run, recorder, results, rng, progress, stop)
         except asyncio.CancelledError:
             results.interrupted = True
             results.notes.append("a second signal cut the run short")
@@ -273,9 +299,10 @@ async def _drive(
 
 
 async def _drive_inner(
-    spec: Spec, system: System, cluster: Cluster, recorder: Recorder, results: RunResults,
-    rng: random.Random, progress: Progress, stop: asyncio.Event,
+    run: Run, recorder: Recorder, results: RunResults, rng: random.Random,
+    progress: Progress, stop: asyncio.Event,
 ) -> None:  # fmt: skip
+    spec, system, cluster, nemesis = run.spec, run.system, run.cluster, run.nemesis
     progress.say(f"starting {spec.nodes} {spec.system} nodes")
     started = time.monotonic()
     await asyncio.to_thread(cluster.up)
@@ -290,25 +317,22 @@ async def _drive_inner(
         f"cluster ready in {time.monotonic() - started:.1f} s, leader {leader}, version {version}"
     )
     log.info("cluster %s ready, leader %s", results.cluster, leader)
-    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
-    nemesis = make_nemesis(spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random()))
     try:
         await nemesis.prepare(cluster)
     except FaultRefused as e:
         raise SetupError(f"a fault cannot be done here: {e}") from None
-    gen, recovered = plan(spec, workload, nemesis, system, cluster)
 
     async def open_client(slot: int) -> Client:
         node = cluster.nodes[slot % len(cluster.nodes)]
-        if spec.client is not None:
-            client = load_class(spec.client, "client")()
+        if run.client_class is not None:
+            client = run.client_class()
         else:
-            client = system.client(workload.client_options())
+            client = system.client(run.workload.client_options())
         await client.open(node.client_node)
         return client
 
     interpreter = Interpreter(
-        gen,
+        run.gen,
         spec.concurrency,
         open_client,
         nemesis,
@@ -336,8 +360,8 @@ async def _drive_inner(
                 results.notes.append(f"the final heal failed: {e}")
                 done = Completion("info", error=str(e))
             recorder.complete(NEMESIS, heal, done)
-    if isinstance(recovered.outcome, BaseException):
-        results.notes.append(f"after the final heal: {recovered.outcome}")
+    if isinstance(run.recovered.outcome, BaseException):
+        results.notes.append(f"after the final heal: {run.recovered.outcome}")
 
 
 async def _tick(

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from harness.workload import WORKLOADS
-from nemesis import NEMESES
+from nemesis import NEMESES, make_nemesis
 
 SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local")
@@ -242,6 +242,16 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
             heal=_positive_number(s.get("heal", schedule.heal), f"{here}.heal"),
             steps=tuple(steps),
         )
+    try:
+        nemesis = make_nemesis(faults, options, random.Random(0))
+    except ValueError as e:
+        raise SpecError(f"{where}: {e}") from None
+    for i, step in enumerate(schedule.steps):
+        if step.f not in nemesis.fs:
+            raise SpecError(
+                f"{where}.schedule.steps[{i}].f: expected one of "
+                f"{', '.join(sorted(nemesis.fs)) or 'nothing (no faults)'}, got {step.f!r}"
+            )
     return NemesisSpec(tuple(faults), options, schedule)
 
 

@@ -45,6 +45,13 @@ def test_every_shipped_spec_loads(path: Path) -> None:
          "'nemesis'.kill: options for a fault not in"),
         ({"checker": {"time_limit": 0}}, "'checker'.time_limit: expected a positive number"),
         ({"client": "mine"}, "field 'client': expected module:Class, got 'mine'"),
+        ({"nemesis": {"faults": ["kill"], "kill": {"targets": ["everyone"]}}},
+         "'nemesis': kill: unknown target 'everyone'"),
+        ({"nemesis": {"faults": ["kill"], "kill": {"victims": 2}}},
+         "'nemesis': nemesis.kill: bad options"),
+        ({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": [
+            {"at": 1, "f": "partition", "value": "halves"}]}}},
+         "steps[0].f: expected one of kill, restart, got 'partition'"),
         ([1, 2], "expected a mapping"),
     ],
 )  # fmt: skip

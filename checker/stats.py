@@ -23,7 +23,16 @@ from checker.history import NEMESIS, Op, pair
 from checker.set_full import quantiles
 
 RECOVERIES = frozenset(
-    {"heal", "restart", "resume", "stop", "heal-partition", "heal-loss", "heal-delay"}
+    {
+        "heal",
+        "restart",
+        "resume",
+        "stop",
+        "heal-partition",
+        "heal-loss",
+        "heal-delay",
+        "reset-clock",
+    }
 )
 
 

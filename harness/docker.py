@@ -142,8 +142,10 @@ class DockerCluster:
         owner: str,
         pool: str = DEFAULT_POOL,
         client: docker.DockerClient | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.system = system
+        self.env = dict(env or {})  # for every node's server
         self.size = size
         self.run_id = run_id
         self.image = image
@@ -218,6 +220,7 @@ class DockerCluster:
         created = self.client.api.create_container(
             self.image, command=argv, name=self._container_name(spec.name),
             hostname=spec.name, labels=self.labels, host_config=host_config,
+            environment=self.env,
             networking_config=networking, detach=True,
         )  # fmt: skip
         container = self.client.containers.get(created["Id"])

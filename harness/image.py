@@ -47,6 +47,7 @@ PACKAGES = (
     "etcd-server",
     "ca-certificates",
     "libnetfilter-queue1",  # the delay nemesis's NFQUEUE delayer (nemesis/delayer.py)
+    "libfaketime",  # the clock nemesis (nemesis/clock.py)
 )
 # Python packages only nodes need, built into wheels on the host (NetfilterQueue has no
 # wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).

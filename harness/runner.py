@@ -56,7 +56,7 @@ from harness.results import (
 from harness.spec import Spec
 from harness.system import Cluster, System, collect_logs, load_class, make_system
 from harness.workload import Workload, make_workload
-from nemesis import make_nemesis
+from nemesis import clock, make_nemesis
 from nemesis.core import FaultRefused
 from nemesis.core import Nemesis as NemesisProtocol
 from nemesis.schedule import schedule_for
@@ -112,8 +112,9 @@ def make_cluster(
         image = ensure_image(progress.say, client=client)
     except (ImageError, RuntimeError) as e:
         raise SetupError(str(e)) from None
+    env = clock.environment() if "clock" in spec.nemesis.faults and system.libc_clock else {}
     cluster = DockerCluster(
-        system, spec.nodes, run_id, image.tag, owner_here(), spec.subnet_pool, client
+        system, spec.nodes, run_id, image.tag, owner_here(), spec.subnet_pool, client, env
     )
     return cluster, image.to_json()
 

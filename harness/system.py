@@ -54,6 +54,7 @@ class NodeSpec:
 @runtime_checkable
 class System(Protocol):
     name: str
+    libc_clock: bool  # reads the time through libc, so libfaketime can move its clock
 
     def command(
         self, node: NodeSpec, members: Sequence[NodeSpec], token: str, new: bool
@@ -171,6 +172,7 @@ class EtcdLike:
     extra_args: tuple[str, ...] = ()
     client_timeout: float = 5.0
     program: tuple[str, ...] = ("etcd",)
+    libc_clock: bool = True
 
     def command(
         self, node: NodeSpec, members: Sequence[NodeSpec], token: str, new: bool
@@ -228,6 +230,7 @@ class Etcd(EtcdLike):
 
     name: str = "etcd"
     program: tuple[str, ...] = ("etcd",)
+    libc_clock: bool = False  # Go reads the clock without libc
 
 
 @dataclass

@@ -6,6 +6,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nemesis.clock import Clock
 from nemesis.core import Composite, Nemesis, NoNemesis
 from nemesis.kill import Kill
 from nemesis.packets import Delay, Loss
@@ -19,6 +20,7 @@ NEMESES: dict[str, type] = {
     "partition": Partition,
     "loss": Loss,
     "delay": Delay,
+    "clock": Clock,
 }
 
 

@@ -236,3 +236,52 @@ def test_loss_drops_packets_between_nodes_and_healing_restores_them(cluster: Any
     _, after = connect_ms(cluster, "n1", "n3")
     assert before < 500 and after < 500, (before, after)
     assert during >= 900, f"20 connects at 30 % loss, the slowest took {during:.0f} ms"
+
+
+def test_clock_bump_moves_a_nodes_wall_clock_and_reset_brings_it_back() -> None:
+    """The store's HTTP Date header is its wall clock (time.time(), through libc)."""
+    import email.utils
+
+    from harness.docker import DockerCluster
+    from harness.image import ensure_image
+    from nemesis import clock
+    from nemesis.clock import Clock
+
+    client = docker_client()
+    image = ensure_image(client=client)
+    system = make_system("store")
+    made = DockerCluster(system, 1, f"clock{random.Random().randrange(10**6)}", image.tag,
+                         owner_here(), client=client, env=clock.environment())  # fmt: skip
+
+    def skew_s() -> float:
+        code, output = made.exec("n1", ["python3", "-c", (
+            "import urllib.request, sys; "
+            f"print(urllib.request.urlopen('{made.nodes[0].client_url}/version').headers['Date'])"
+        )])  # fmt: skip
+        assert code == 0, output
+        return email.utils.parsedate_to_datetime(output.strip()).timestamp() - time.time()
+
+    try:
+        made.up()
+        asyncio.run(wait_ready(system, made, 60))
+        nemesis = Clock(rng=random.Random(SEED))
+        asyncio.run(nemesis.prepare(made))
+        assert abs(skew_s()) < 3
+        bump = {"kind": "bump", "ms": 3_600_000, "target": "all"}
+        asyncio.run(nemesis.invoke(made, Invocation("clock", bump)))
+        until(lambda: skew_s() > 3590, 10, "the node's clock an hour ahead")
+        asyncio.run(nemesis.heal(made))
+        until(lambda: abs(skew_s()) < 3, 10, "the node's clock back")
+    finally:
+        made.down()
+
+
+def test_clock_faults_are_refused_for_etcd() -> None:
+    from types import SimpleNamespace
+
+    from nemesis.clock import Clock
+    from nemesis.core import FaultRefused
+
+    etcd = SimpleNamespace(system=make_system("etcd"), nodes=[])
+    with pytest.raises(FaultRefused, match="reads the clock without libc"):
+        asyncio.run(Clock().prepare(etcd))  # type: ignore[arg-type]

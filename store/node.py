@@ -69,8 +69,17 @@ class Node:
         self.cfg = cfg
         self.me = cfg.me
         self.cluster_id = f"{cfg.cluster_id:x}"
-        self.storage, restored = DiskStorage.open(cfg.data_dir)
+        self.storage, restored = DiskStorage.open(
+            cfg.data_dir, wal_dir=cfg.wal_dir, keep_snapshots=cfg.max_snapshots
+        )
         meta = self.storage.read_meta()
+        if meta is None and cfg.cluster_state == "existing":
+            self.storage.close()
+            raise RuntimeError(
+                f"--initial-cluster-state existing, but {cfg.data_dir} holds no member: "
+                "membership is static here, so a member joins only with "
+                "--initial-cluster-state new"
+            )
         wanted = {
             "name": cfg.name,
             "cluster_id": self.cluster_id,
@@ -101,6 +110,7 @@ class Node:
                 peers=tuple(m.raft_id for m in cfg.members),
                 election_ticks=max(2, cfg.election_ms // cfg.heartbeat_ms),
                 heartbeat_ticks=1,
+                pre_vote=cfg.pre_vote,
                 seed=int.from_bytes(os.urandom(8), "big"),
             ),
             restored,

@@ -596,6 +596,18 @@ def test_invalid_utf8_key_is_refused(api: Api) -> None:
     assert api.req("GET", "/%ff").status == 404
 
 
+def test_keys_past_4096_bytes_are_refused_with_a_400(api: Api) -> None:
+    # A 32,000-level key once cost 1 GB on every member; now it is a clear 4xx.
+    deep = "/d" * 32_000
+    r = api.req("PUT", f"/v2/keys{deep}", "value=x")
+    assert r.status == 400 and r.json()["errorCode"] == 209
+    assert r.json()["cause"] == "key is longer than 4096 bytes"
+    assert api.req("GET", f"/v2/keys{deep}").status == 400
+    longest = api.p + "/" + "k" * (4095 - len(api.p))
+    assert api.req("PUT", f"/v2/keys{longest}", "value=x").status == 201
+    assert api.req("PUT", f"/v2/keys{longest}k", "value=x").status == 400
+
+
 def test_a_2mib_value_is_accepted(api: Api) -> None:
     seed = 20261130
     rng = random.Random(seed)

@@ -583,3 +583,42 @@ def test_watchers_move_to_a_store_restored_from_a_snapshot(s: V2Store) -> None:
     ok(r, put("/k", "new store"))
     ev = w.poll()
     assert ev is not None and ev.node.value == "new store" and r.hub.count == 0
+
+
+def test_a_deep_key_costs_memory_and_snapshot_linear_in_its_length() -> None:
+    import tracemalloc
+
+    depth = 4000  # an 8 KB key: a path per node would hold 16 MB of strings
+    key = "/d" * depth
+    s = V2Store()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        ok(s, put(key, "v"))
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 2_000 * depth, f"{grown} bytes for a {depth}-level key"
+    snap = s.snapshot()
+    assert len(snap) < 100 * depth, f"a {len(snap)}-byte snapshot for a {depth}-level key"
+    back = V2Store.restore(snap)
+    assert back.snapshot() == snap
+    assert body(back.get(key))["node"]["key"] == key
+    ok(back, Command("delete", "/d", recursive=True, time=T0))
+    with pytest.raises(EtcdError):
+        back.get(key)
+
+
+def test_a_version_1_snapshot_with_full_paths_still_loads() -> None:
+    v1 = {
+        "v": 1, "index": 4, "now": 0,
+        "nodes": [["/a", 2, 2, 0, None], ["/a/b", 3, 4, 0, "x"], ["/c", 4, 4, 0, "y"]],
+        "history": [], "writes": [0] * len(json.loads(V2Store().snapshot())["writes"]),
+    }  # fmt: skip
+    s = V2Store.restore(json.dumps(v1).encode())
+    assert body(s.get("/a/b"))["node"] == {
+        "key": "/a/b", "value": "x", "modifiedIndex": 4, "createdIndex": 3
+    }
+    assert json.loads(s.snapshot())["nodes"] == [
+        [0, "a", 2, 2, 0, None], [0, "c", 4, 4, 0, "y"], [1, "b", 3, 4, 0, "x"]
+    ]  # fmt: skip

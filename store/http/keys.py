@@ -44,6 +44,9 @@ METHODS = frozenset({"HEAD", "GET", "PUT", "POST", "DELETE"})
 ALLOW = b"HEAD,GET,PUT,POST,DELETE"
 _FORM_METHODS = frozenset({"PUT", "POST", "PATCH"})
 _NO_VALUE_ACTIONS = frozenset({SET, COMPARE_AND_SWAP, CREATE, UPDATE})
+# The longest key taken, in UTF-8 bytes once cleaned (etcd's server drops request
+# lines of about 5 KB and more without an answer; ours says why).
+MAX_KEY_BYTES = 4096
 # Go computes now + ttl seconds as an int64 of nanoseconds; larger TTLs overflow there.
 MAX_TTL = (1 << 63) // 1_000_000_000
 
@@ -210,6 +213,10 @@ class KeysHandler:
         if req.path is None:
             return self.error(req, _field_error(INVALID_FORM, "invalid UTF-8 in key"))
         key = clean(req.path[len(PREFIX) :])
+        if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
+            return self.error(
+                req, _field_error(INVALID_FIELD, f"key is longer than {MAX_KEY_BYTES} bytes")
+            )
         try:
             kr = parse_key_request(req, key)
         except EtcdError as err:

@@ -21,11 +21,17 @@ log = logging.getLogger("store")
 
 
 async def _serve(cfg: ServerConfig) -> None:
-    from store.http.server import serve, shutdown
+    from store.http.server import ConnectionLimit, serve, shutdown
     from store.node import Node
 
     node = Node(cfg)
     await node.start()
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if cfg.max_client_connections:
+        limit = ConnectionLimit(cfg.max_client_connections)
+    else:
+        limit = ConnectionLimit.for_descriptors(fd_limit)
+    log.info("at most %d client connections (descriptor limit %d)", limit.maximum, fd_limit)
     servers = [
         await serve(
             node,
@@ -33,6 +39,7 @@ async def _serve(cfg: ServerConfig) -> None:
             port,
             max_body=cfg.max_request_bytes,
             idle_timeout=cfg.client_idle_timeout_s or None,
+            limit=limit,
         )
         for host, port in cfg.listen_client
     ]

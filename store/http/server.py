@@ -129,6 +129,7 @@ class HttpConnection(asyncio.Protocol):
         "_running",
         "_url",
         "_write_paused",
+        "counted",
         "last_active",
         "parser",
         "server",
@@ -147,6 +148,7 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.last_active = 0.0
+        self.counted = False  # holds a place under the server's ConnectionLimit
         self._reset()
 
     def _reset(self) -> None:
@@ -162,12 +164,24 @@ class HttpConnection(asyncio.Protocol):
     # ---- asyncio.Protocol ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        limit = self.server.limit
+        if limit is not None and not limit.take(self.server.loop.time()):
+            # Past the limit: drop it now (a reset frees the descriptor at once),
+            # so that the WAL, snapshots and peers always find one.
+            self._closing = True
+            transport.abort()
+            return
+        self.counted = limit is not None
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.server.conns.add(self)
         self.last_active = self.server.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self.counted:
+            self.counted = False
+            assert self.server.limit is not None
+            self.server.limit.give_back()
         self.server.conns.discard(self)
         running, self._running = self._running, None
         if running is not None and running.task is not None:
@@ -420,15 +434,69 @@ class HttpConnection(asyncio.Protocol):
         return self._running is None and not self._queue
 
 
+class ConnectionLimit:
+    """How many client connections a member keeps open, over all its listeners.
+
+    etcd keeps 150 descriptors for itself (its client listener is limited to the
+    descriptor limit less 150); a member that lets clients take them all fails its
+    next snapshot or WAL segment with EMFILE and must stop. Connections past the
+    limit are reset as soon as they are accepted, and the log says so (at most
+    every ``LOG_EVERY_S``).
+    """
+
+    RESERVE = 150
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, maximum: int) -> None:
+        if maximum < 1:
+            raise ValueError("a connection limit must be positive")
+        self.maximum = maximum
+        self.open = 0
+        self.refused = 0
+        self._logged_at: float | None = None
+        self._refused_logged = 0
+
+    @classmethod
+    def for_descriptors(cls, fd_limit: int, reserve: int = RESERVE) -> ConnectionLimit:
+        """The limit for a process that may open ``fd_limit`` descriptors."""
+        return cls(max(fd_limit - reserve, fd_limit // 2, 1))
+
+    def take(self, now: float) -> bool:
+        if self.open < self.maximum:
+            self.open += 1
+            return True
+        self.refused += 1
+        if self._logged_at is None or now - self._logged_at >= self.LOG_EVERY_S:
+            log.warning(
+                "refusing client connections: %d open, the limit (--max-client-connections, "
+                "or the descriptor limit less %d) is %d; %d refused since the last report",
+                self.open,
+                self.RESERVE,
+                self.maximum,
+                self.refused - self._refused_logged,
+            )
+            self._logged_at = now
+            self._refused_logged = self.refused
+        return False
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
 class _Server:
     """What every connection of one listening socket shares."""
 
     def __init__(
-        self, backend: Backend, max_body: int, loop: asyncio.AbstractEventLoop
+        self,
+        backend: Backend,
+        max_body: int,
+        loop: asyncio.AbstractEventLoop,
+        limit: ConnectionLimit | None = None,
     ) -> None:
         self.router = Router(backend)
         self.max_body = max_body
         self.loop = loop
+        self.limit = limit
         self.conns: set[HttpConnection] = set()
         self.listener: asyncio.Server | None = None
 
@@ -464,14 +532,16 @@ async def serve(
     *,
     max_body: int = 8 << 20,
     idle_timeout: float | None = None,
+    limit: ConnectionLimit | None = None,
 ) -> asyncio.Server:
     """Listen on host:port and answer etcd v2 requests against ``backend``.
 
     ``max_body`` bounds a request body (413 above it); ``idle_timeout``, if set,
-    closes connections that have owed no answer and sent nothing for that long.
+    closes connections that have owed no answer and sent nothing for that long;
+    ``limit`` (which listeners may share) resets connections past it.
     """
     loop = asyncio.get_running_loop()
-    state = _Server(backend, max_body, loop)
+    state = _Server(backend, max_body, loop, limit)
     server = await loop.create_server(lambda: HttpConnection(state), host, port, backlog=1024)
     state.listener = server
     _STATES[server] = state

@@ -583,6 +583,30 @@ def test_malformed_requests_get_400_and_close(api: Api) -> None:
     assert api.req("GET", "/version").status == 200
 
 
+def test_answers_etcd_gives_to_odd_requests(api: Api) -> None:
+    out = api.raw(b"GET /version HTTP/1.1\r\n\r\n")  # Go requires Host in HTTP/1.1
+    assert out.startswith(b"HTTP/1.1 400 Bad Request: missing required Host header\r\n"), out
+    assert api.raw(b"GET /version HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 OK\r\n")
+    foo = f"FOO /v2/keys{api.p}/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    out = api.raw(foo.encode())
+    assert out.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), out
+    assert b"\r\nAllow: HEAD,GET,PUT,POST,DELETE\r\n" in out
+    out = api.raw(
+        f"PUT /v2/keys{api.p}/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+        f"{FORM_LINE}\r\nzz\r\nvalue=1\r\n0\r\n\r\n".encode()
+    )
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in head
+    assert json.loads(body) == {
+        "errorCode": 210, "message": "Invalid POST form",
+        "cause": "invalid byte in chunk length", "index": 0,
+    }  # fmt: skip
+    r = api.req("GET", "/metrics")
+    assert r.status == 200, r
+    assert (r.header("Content-Type") or "").startswith("text/plain; version=0.0.4")
+    assert re.search(rb"^etcd_server_has_leader 1$", r.body, re.M), r.body[:500]
+
+
 def test_percent_encoded_keys(api: Api) -> None:
     r = api.req("PUT", f"/v2/keys{api.p}/caf%C3%A9%20x+y%2Fz", "value=1")
     assert r.status == 201 and r.json()["node"]["key"] == f"{api.p}/café x+y/z"
@@ -597,6 +621,8 @@ def test_invalid_utf8_key_is_refused(api: Api) -> None:
 
 
 def test_keys_past_4096_bytes_are_refused_with_a_400(api: Api) -> None:
+    if os.environ.get("SPLITBRAIN_V2_URL"):
+        pytest.skip("ours only: etcd drops request lines of about 5 KB without an answer")
     # A 32,000-level key once cost 1 GB on every member; now it is a clear 4xx.
     deep = "/d" * 32_000
     r = api.req("PUT", f"/v2/keys{deep}", "value=x")

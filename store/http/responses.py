@@ -234,3 +234,25 @@ def bare(status: int) -> bytes:
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def bad_chunk(cluster: bytes) -> bytes:
+    """A chunked body that does not parse: etcd answers it as a bad form (210)."""
+    err = EtcdError(INVALID_FORM, "invalid byte in chunk length")
+    body = err.to_json() + b"\n"
+    parts = [status_line("1.1", 400), CORS, JSON, cluster, b"X-Etcd-Index: 0\r\n"]
+    return _finish(parts, body, b"Connection: close\r\n", False)
+
+
+# Go's server refuses an HTTP/1.1 request without a Host header before any handler.
+NO_HOST = (
+    b"HTTP/1.1 400 Bad Request: missing required Host header\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    b"400 Bad Request: missing required Host header"
+)
+
+PROMETHEUS = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+
+
+def metrics(version: str, body: bytes, tail: bytes, head: bool) -> bytes:
+    return _finish([status_line(version, 200), CORS, PROMETHEUS], body, tail, head)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import weakref
 from collections import deque
 
@@ -23,7 +24,7 @@ from store.http import responses as r
 from store.http.backend import Backend
 from store.http.endpoints import Endpoints
 from store.http.form import FormError, NotUTF8, unescape
-from store.http.keys import PREFIX, KeysHandler
+from store.http.keys import ALLOW, PREFIX, KeysHandler
 from store.http.request import Answer, Deferred, Request
 from store.v2.paths import clean
 
@@ -32,6 +33,7 @@ log = logging.getLogger("store.http")
 MAX_HEADER_BYTES = 64 << 10  # request line + headers
 MAX_HEADERS = 100
 MAX_PIPELINE = 64  # answers owed on one connection before it stops reading
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ \r\n]+ HTTP/1\.[01]\r?\n")
 LINGER_S = 2.0  # how long a connection closed for bad input still drains what arrives
 _KEYS_DIR = PREFIX + "/"
 _MEMBERS_DIR = "/v2/members/"
@@ -122,6 +124,7 @@ class HttpConnection(asyncio.Protocol):
         "_eof",
         "_expect",
         "_hcount",
+        "_host",
         "_hsize",
         "_len",
         "_queue",
@@ -155,6 +158,7 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._hsize = 0
         self._hcount = 0
+        self._host = False
         self._ctype = b""
         self._expect = False
         self._len = -1
@@ -205,8 +209,19 @@ class HttpConnection(asyncio.Protocol):
             # Answered as plain HTTP/1.1 (as Go does); the parser stops here, so
             # the connection closes once the answers owed are written.
             self._fail(b"")
-        except httptools.HttpParserError:
-            self._fail(r.bare(400))
+        except httptools.HttpParserInvalidMethodError:
+            # Go takes any token as a method and etcd answers 405; httptools stops
+            # at one it does not know, so the connection ends here. A line that is
+            # no request line at all stays a 400, as in Go.
+            if _REQUEST_LINE.match(data):
+                self._fail(r.method_not_allowed("1.1", ALLOW, b"Connection: close\r\n", False))
+            else:
+                self._fail(r.bare(400))
+        except httptools.HttpParserError as e:
+            if "chunk" in str(e).lower():
+                self._fail(r.bad_chunk(self.server.router.keys.cluster))
+            else:
+                self._fail(r.bare(400))
 
     def eof_received(self) -> bool | None:
         """The client sent all it will: answer what is owed, then close; but a client
@@ -255,8 +270,13 @@ class HttpConnection(asyncio.Protocol):
                 self._len = int(value)
         elif n == 6 and name.lower() == b"expect":
             self._expect = value.lower() == b"100-continue"
+        elif n == 4 and name.lower() == b"host":
+            self._host = True
 
     def on_headers_complete(self) -> None:
+        if not self._host and self.parser.get_http_version() == "1.1":
+            self._fail(r.NO_HOST)
+            raise _Abort()
         if self._len > self.server.max_body:
             self._too_large()
         if self._expect and self._len != 0 and self._running is None and not self._queue:

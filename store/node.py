@@ -153,6 +153,7 @@ class Node:
             election_ms=self.cfg.election_ms,
             client_urls=self.cfg.advertise_client_urls,
             on_peer_lost=self._on_peer_lost,
+            names={m.raft_id: m.name for m in self.cfg.members},
         )
         await self.peers.listen(*self.cfg.listen_peer)
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)

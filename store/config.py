@@ -48,6 +48,7 @@ class ServerConfig:
     client_idle_timeout_s: float = 0.0
     # Client connections past this are refused (0: the descriptor limit minus a reserve).
     max_client_connections: int = 0
+    initial_election_tick_advance: bool = True
     ignored_flags: tuple[str, ...] = ()  # etcd flags taken but without effect here
 
     @property
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snapshot files to keep (0: unlimited); default 3")
     p.add_argument("--pre-vote", type=_bool, nargs="?", const=True, default=True,
                    help="Raft pre-vote (default true; etcd 3.4's default is false)")
+    p.add_argument("--initial-election-tick-advance", type=_bool, nargs="?", const=True,
+                   default=True, help="campaign about an election timeout sooner at start")
     p.add_argument("--client-idle-timeout", type=float, default=300.0,
                    help="seconds after which an idle client connection is closed (0: never)")
     p.add_argument("--max-client-connections", type=int, default=0,
@@ -277,6 +280,7 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         request_timeout_s=5.0 + 2 * ns.election_timeout / 1000,
         wal_dir=Path(ns.wal_dir) if ns.wal_dir else None,
         pre_vote=ns.pre_vote,
+        initial_election_tick_advance=ns.initial_election_tick_advance,
         max_snapshots=ns.max_snapshots or 1 << 30,
         client_idle_timeout_s=ns.client_idle_timeout,
         max_client_connections=ns.max_client_connections,

@@ -131,6 +131,7 @@ class Node:
         self._leader = 0
         self._counters = _Counters()
         self._closing = False
+        self._advance_pending = cfg.initial_election_tick_advance
         self._last_sync = 0.0
         self.peers: PeerTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,6 +174,8 @@ class Node:
     def _tick(self) -> None:
         if self._closing:
             return
+        if self._advance_pending:
+            self._maybe_advance_election()
         self.raft.tick()
         if self._role is Role.LEADER:
             expiry = self.store.next_expiry()
@@ -185,6 +188,21 @@ class Node:
         assert self._loop is not None
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
+
+    def _maybe_advance_election(self) -> None:
+        # As etcd: once enough peers are connected to elect a leader (or a leader is
+        # known already), and only once.
+        assert self.peers is not None
+        peers = self.peers
+        if self._leader:
+            self._advance_pending = False
+            return
+        up = 1 + sum(peers.connected(m.raft_id) for m in self.cfg.members if m != self.me)
+        if 2 * up > len(self.cfg.members):
+            self._advance_pending = False
+            self.raft.advance_election()
+            log.info("%s advanced its election ticks (%d of %d members up)",
+                     self.cfg.name, up, len(self.cfg.members))
 
     def _on_message(self, msg) -> None:
         if msg.type is MsgType.APPEND:

@@ -100,8 +100,10 @@ def test_common_etcd_flags_are_accepted():
         "http://127.0.0.1:21381", "--auto-compaction-retention", "1",
         "--quota-backend-bytes", "8589934592", "--max-snapshots", "5", "--max-wals", "5",
         "--pre-vote=false", "--wal-dir", "/tmp/w", "--force-new-cluster=false", "--debug",
+        "--initial-election-tick-advance=false",
     )  # fmt: skip
     assert cfg.pre_vote is False and cfg.wal_dir is not None and cfg.max_snapshots == 5
+    assert cfg.initial_election_tick_advance is False
     ignored = {f.split("=")[0] for f in cfg.ignored_flags}
     assert ignored == {
         "--logger", "--listen-metrics-urls", "--auto-compaction-retention",

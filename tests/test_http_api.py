@@ -743,6 +743,36 @@ def test_idle_connections_are_closed_after_the_timeout() -> None:
         srv.stop()
 
 
+def test_listings_are_encoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three recursive GETs over 120 MiB once stalled a leader's loop 4 s, and it
+    # lost its leadership: Raft's ticks wait behind whatever the loop runs.
+    import threading
+
+    from store.v2.event import Event
+
+    threads: list[str] = []
+    real = Event.to_json
+
+    def spy(self: Event) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(self)
+
+    monkeypatch.setattr(Event, "to_json", spy)
+    srv = small_server()
+    try:
+        a = Api("127.0.0.1", srv.port, srv, "/t")
+        assert a.key("PUT", "/d/k", {"value": "v"}).status == 201
+        loop_thread = threads[-1]
+        threads.clear()
+        r = a.key("GET", "", query="recursive=true")
+        assert r.status == 200 and r.json()["node"]["nodes"][0]["nodes"][0]["value"] == "v"
+        assert r.header("X-Etcd-Index") == "1" and r.body.endswith(b"}\n")
+        assert threads and threads[-1].startswith("json") and threads[-1] != loop_thread
+        assert a.req("HEAD", "/v2/keys/t?recursive=true").status == 200
+    finally:
+        srv.stop()
+
+
 class BrokenBackend(DirectBackend):
     """A backend whose calls fail with something other than an EtcdError."""
 

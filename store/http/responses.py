@@ -94,8 +94,12 @@ def key_event(
     body: bytes,
     tail: bytes,
     head: bool,
+    length: int | None = None,
 ) -> bytes:
-    """A /v2/keys success: the event body, the etcd and raft indexes."""
+    """A /v2/keys success: the event body, the etcd and raft indexes.
+
+    With ``length``, only the head is returned, for a body of that length that
+    the caller writes after it (a large body is not copied into the head)."""
     return b"%s%s%s%sX-Etcd-Index: %d\r\nX-Raft-Index: %d\r\nX-Raft-Term: %d\r\n%s" \
         b"Content-Length: %d\r\n%s\r\n%s" % (
             status_line(version, status),
@@ -106,7 +110,7 @@ def key_event(
             raft_index,
             raft_term,
             date_line(),
-            len(body),
+            len(body) if length is None else length,
             tail,
             b"" if head else body,
         )

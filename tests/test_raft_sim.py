@@ -86,7 +86,7 @@ LONG = _chunks(_seeds(10, 0.01))
 @pytest.mark.parametrize("seeds", LONG, ids=_ids(LONG))
 def test_long_runs_five_nodes_heavy_faults(seeds: range) -> None:
     _run_chunk(
-        range(20_000 + seeds.start, 20_000 + seeds.stop), nodes=5, steps=30_000, faults="heavy"
+        range(20_000 + seeds.start, 20_000 + seeds.stop), nodes=5, steps=20_000, faults="heavy"
     )
 
 

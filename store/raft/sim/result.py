@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from checker.history import Op
 
-DEFAULT_STEPS = 6000
+DEFAULT_STEPS = 4000  # about 4 s of virtual time (Readies without a write take no step)
 
 
 @dataclass

@@ -11,6 +11,8 @@ Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags:
   waiting); the time from the kill to the first acknowledged write that a new leader
   committed (its X-Raft-Term is above the old leader's). Several trials; the killed
   member is restarted between them.
+- with ``--restarts N``: SIGKILL every member, start them all again, and time from the
+  start to the first write acknowledged in a new term (the same writer as failover).
 
 The load client is the harness's own (harness.client.HttpConnection with the requests of
 harness.etcd_v2, on uvloop), one keep-alive HTTP/1.1 connection per simulated client,
@@ -20,7 +22,7 @@ of the reference figures); with 64 of them the GIL, not the server, sets the pac
 2-core machine. The table reports the client's own CPU use (% of one core) so a
 saturated client shows.
 
-    python bench/store_bench.py [--duration 5] [--trials 3] [--systems etcd,store]
+    python bench/store_bench.py [--duration 5] [--trials 3] [--restarts 0] [--systems etcd,store]
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class SystemRun:
     results: dict[str, Result] = field(default_factory=dict)
     failovers: list[float] = field(default_factory=list)
     failover_notes: list[str] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)
 
 
 # -- load clients ------------------------------------------------------------------------
@@ -211,6 +214,24 @@ def failover_trial(cluster: LocalCluster, timeout: float = 30.0) -> float:
     return acked_at - killed_at
 
 
+def restart_trial(cluster: LocalCluster, timeout: float = 30.0) -> float:
+    """Seconds from starting every member again after a SIGKILL of all of them to the
+    first write acknowledged in a new term."""
+    leader = cluster.wait_ready(30.0)
+    with cluster.client(leader) as client:
+        old_term = int(client.put("/bench/restart", "before").header("x-raft-term") or 0)
+    for name in cluster.members:
+        cluster.kill(name)
+    ports = [cluster.member(n).client_port for n in cluster.members]
+    started_at = time.perf_counter()
+    cluster.start()
+    acked_at = _run(_first_new_term_ack(ports, old_term, timeout))
+    cluster.wait_ready(60.0)
+    if acked_at is None:
+        raise TimeoutError(f"no write acknowledged within {timeout}s of the restart")
+    return acked_at - started_at
+
+
 async def _first_new_term_ack(ports: list[int], old_term: int, timeout: float) -> float | None:
     """Every FAILOVER_PACE_S, a new PUT on a new connection to each survivor, each waiting
     as long as it takes: a request forwarded to the dead leader is lost and hangs (etcd
@@ -272,6 +293,10 @@ def bench_system(kind: str, args: argparse.Namespace, root: Path) -> SystemRun:
             seconds = failover_trial(cluster)
             run.failovers.append(seconds)
             print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+        for trial in range(args.restarts):
+            seconds = restart_trial(cluster)
+            run.restarts.append(seconds)
+            print(f"  {kind:5} kill-all restart {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
     return run
 
 
@@ -322,6 +347,22 @@ def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
                 f"{min(run.failovers) * 1e3:7.0f} | {max(run.failovers) * 1e3:7.0f} | "
                 f"{len(run.failovers):6} | {compared}"
             )
+    if args.restarts:
+        print()
+        print(f"{'kill-all restart (start -> first ack)':36} | {'system':5} | "
+              f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
+        for run in (etcd, ours):
+            if run is None or not run.restarts:
+                continue
+            mean = statistics.mean(run.restarts)
+            compared = ""
+            if run is ours and etcd is not None and etcd.restarts:
+                compared = ratio(mean, statistics.mean(etcd.restarts))
+            print(
+                f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
+                f"{min(run.restarts) * 1e3:7.0f} | {max(run.restarts) * 1e3:7.0f} | "
+                f"{len(run.restarts):6} | {compared}"
+            )
     print()
     print(f"etcd reference, {REFERENCE}:")
     print("  " + ", ".join(f"{k} {v:.0f} ops/s" for k, v in REFERENCE_ETCD.items()))
@@ -331,6 +372,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload")
     parser.add_argument("--trials", type=int, default=3, help="failover trials per system")
+    parser.add_argument("--restarts", type=int, default=0,
+                        help="kill-all restart trials per system (default none)")  # fmt: skip
     parser.add_argument("--systems", default="etcd,store", help="comma-separated: etcd,store")
     parser.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
     parser.add_argument(

@@ -8,19 +8,39 @@ import resource
 import signal
 import sys
 
-from store.config import ConfigError, ServerConfig, build_parser, config_from_args
+from store.config import (
+    ConfigError,
+    ServerConfig,
+    build_parser,
+    config_from_args,
+    read_config_file,
+    version_text,
+)
 
 log = logging.getLogger("store")
 
 
 async def _serve(cfg: ServerConfig) -> None:
-    from store.http.server import serve, shutdown
+    from store.http.server import ConnectionLimit, serve, shutdown
     from store.node import Node
 
     node = Node(cfg)
     await node.start()
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if cfg.max_client_connections:
+        limit = ConnectionLimit(cfg.max_client_connections)
+    else:
+        limit = ConnectionLimit.for_descriptors(fd_limit)
+    log.info("at most %d client connections (descriptor limit %d)", limit.maximum, fd_limit)
     servers = [
-        await serve(node, host, port, max_body=cfg.max_request_bytes)
+        await serve(
+            node,
+            host,
+            port,
+            max_body=cfg.max_request_bytes,
+            idle_timeout=cfg.client_idle_timeout_s or None,
+            limit=limit,
+        )
         for host, port in cfg.listen_client
     ]
     log.info(
@@ -49,18 +69,47 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _log_handlers(outputs: str) -> list[logging.Handler]:
+    handlers: list[logging.Handler] = []
+    for out in outputs.split(","):
+        out = out.strip()
+        if out in ("default", "stderr", ""):
+            handlers.append(logging.StreamHandler(sys.stderr))
+        elif out == "stdout":
+            handlers.append(logging.StreamHandler(sys.stdout))
+        else:
+            handlers.append(logging.FileHandler(out))
+    return handlers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.version:
+        sys.stdout.write(version_text())
+        return 0
+    if ns.config_file:
+        # As etcd: with a config file, the other flags on the command line are ignored.
+        try:
+            ns = parser.parse_args(read_config_file(ns.config_file))
+        except ConfigError as e:
+            parser.error(str(e))
+    level = "debug" if ns.debug else ns.log_level
+    try:
+        handlers = _log_handlers(ns.log_outputs)
+    except OSError as e:
+        parser.error(f"--log-outputs: {e}")
     logging.basicConfig(
-        level=getattr(logging, ns.log_level.upper().replace("WARN", "WARNING")),
+        level=getattr(logging, level.upper().replace("WARN", "WARNING")),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=handlers,
     )
     try:
         cfg = config_from_args(ns)
     except ConfigError as e:
         parser.error(str(e))
+    for flag in cfg.ignored_flags:
+        log.info("ignoring %s: it has no effect on this v2-only store", flag)
     _raise_fd_limit()
     try:
         import uvloop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +41,15 @@ class ServerConfig:
     snapshot_count: int
     max_request_bytes: int
     request_timeout_s: float
+    wal_dir: Path | None = None
+    pre_vote: bool = True
+    max_snapshots: int = 3
+    # Client connections idle this long are closed (0: never).
+    client_idle_timeout_s: float = 0.0
+    # Client connections past this are refused (0: the descriptor limit minus a reserve).
+    max_client_connections: int = 0
+    initial_election_tick_advance: bool = True
+    ignored_flags: tuple[str, ...] = ()  # etcd flags taken but without effect here
 
     @property
     def me(self) -> Member:
@@ -86,6 +96,8 @@ def parse_initial_cluster(value: str, token: str) -> tuple[Member, ...]:
         if not sep or not name or not url:
             raise ConfigError(f"--initial-cluster: {item!r} is not NAME=URL")
         _host_port("--initial-cluster", url)
+        if any(url in urls for urls in by_name.values()):
+            raise ConfigError(f"--initial-cluster: {url} is listed twice")
         by_name.setdefault(name, []).append(url)
     if not by_name:
         raise ConfigError("--initial-cluster: no member given")
@@ -128,7 +140,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--enable-v2", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error"))
+    p.add_argument("--debug", type=_bool, nargs="?", const=True, default=False,
+                   help="same as --log-level debug")
+    p.add_argument("--log-outputs", default="default",
+                   help="stderr, stdout, or a file path (comma-separated); default stderr")
+    p.add_argument("--wal-dir", default=None, help="the WAL's directory (default: in --data-dir)")
+    p.add_argument("--max-snapshots", type=int, default=3,
+                   help="snapshot files to keep (0: unlimited); default 3")
+    p.add_argument("--pre-vote", type=_bool, nargs="?", const=True, default=True,
+                   help="Raft pre-vote (default true; etcd 3.4's default is false)")
+    p.add_argument("--initial-election-tick-advance", type=_bool, nargs="?", const=True,
+                   default=True, help="campaign about an election timeout sooner at start")
+    p.add_argument("--client-idle-timeout", type=float, default=300.0,
+                   help="seconds after which an idle client connection is closed (0: never)")
+    p.add_argument("--max-client-connections", type=int, default=0,
+                   help="client connections past this are refused; "
+                   "0 (default): the descriptor limit less a reserve for the member itself")
+    p.add_argument("--force-new-cluster", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--config-file", default=None,
+                   help="read the flags from this YAML file (flat key: value); "
+                   "the command line is then ignored, as etcd does")
+    # etcd flags taken for compatibility, with no effect on a v2-only store.
+    for flag, metavar in _IGNORED.items():
+        p.add_argument(flag, default=None, metavar=metavar, help="accepted; no effect here")
     return p
+
+
+# etcd flags that a v2 store accepts and ignores (the log says so at start).
+_IGNORED = {
+    "--logger": "zap|capnslog",
+    "--listen-metrics-urls": "URLS",
+    "--auto-compaction-retention": "HOURS",
+    "--auto-compaction-mode": "MODE",
+    "--quota-backend-bytes": "BYTES",
+    "--max-wals": "N",
+    "--max-txn-ops": "N",
+    "--grpc-keepalive-min-time": "DURATION",
+    "--grpc-keepalive-interval": "DURATION",
+    "--grpc-keepalive-timeout": "DURATION",
+    "--enable-pprof": "BOOL",
+    "--metrics": "basic|extensive",
+    "--strict-reconfig-check": "BOOL",
+    "--auth-token": "TOKEN",
+    "--experimental-initial-corrupt-check": "BOOL",
+}
+
+VERSION = "3.4.0-splitbrain"  # the etcd version whose v2 API this store speaks
+
+
+def version_text() -> str:
+    return (
+        f"etcd Version: {VERSION}\n"
+        "Git SHA: splitbrain\n"
+        f"Go Version: none (Python {sys.version.split()[0]})\n"
+        f"Go OS/Arch: {sys.platform}\n"
+    )
+
+
+def read_config_file(path: str) -> list[str]:
+    """etcd's --config-file, flat YAML (``key: value`` per line) turned into flags.
+
+    Nested YAML (etcd's TLS sections) is refused rather than misread.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--config-file: cannot read {path}: {e.strerror}") from e
+    args = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip() or line.strip() == "---":
+            continue
+        if line[0].isspace() or ":" not in line:
+            raise ConfigError(f"--config-file: {path}:{n}: not a flat 'key: value' line")
+        key, _, value = line.partition(":")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value in ("", "~", "null"):
+            continue
+        args.append(f"--{key.strip()}={value}")
+    return args
 
 
 def config_from_args(ns: argparse.Namespace) -> ServerConfig:
@@ -148,6 +241,24 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
     members = parse_initial_cluster(initial, ns.initial_cluster_token)
     if ns.name not in {m.name for m in members}:
         raise ConfigError(f"--initial-cluster has no member named {ns.name!r} (--name)")
+    mine = next(m for m in members if m.name == ns.name).peer_urls
+    if sorted(mine) != sorted(advertise_peer):
+        # etcd's check too: a name listed twice (or a typo) gives this member URLs
+        # that are not the ones it advertises.
+        raise ConfigError(
+            f"--initial-cluster gives {ns.name} the peer URLs {','.join(mine)}, "
+            f"but --initial-advertise-peer-urls is {','.join(advertise_peer)}"
+        )
+    if not ns.enable_v2:
+        raise ConfigError("--enable-v2=false: this store serves only the v2 API")
+    if ns.force_new_cluster:
+        raise ConfigError("--force-new-cluster: not supported (membership is static)")
+    if ns.max_snapshots < 0:
+        raise ConfigError("--max-snapshots must not be negative")
+    if ns.client_idle_timeout < 0:
+        raise ConfigError("--client-idle-timeout must not be negative")
+    if ns.max_client_connections < 0:
+        raise ConfigError("--max-client-connections must not be negative")
     listen_peer = _urls("--listen-peer-urls", ns.listen_peer_urls)
     if len(listen_peer) != 1:
         raise ConfigError("--listen-peer-urls: one URL, please")
@@ -167,4 +278,15 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         max_request_bytes=ns.max_request_bytes,
         # etcd answers 500 "request timed out" after 5 s plus two election timeouts.
         request_timeout_s=5.0 + 2 * ns.election_timeout / 1000,
+        wal_dir=Path(ns.wal_dir) if ns.wal_dir else None,
+        pre_vote=ns.pre_vote,
+        initial_election_tick_advance=ns.initial_election_tick_advance,
+        max_snapshots=ns.max_snapshots or 1 << 30,
+        client_idle_timeout_s=ns.client_idle_timeout,
+        max_client_connections=ns.max_client_connections,
+        ignored_flags=tuple(
+            f"{flag}={getattr(ns, flag[2:].replace('-', '_'))}"
+            for flag in _IGNORED
+            if getattr(ns, flag[2:].replace("-", "_")) is not None
+        ),
     )

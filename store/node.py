@@ -3,9 +3,8 @@
 One asyncio loop owns everything. Raft's Ready is drained one at a time: the
 disk write (one fsync for all its entries) runs in a worker thread while the
 loop keeps taking requests and messages, which then go into the next Ready:
-that is the group commit. A leader sends its appends before its own fsync
-(Raft thesis 10.2.1: the core counts the leader's own log only once it is
-persisted); every other message waits for the fsync.
+that is the group commit. What is sent and applied before the fsync and what
+after is ``store.raft.plan.plan_ready``, the same plan the simulator runs.
 """
 
 from __future__ import annotations
@@ -23,8 +22,10 @@ from urllib.parse import urlsplit
 from store.config import ServerConfig
 from store.peer import PeerTransport
 from store.raft.core import Raft
+from store.raft.plan import Durable, Plan, durable_after, plan_ready
 from store.raft.types import (
     Config,
+    Entry,
     EntryType,
     MsgType,
     Ready,
@@ -37,8 +38,6 @@ from store.v2.store import Event, V2Store
 
 log = logging.getLogger("store.node")
 
-# Messages a leader may send before its own entries are on disk.
-_EARLY = frozenset({MsgType.APPEND, MsgType.HEARTBEAT, MsgType.SNAPSHOT})
 _STATE_NAMES = {
     Role.LEADER: "StateLeader",
     Role.FOLLOWER: "StateFollower",
@@ -70,8 +69,17 @@ class Node:
         self.cfg = cfg
         self.me = cfg.me
         self.cluster_id = f"{cfg.cluster_id:x}"
-        self.storage, restored = DiskStorage.open(cfg.data_dir)
+        self.storage, restored = DiskStorage.open(
+            cfg.data_dir, wal_dir=cfg.wal_dir, keep_snapshots=cfg.max_snapshots
+        )
         meta = self.storage.read_meta()
+        if meta is None and cfg.cluster_state == "existing":
+            self.storage.close()
+            raise RuntimeError(
+                f"--initial-cluster-state existing, but {cfg.data_dir} holds no member: "
+                "membership is static here, so a member joins only with "
+                "--initial-cluster-state new"
+            )
         wanted = {
             "name": cfg.name,
             "cluster_id": self.cluster_id,
@@ -92,14 +100,17 @@ class Node:
         else:
             self._applied = 0
         self._snap_index = self._applied
-        self._durable_term_vote = (restored.hard_state.term, restored.hard_state.vote)
-        self._durable_last = restored.entries[-1].index if restored.entries else self._applied
+        hs = restored.hard_state
+        self._durable = Durable(
+            restored.entries[-1].index if restored.entries else self._applied, hs.term, hs.vote
+        )
         self.raft = Raft(
             Config(
                 id=self.me.raft_id,
                 peers=tuple(m.raft_id for m in cfg.members),
                 election_ticks=max(2, cfg.election_ms // cfg.heartbeat_ms),
                 heartbeat_ticks=1,
+                pre_vote=cfg.pre_vote,
                 seed=int.from_bytes(os.urandom(8), "big"),
             ),
             restored,
@@ -120,6 +131,7 @@ class Node:
         self._leader = 0
         self._counters = _Counters()
         self._closing = False
+        self._advance_pending = cfg.initial_election_tick_advance
         self._last_sync = 0.0
         self.peers: PeerTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -142,6 +154,7 @@ class Node:
             election_ms=self.cfg.election_ms,
             client_urls=self.cfg.advertise_client_urls,
             on_peer_lost=self._on_peer_lost,
+            names={m.raft_id: m.name for m in self.cfg.members},
         )
         await self.peers.listen(*self.cfg.listen_peer)
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
@@ -161,6 +174,8 @@ class Node:
     def _tick(self) -> None:
         if self._closing:
             return
+        if self._advance_pending:
+            self._maybe_advance_election()
         self.raft.tick()
         if self._role is Role.LEADER:
             expiry = self.store.next_expiry()
@@ -173,6 +188,21 @@ class Node:
         assert self._loop is not None
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
+
+    def _maybe_advance_election(self) -> None:
+        # As etcd: once enough peers are connected to elect a leader (or a leader is
+        # known already), and only once.
+        assert self.peers is not None
+        peers = self.peers
+        if self._leader:
+            self._advance_pending = False
+            return
+        up = 1 + sum(peers.connected(m.raft_id) for m in self.cfg.members if m != self.me)
+        if 2 * up > len(self.cfg.members):
+            self._advance_pending = False
+            self.raft.advance_election()
+            log.info("%s advanced its election ticks (%d of %d members up)",
+                     self.cfg.name, up, len(self.cfg.members))
 
     def _on_message(self, msg) -> None:
         if msg.type is MsgType.APPEND:
@@ -207,50 +237,30 @@ class Node:
 
     def _drain_one(self) -> None:
         rd = self.raft.ready()
-        role = self._role if rd.soft_state is None else rd.soft_state.role
-        hs = rd.hard_state
-        if (
-            not rd.entries
-            and rd.snapshot is None
-            and (hs is None or (hs.term, hs.vote) == self._durable_term_vote)
-        ):
-            # Nothing to persist, or only the commit index moved: Raft does not need
-            # that durable (a restarted node learns it again), so it does not cost
-            # an fsync before these entries are applied.
-            self._send(rd.messages)
-            self._finish(rd)
+        plan = plan_ready(rd, self._role, self._durable)
+        self._send(plan.send_now)
+        self._apply(plan.apply_now)
+        if not plan.fsync:
+            self._finish(rd, [])
             return
-        late = rd.messages
-        if role is Role.LEADER:
-            self._send([m for m in late if m.type in _EARLY])
-            late = [m for m in late if m.type not in _EARLY]
-        if rd.committed and rd.committed[-1].index <= self._durable_last and rd.snapshot is None:
-            # Already on disk here (a leader's committed entries always are): apply
-            # them now rather than after this Ready's fsync.
-            self._apply(rd)
-        if rd.snapshot is not None:
-            self._durable_last = rd.snapshot.meta.index
-        if rd.entries:
-            self._durable_last = rd.entries[-1].index
         self._busy = True
         assert self._loop is not None
         fut = self._loop.run_in_executor(
             self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot
         )
-        if hs is not None:
-            self._durable_term_vote = (hs.term, hs.vote)
-        fut.add_done_callback(lambda f: self._persisted(f, rd, late))
+        fut.add_done_callback(lambda f: self._persisted(f, rd, plan))
 
-    def _persisted(self, f: asyncio.Future[None], rd: Ready, late: list) -> None:
+    def _persisted(self, f: asyncio.Future[None], rd: Ready, plan: Plan) -> None:
         exc = f.exception()
         if exc is not None:
             _crash_stop("disk write failed", exc)
         if self._closing:
             return
         self._busy = False
+        self._durable = durable_after(self._durable, rd)
         try:
-            self._send(late)
-            self._finish(rd)
+            self._send(plan.send_after)
+            self._finish(rd, plan.apply_after)
         except BaseException as e:
             _crash_stop("the Ready cycle failed", e)
 
@@ -262,14 +272,14 @@ class Node:
                 self._counters.send_append += 1
             peers.send(m)
 
-    def _finish(self, rd: Ready) -> None:
+    def _finish(self, rd: Ready, committed: list[Entry]) -> None:
         if rd.snapshot is not None and rd.snapshot.meta.index > self._applied:
             old = self.store
             self.store = V2Store.restore(rd.snapshot.data)
             self.store.take_watchers(old)
             self._applied = rd.snapshot.meta.index
             self._snap_index = self._applied
-        self._apply(rd)
+        self._apply(committed)
         if rd.soft_state is not None:
             # After applying: a leader that steps down answers only the writes that
             # did not commit in this Ready.
@@ -293,9 +303,9 @@ class Node:
         self._maybe_snapshot()
         self._kick()
 
-    def _apply(self, rd: Ready) -> None:
+    def _apply(self, committed: list[Entry]) -> None:
         waiters = self._waiters
-        for e in rd.committed:
+        for e in committed:
             if e.index <= self._applied:
                 continue
             if e.type is EntryType.NORMAL and e.data:

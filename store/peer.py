@@ -58,7 +58,10 @@ class _Inbound(asyncio.Protocol):
                     continue
                 msg = wire.decode(payload)
                 if msg.frm != self._peer or msg.to != self._owner.me:
-                    raise wire.WireError(f"message from {msg.frm} to {msg.to} on peer {self._peer}")
+                    raise wire.WireError(
+                        f"message from raft id {msg.frm} to {msg.to} "
+                        f"on the connection of {self._owner.name(self._peer)}"
+                    )
                 deliver(msg)
         except wire.WireError as e:
             log.warning("closing peer connection: %s", e)
@@ -150,7 +153,7 @@ class _Link:
             else:
                 self.transport = transport
                 self.connected_at = loop.time()
-                log.info("connected to peer %d", self.peer)
+                log.info("connected to peer %s", self.owner.name(self.peer))
                 if self.pending:
                     transport.writelines(self.pending)
                     self.pending.clear()
@@ -160,7 +163,7 @@ class _Link:
 
     def _lost(self) -> None:
         self.transport = None
-        log.info("connection to peer %d lost", self.peer)
+        log.info("connection to peer %s lost", self.owner.name(self.peer))
         if not self.owner.closed:
             self.owner.on_peer_lost(self.peer)
         # A peer that accepts and at once hangs up (it refuses our hello, or is
@@ -184,8 +187,10 @@ class PeerTransport:
         election_ms: int,
         client_urls: tuple[str, ...] = (),
         on_peer_lost: Callable[[int], None] = lambda peer: None,
+        names: dict[int, str] | None = None,
     ) -> None:
         self.on_peer_lost = on_peer_lost  # a connection to or from that peer closed
+        self.names = names or {}  # Raft id -> member name, for the log
         self.me = me
         self.my_client_urls = client_urls
         self.client_urls: dict[int, tuple[str, ...]] = {me: client_urls}
@@ -197,6 +202,11 @@ class PeerTransport:
         self._links = {p: _Link(self, p, h, port) for p, (h, port) in peers.items() if p != me}
         self._server: asyncio.Server | None = None
         self.inbound: set[asyncio.Transport] = set()
+
+    def name(self, peer: int) -> str:
+        """How the log names a peer: its member name, as the rest of the log does."""
+        name = self.names.get(peer)
+        return f"{name} (raft id {peer})" if name else f"raft id {peer}"
 
     def check_hello(self, cluster_id: int, sender: int) -> None:
         if cluster_id != self.cluster_id:

@@ -1,5 +1,5 @@
-"""The v2 HTTP API over real sockets: the reference transcript's requests one by one
-(status, errorCode, body, which headers), etcd's form rules, watches, and bad input.
+"""The v2 HTTP API over real sockets: etcd's form rules, watches, and bad input (the
+reference transcript's requests run from tests/testdata, in tests/test_transcript.py).
 
 The ``api`` fixture talks to a real single-member store (`python -m store`, one per
 module) and makes a directory named after the test. The tests that steer the
@@ -170,162 +170,11 @@ def small_server(**kw: object) -> ServerThread:
     return srv
 
 
-def check_ok(r: Resp, status: int, body: str, etcd_index: int) -> None:
-    assert r.status == status, r
-    assert r.names == OK_HEADERS, r.names
-    assert r.header("Content-Type") == "application/json"
-    assert r.header("X-Etcd-Index") == str(etcd_index)
-    assert int(r.header("X-Raft-Index") or "-1") >= 0
-    assert r.body == body.encode() + b"\n", r.body
-
-
 def check_err(r: Resp, status: int, body: str) -> None:
     assert r.status == status, r
     assert r.names == ERR_HEADERS, r.names
     assert r.header("X-Etcd-Index") == str(json.loads(body)["index"])
     assert r.body == body.encode() + b"\n", r.body
-
-
-# ---- the transcript, request by request ------------------------------------------
-
-
-def test_transcript_requests(api: Api) -> None:
-    p = api.p
-    b = api.index()
-
-    def i(k: int) -> int:  # the transcript's fresh etcd started at index 3
-        return b + k - 3
-
-    def node(key: str, value: str, m: int, c: int) -> str:
-        return (f'{{"key":"{p}{key}","value":"{value}","modifiedIndex":{i(m)},'
-                f'"createdIndex":{i(c)}}}')
-
-    def ev(action: str, n: str, prev: str = "") -> str:
-        return f'{{"action":"{action}","node":{n}' + (f',"prevNode":{prev}}}' if prev else "}")
-
-    def error(code: int, msg: str, cause: str, k: int) -> str:
-        c = f'"cause":{json.dumps(cause)},' if cause else ""
-        return f'{{"errorCode":{code},"message":"{msg}",{c}"index":{i(k) if k else 0}}}'
-
-    check_err(api.key("GET", "/foo"), 404, error(100, "Key not found", f"{p}/foo", 3))
-    check_ok(api.key("PUT", "/foo", {"value": "one"}), 201,
-             ev("set", node("/foo", "one", 4, 4)), i(4))
-    check_ok(api.key("PUT", "/foo", {"value": "two"}), 200,
-             ev("set", node("/foo", "two", 5, 5), node("/foo", "one", 4, 4)), i(5))
-    check_ok(api.key("GET", "/foo"), 200, ev("get", node("/foo", "two", 5, 5)), i(5))
-    check_ok(api.key("GET", "/foo", query="quorum=true"), 200,
-             ev("get", node("/foo", "two", 5, 5)), i(5))
-    check_ok(api.key("PUT", "/foo", {"value": "three"}, "prevValue=two"), 200,
-             ev("compareAndSwap", node("/foo", "three", 6, 5), node("/foo", "two", 5, 5)), i(6))
-    check_err(api.key("PUT", "/foo", {"value": "four"}, "prevValue=two"), 412,
-              error(101, "Compare failed", "[two != three]", 6))
-    check_err(api.key("PUT", "/foo", "prevValue=nope&value=four"), 412,
-              error(101, "Compare failed", "[nope != three]", 6))
-    check_err(api.key("PUT", "/foo", {"value": "four"}, "prevIndex=1"), 412,
-              error(101, "Compare failed", f"[1 != {i(6)}]", 6))
-    check_err(api.key("PUT", "/foo", {"value": "four"}, "prevIndex=1&prevValue=x"), 412,
-              error(101, "Compare failed", f"[x != three] [1 != {i(6)}]", 6))
-    check_err(api.key("PUT", "/nokey", {"value": "b"}, "prevValue=a"), 404,
-              error(100, "Key not found", f"{p}/nokey", 6))
-    check_err(api.key("PUT", "/foo", {"value": "x"}, "prevExist=false"), 412,
-              error(105, "Key already exists", f"{p}/foo", 6))
-    check_ok(api.key("PUT", "/bar", {"value": "created"}, "prevExist=false"), 201,
-             ev("create", node("/bar", "created", 7, 7)), i(7))
-    check_ok(api.key("PUT", "/bar", {"value": "updated"}, "prevExist=true"), 200,
-             ev("update", node("/bar", "updated", 8, 7), node("/bar", "created", 7, 7)), i(8))
-    check_err(api.key("PUT", "/nokey2", {"value": "x"}, "prevExist=true"), 404,
-              error(100, "Key not found", f"{p}/nokey2", 8))
-    check_err(api.key("PUT", "/foo", {"value": "x"}, "prevValue="), 400,
-              error(201, "PrevValue is Required in POST form", '"prevValue" cannot be empty', 0))
-    check_err(api.key("PUT", "/foo", {"value": "x"}, "prevIndex=abc"), 400,
-              error(203, "The given index in POST form is not a number",
-                    'invalid value for "prevIndex"', 0))
-    check_err(api.key("GET", "/foo", query="quorum=maybe"), 400,
-              error(209, "Invalid field", 'invalid value for "quorum"', 0))
-    check_ok(api.key("PUT", "/empty", {"value": ""}), 201, ev("set", node("/empty", "", 9, 9)),
-             i(9))
-    check_ok(api.key("PUT", "/novalue"), 201, ev("set", node("/novalue", "", 10, 10)), i(10))
-    check_ok(api.key("PUT", "/q", query="value=fromquery"), 201,
-             ev("set", node("/q", "fromquery", 11, 11)), i(11))
-    deleted = f'{{"key":"{p}/foo","modifiedIndex":{i(12)},"createdIndex":{i(5)}}}'
-    check_ok(api.key("DELETE", "/foo"), 200,
-             ev("delete", deleted, node("/foo", "three", 6, 5)), i(12))
-    check_err(api.key("DELETE", "/foo"), 404, error(100, "Key not found", f"{p}/foo", 12))
-    check_err(api.key("GET", "/foo"), 404, error(100, "Key not found", f"{p}/foo", 12))
-    check_err(api.key("GET", "/foo", query="quorum=true"), 404,
-              error(100, "Key not found", f"{p}/foo", 12))
-    check_err(api.key("DELETE", "/bar", query="prevValue=zzz"), 412,
-              error(101, "Compare failed", "[zzz != updated]", 12))
-    cad = f'{{"key":"{p}/bar","modifiedIndex":{i(13)},"createdIndex":{i(7)}}}'
-    check_ok(api.key("DELETE", "/bar", query="prevValue=updated"), 200,
-             ev("compareAndDelete", cad, node("/bar", "updated", 8, 7)), i(13))
-    check_ok(api.key("PUT", "/dir1/k", {"value": "v"}), 201,
-             ev("set", node("/dir1/k", "v", 14, 14)), i(14))
-    dir1 = f'"key":"{p}/dir1","dir":true'
-    check_ok(api.key("GET", "/dir1"), 200, ev(
-        "get", f'{{{dir1},"nodes":[{node("/dir1/k", "v", 14, 14)}],'
-               f'"modifiedIndex":{i(14)},"createdIndex":{i(14)}}}'), i(14))
-    listing = api.key("GET", "", query="sorted=true")
-    assert [n["key"] for n in listing.json()["node"]["nodes"]] == [
-        f"{p}/dir1", f"{p}/empty", f"{p}/novalue", f"{p}/q"]
-    check_err(api.key("GET", "/q/sub"), 400, error(104, "Not a directory", f"{p}/q", 14))
-    check_err(api.key("DELETE", "/dir1"), 403, error(102, "Not a file", f"{p}/dir1", 14))
-    check_ok(api.key("DELETE", "/dir1", query="recursive=true"), 200, ev(
-        "delete", f'{{{dir1},"modifiedIndex":{i(15)},"createdIndex":{i(14)}}}',
-        f'{{{dir1},"modifiedIndex":{i(14)},"createdIndex":{i(14)}}}'), i(15))
-    ttl = api.key("PUT", "/ttlkey", "value=v&ttl=100")
-    assert ttl.status == 201 and ttl.names == OK_HEADERS
-    n = ttl.json()["node"]
-    assert list(n) == ["key", "value", "expiration", "ttl", "modifiedIndex", "createdIndex"]
-    assert n["ttl"] == 100 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z",
-                                            n["expiration"])
-    check_err(api.key("PUT", "/ttlkey", "value=v&ttl=abc"), 400,
-              error(202, "The given TTL in POST form is not a number",
-                    'invalid value for "ttl"', 0))
-    check_ok(api.key("POST", "/queue", {"value": "job1"}), 201,
-             ev("create", f'{{"key":"{p}/queue/{i(17):020d}","value":"job1",'
-                          f'"modifiedIndex":{i(17)},"createdIndex":{i(17)}}}'), i(17))
-    patch = api.key("PATCH", "/foo")
-    assert patch.status == 405 and patch.body == b"Method Not Allowed\n"
-    assert patch.names == [*CORS, "Allow", "Content-Type", "X-Content-Type-Options", "Date",
-                           "Content-Length"]
-    assert patch.header("Allow") == "HEAD,GET,PUT,POST,DELETE"
-    assert patch.header("Content-Type") == "text/plain; charset=utf-8"
-    head = api.key("HEAD", "/q")
-    assert head.status == 200 and head.body == b"" and head.names == OK_HEADERS
-    assert head.header("Content-Length") == str(len(ev("get", node("/q", "fromquery", 11, 11)))
-                                                + 1)
-    uni = 'héllo "wörld" & a=b'
-    uni_json = '"héllo \\"wörld\\" \\u0026 a=b"'
-    expected = (f'{{"action":"set","node":{{"key":"{p}/uni","value":{uni_json},'
-                f'"modifiedIndex":{i(18)},"createdIndex":{i(18)}}}}}')
-    check_ok(api.key("PUT", "/uni", {"value": uni}), 201, expected, i(18))
-    check_ok(api.key("GET", "/uni"), 200, expected.replace('"set"', '"get"'), i(18))
-    now = api.index()
-    check_err(api.req("PUT", "/v2/keys/", {"value": "x"}), 400,
-              f'{{"errorCode":107,"message":"Root is read only","cause":"/","index":{now}}}')
-    check_ok(api.key("PUT", "/d2", {"dir": "true"}), 201, ev(
-        "set", f'{{"key":"{p}/d2","dir":true,"modifiedIndex":{i(19)},"createdIndex":{i(19)}}}'),
-        i(19))
-    check_ok(api.key("PUT", "/d2/a", {"value": "1"}), 201, ev("set", node("/d2/a", "1", 20, 20)),
-             i(20))
-    check_err(api.key("DELETE", "/d2", query="dir=true"), 403,
-              error(108, "Directory not empty", f"{p}/d2", 20))
-    check_err(api.key("PUT", "/d2", {"value": "1"}), 403, error(102, "Not a file", f"{p}/d2", 20))
-    check_err(api.key("PUT", "/d2", {"value": "1"}, "prevValue=x"), 403,
-              error(102, "Not a file", f"{p}/d2", 20))
-    check_ok(api.key("PUT", "/q", {"value": "pi0"}, "prevIndex=0"), 200,
-             ev("set", node("/q", "pi0", 21, 21), node("/q", "fromquery", 11, 11)), i(21))
-    check_err(api.key("PUT", "/q", {"value": "pi19"}, f"prevIndex={i(19)}"), 412,
-              error(101, "Compare failed", f"[{i(19)} != {i(21)}]", 21))
-    check_ok(api.key("PUT", "/q", {"value": "nv"}, "noValueOnSuccess=true"), 200,
-             '{"action":"set"}', i(22))
-    check_err(api.key("PUT", "/q", {"value": "x"}, "wait=true"), 400,
-              error(209, "Invalid field", '"wait" can only be used with GET requests', 0))
-    check_ok(api.key("PUT", "/q", {"value": "pi22"}, f"prevIndex={i(22)}"), 200,
-             ev("compareAndSwap", node("/q", "pi22", 23, 22), node("/q", "nv", 22, 22)), i(23))
-    check_ok(api.key("PUT", "/q", {"value": "both"}, f"prevIndex={i(23)}&prevValue=pi22"), 200,
-             ev("compareAndSwap", node("/q", "both", 24, 22), node("/q", "pi22", 23, 22)), i(24))
 
 
 def test_version_health_and_stats(api: Api) -> None:
@@ -583,6 +432,30 @@ def test_malformed_requests_get_400_and_close(api: Api) -> None:
     assert api.req("GET", "/version").status == 200
 
 
+def test_answers_etcd_gives_to_odd_requests(api: Api) -> None:
+    out = api.raw(b"GET /version HTTP/1.1\r\n\r\n")  # Go requires Host in HTTP/1.1
+    assert out.startswith(b"HTTP/1.1 400 Bad Request: missing required Host header\r\n"), out
+    assert api.raw(b"GET /version HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 OK\r\n")
+    foo = f"FOO /v2/keys{api.p}/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    out = api.raw(foo.encode())
+    assert out.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), out
+    assert b"\r\nAllow: HEAD,GET,PUT,POST,DELETE\r\n" in out
+    out = api.raw(
+        f"PUT /v2/keys{api.p}/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+        f"{FORM_LINE}\r\nzz\r\nvalue=1\r\n0\r\n\r\n".encode()
+    )
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in head
+    assert json.loads(body) == {
+        "errorCode": 210, "message": "Invalid POST form",
+        "cause": "invalid byte in chunk length", "index": 0,
+    }  # fmt: skip
+    r = api.req("GET", "/metrics")
+    assert r.status == 200, r
+    assert (r.header("Content-Type") or "").startswith("text/plain; version=0.0.4")
+    assert re.search(rb"^etcd_server_has_leader 1$", r.body, re.M), r.body[:500]
+
+
 def test_percent_encoded_keys(api: Api) -> None:
     r = api.req("PUT", f"/v2/keys{api.p}/caf%C3%A9%20x+y%2Fz", "value=1")
     assert r.status == 201 and r.json()["node"]["key"] == f"{api.p}/café x+y/z"
@@ -594,6 +467,20 @@ def test_invalid_utf8_key_is_refused(api: Api) -> None:
     assert r.status == 400 and r.json()["errorCode"] == 210
     assert r.json()["cause"] == "invalid UTF-8 in key"
     assert api.req("GET", "/%ff").status == 404
+
+
+def test_keys_past_4096_bytes_are_refused_with_a_400(api: Api) -> None:
+    if os.environ.get("SPLITBRAIN_V2_URL"):
+        pytest.skip("ours only: etcd drops request lines of about 5 KB without an answer")
+    # A 32,000-level key once cost 1 GB on every member; now it is a clear 4xx.
+    deep = "/d" * 32_000
+    r = api.req("PUT", f"/v2/keys{deep}", "value=x")
+    assert r.status == 400 and r.json()["errorCode"] == 209
+    assert r.json()["cause"] == "key is longer than 4096 bytes"
+    assert api.req("GET", f"/v2/keys{deep}").status == 400
+    longest = api.p + "/" + "k" * (4095 - len(api.p))
+    assert api.req("PUT", f"/v2/keys{longest}", "value=x").status == 201
+    assert api.req("PUT", f"/v2/keys{longest}k", "value=x").status == 400
 
 
 def test_a_2mib_value_is_accepted(api: Api) -> None:
@@ -701,6 +588,36 @@ def test_idle_connections_are_closed_after_the_timeout() -> None:
             started = time.monotonic()
             assert read_until_closed(s, 5) == b""
             assert time.monotonic() - started >= 0.4
+    finally:
+        srv.stop()
+
+
+def test_listings_are_encoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three recursive GETs over 120 MiB once stalled a leader's loop 4 s, and it
+    # lost its leadership: Raft's ticks wait behind whatever the loop runs.
+    import threading
+
+    from store.v2.event import Event
+
+    threads: list[str] = []
+    real = Event.to_json
+
+    def spy(self: Event) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(self)
+
+    monkeypatch.setattr(Event, "to_json", spy)
+    srv = small_server()
+    try:
+        a = Api("127.0.0.1", srv.port, srv, "/t")
+        assert a.key("PUT", "/d/k", {"value": "v"}).status == 201
+        loop_thread = threads[-1]
+        threads.clear()
+        r = a.key("GET", "", query="recursive=true")
+        assert r.status == 200 and r.json()["node"]["nodes"][0]["nodes"][0]["value"] == "v"
+        assert r.header("X-Etcd-Index") == "1" and r.body.endswith(b"}\n")
+        assert threads and threads[-1].startswith("json") and threads[-1] != loop_thread
+        assert a.req("HEAD", "/v2/keys/t?recursive=true").status == 200
     finally:
         srv.stop()
 

@@ -134,3 +134,23 @@ def test_a_peer_that_hangs_up_at_once_is_not_redialled_in_a_tight_loop():
         assert min(gaps) >= t.dial_timeout / 4 * 0.9, gaps
 
     asyncio.run(main())
+
+
+def test_the_log_names_peers_by_member_name(caplog) -> None:
+    async def main():
+        p1, p2 = free_ports(2, start=25000)
+        addrs = {1: ("127.0.0.1", p1), 2: ("127.0.0.1", p2)}
+        names = {1: "n1", 2: "n2"}
+        a = PeerTransport(1, 7, addrs, lambda m: None, election_ms=500, names=names)
+        b = PeerTransport(2, 7, addrs, lambda m: None, election_ms=500, names=names)
+        await a.listen(*addrs[1])
+        await b.listen(*addrs[2])
+        await until(lambda: a.connected(2) and b.connected(1))
+        await a.close()
+        await b.close()
+
+    with caplog.at_level("INFO", logger="store.peer"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "store.peer"]
+    assert "connected to peer n2 (raft id 2)" in lines, lines
+    assert not any("peer 2 " in line or line.endswith("peer 2") for line in lines), lines

@@ -175,6 +175,27 @@ def test_election_timeout_is_randomised_within_bounds(election: int) -> None:
     assert len(waits) > 1
 
 
+@pytest.mark.parametrize("election", [3, 10])
+def test_a_started_member_that_advances_its_election_campaigns_within_one_timeout(
+    election: int,
+) -> None:
+    waits = set()
+    for seed in range(40):
+        node = Raft(Config(id=1, peers=(1, 2, 3), election_ticks=election, seed=seed))
+        node.advance_election()
+        first = ticks_to_campaign(node, 3 * election)
+        assert 1 <= first <= election, f"seed {seed}"
+        waits.add(first)
+    assert len(waits) > 1  # still randomised: members restarted together do not collide
+
+
+def test_advancing_the_election_with_a_leader_known_changes_nothing() -> None:
+    node = Raft(Config(id=1, peers=(1, 2, 3), election_ticks=10, seed=1))
+    node.step(Message(MsgType.HEARTBEAT, 1, 2, term=5))
+    node.advance_election()
+    assert ticks_to_campaign(node, 30) >= 10
+
+
 def test_vote_is_persisted_in_the_ready_that_sends_it() -> None:
     net = Net(pre_vote=False)
     net.campaign(1)

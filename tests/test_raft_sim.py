@@ -13,9 +13,10 @@ import pytest
 
 from checker.history import UNOBSERVED
 from store.raft.core import Raft
+from store.raft.plan import Durable, Plan, plan_ready
 from store.raft.sim.history import History
 from store.raft.simulator import SimResult, main, simulate
-from store.raft.types import Message, MsgType
+from store.raft.types import EntryType, Message, MsgType, Ready, Role
 
 CHUNK = 50
 
@@ -61,6 +62,11 @@ def test_three_nodes(seeds: range) -> None:
     assert sum(r.elections for r in results) > len(results)
     assert sum(r.dropped for r in results) > 0 and sum(r.duplicated for r in results) > 0
     assert sum(r.ops["ok"] for r in results) > 20 * len(results)
+    # ... including the order production uses: leaders that send before their
+    # fsync, and crash between the two; and every node crashing at once.
+    assert sum(r.early_sends for r in results) > 0
+    assert sum(r.crashes_after_early_send for r in results) > 0
+    assert sum(r.power_losses for r in results) > 0
 
 
 @pytest.mark.parametrize("seeds", FIVE, ids=_ids(FIVE))
@@ -80,7 +86,7 @@ LONG = _chunks(_seeds(10, 0.01))
 @pytest.mark.parametrize("seeds", LONG, ids=_ids(LONG))
 def test_long_runs_five_nodes_heavy_faults(seeds: range) -> None:
     _run_chunk(
-        range(20_000 + seeds.start, 20_000 + seeds.stop), nodes=5, steps=30_000, faults="heavy"
+        range(20_000 + seeds.start, 20_000 + seeds.stop), nodes=5, steps=20_000, faults="heavy"
     )
 
 
@@ -192,3 +198,48 @@ def test_the_simulator_catches_a_broken_core(core: type[Raft], symptom: str) -> 
             if symptom in seen[-1]:
                 return
     pytest.fail(f"{core.__name__}: no seed in 0..99 showed {symptom!r}; saw {seen[:3]}")
+
+
+# -- ... and broken drivers: the early path ------------------------------------
+
+
+class CountsItsOwnUnsyncedLog(Raft):
+    """A leader that counts an entry toward a quorum as soon as it appends it,
+    before its driver has it on disk (harmless while leaders only send after their
+    fsync; wrong once they send before it)."""
+
+    __slots__ = ()
+
+    def _append(self, kind: EntryType, data: bytes) -> None:
+        super()._append(kind, data)
+        self._prs[self._id].maybe_update(self._log.last_index)
+
+
+def acks_before_fsync(rd: Ready, role: Role, durable: Durable) -> Plan:
+    """A driver that sends every message before its fsync: append answers and
+    votes promise what a crash can still take back."""
+    plan = plan_ready(rd, role, durable)
+    return Plan(plan.fsync, plan.send_now + plan.send_after, [], plan.apply_now, plan.apply_after)
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"core_factory": CountsItsOwnUnsyncedLog}, "a leader counting its unsynced log"),
+        ({"planner": acks_before_fsync}, "a driver acknowledging before its fsync"),
+    ],
+)
+def test_the_simulator_catches_commits_not_durable_on_a_quorum(kw: dict, name: str) -> None:
+    seen = []
+    for seed in range(200):
+        res = simulate(seed, check_seconds=2.0, **kw)
+        if not res.ok:
+            seen.append(f"seed {seed}: {res.violation}")
+            if "durability" in seen[-1]:
+                return
+    pytest.fail(f"{name}: no seed in 0..199 showed a commit off a quorum's disks: {seen[:3]}")
+
+
+def test_crashes_between_an_early_send_and_the_fsync_happen() -> None:
+    results = [simulate(seed) for seed in range(30)]
+    assert sum(r.crashes_after_early_send for r in results) > 0, "no leader died mid-write"

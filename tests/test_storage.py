@@ -297,3 +297,14 @@ def test_reopen_returns_what_the_model_says(tmp_path_factory: pytest.TempPathFac
         assert len(storage.snapshots) <= 2
     finally:
         storage.close()
+
+
+def test_the_wal_can_live_in_its_own_directory(tmp_path: Path) -> None:
+    data, wal = tmp_path / "data", tmp_path / "wal"
+    with DiskStorage.open(data, wal_dir=wal)[0] as storage:
+        storage.save(HardState(1, 1, 3), make_entries(1, 1, 3))
+    assert [p.suffix for p in wal.iterdir()] == [".wal"]
+    assert not (data / "member" / "wal").exists()
+    storage, restored = DiskStorage.open(data, wal_dir=wal)
+    storage.close()
+    assert restored.hard_state == HardState(1, 1, 3) and len(restored.entries) == 3

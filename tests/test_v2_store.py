@@ -1,5 +1,5 @@
-"""The v2 keys state machine on its own: etcd 3.4's answers, byte for byte where
-the reference transcript has them, plus TTLs, watches, snapshots and properties."""
+"""The v2 keys state machine on its own: TTLs, watches, snapshots and properties (the
+reference transcript's answers, byte for byte, are in tests/test_transcript.py)."""
 
 from __future__ import annotations
 
@@ -52,122 +52,6 @@ def s() -> V2Store:
 
 
 # ---- the transcript, in order ------------------------------------------------
-
-
-def test_transcript_sequence_byte_for_byte(s: V2Store) -> None:
-    with pytest.raises(EtcdError) as e:
-        s.get("/foo")
-    assert e.value.to_json() == (
-        b'{"errorCode":100,"message":"Key not found","cause":"/foo","index":3}'
-    )
-    assert e.value.status == 404
-
-    assert ok(s, put("/foo", "one")).to_json() == (
-        b'{"action":"set","node":{"key":"/foo","value":"one","modifiedIndex":4,"createdIndex":4}}'
-    )
-    ev = ok(s, put("/foo", "two"))
-    assert ev.to_json() == (
-        b'{"action":"set","node":{"key":"/foo","value":"two","modifiedIndex":5,"createdIndex":5},'
-        b'"prevNode":{"key":"/foo","value":"one","modifiedIndex":4,"createdIndex":4}}'
-    )
-    assert not ev.is_created() and ev.etcd_index == 5
-    assert s.get("/foo").to_json() == (
-        b'{"action":"get","node":{"key":"/foo","value":"two","modifiedIndex":5,"createdIndex":5}}'
-    )
-    cas = Command("cas", "/foo", "three", prev_value="two", time=T0)
-    assert ok(s, cas).to_json() == (
-        b'{"action":"compareAndSwap","node":{"key":"/foo","value":"three","modifiedIndex":6,'
-        b'"createdIndex":5},"prevNode":{"key":"/foo","value":"two","modifiedIndex":5,'
-        b'"createdIndex":5}}'
-    )
-    fail = err(s, Command("cas", "/foo", "four", prev_value="two"))
-    assert fail.to_json() == (
-        b'{"errorCode":101,"message":"Compare failed","cause":"[two != three]","index":6}'
-    )
-    assert fail.status == 412
-    assert err(s, Command("cas", "/foo", "four", prev_index=1)).cause == "[1 != 6]"
-    both = err(s, Command("cas", "/foo", "four", prev_index=1, prev_value="x"))
-    assert both.cause == "[x != three] [1 != 6]"
-    missing = err(s, Command("cas", "/nokey", "b", prev_value="a"))
-    assert (missing.code, missing.cause, missing.index) == (100, "/nokey", 6)
-    exists = err(s, Command("create", "/foo", "x"))
-    assert exists.to_json() == (
-        b'{"errorCode":105,"message":"Key already exists","cause":"/foo","index":6}'
-    )
-    created = ok(s, Command("create", "/bar", "created", time=T0))
-    assert created.to_json() == (
-        b'{"action":"create","node":{"key":"/bar","value":"created","modifiedIndex":7,'
-        b'"createdIndex":7}}'
-    )
-    assert created.is_created()
-    assert ok(s, Command("update", "/bar", "updated", time=T0)).to_json() == (
-        b'{"action":"update","node":{"key":"/bar","value":"updated","modifiedIndex":8,'
-        b'"createdIndex":7},"prevNode":{"key":"/bar","value":"created","modifiedIndex":7,'
-        b'"createdIndex":7}}'
-    )
-    assert err(s, Command("update", "/nokey2", "x")).cause == "/nokey2"
-    assert ok(s, put("/empty", "")).node.value == ""
-    ok(s, put("/novalue"))
-    ok(s, put("/q", "fromquery"))
-    assert ok(s, Command("delete", "/foo")).to_json() == (
-        b'{"action":"delete","node":{"key":"/foo","modifiedIndex":12,"createdIndex":5},'
-        b'"prevNode":{"key":"/foo","value":"three","modifiedIndex":6,"createdIndex":5}}'
-    )
-    gone = err(s, Command("delete", "/foo"))
-    assert (gone.code, gone.index) == (100, 12)
-    cad_fail = err(s, Command("cad", "/bar", prev_value="zzz"))
-    assert cad_fail.cause == "[zzz != updated]"
-    assert ok(s, Command("cad", "/bar", prev_value="updated")).to_json() == (
-        b'{"action":"compareAndDelete","node":{"key":"/bar","modifiedIndex":13,"createdIndex":7},'
-        b'"prevNode":{"key":"/bar","value":"updated","modifiedIndex":8,"createdIndex":7}}'
-    )
-    ok(s, put("/dir1/k", "v"))
-    assert s.get("/dir1").to_json() == (
-        b'{"action":"get","node":{"key":"/dir1","dir":true,"nodes":[{"key":"/dir1/k","value":"v",'
-        b'"modifiedIndex":14,"createdIndex":14}],"modifiedIndex":14,"createdIndex":14}}'
-    )
-    assert s.get("/", sorted=True).to_json() == (
-        b'{"action":"get","node":{"dir":true,"nodes":[{"key":"/dir1","dir":true,'
-        b'"modifiedIndex":14,"createdIndex":14},{"key":"/empty","value":"","modifiedIndex":9,'
-        b'"createdIndex":9},{"key":"/novalue","value":"","modifiedIndex":10,"createdIndex":10},'
-        b'{"key":"/q","value":"fromquery","modifiedIndex":11,"createdIndex":11}]}}'
-    )
-    with pytest.raises(EtcdError) as e:
-        s.get("/q/sub")
-    assert (e.value.code, e.value.cause, e.value.index, e.value.status) == (104, "/q", 14, 400)
-    not_file = err(s, Command("delete", "/dir1"))
-    assert (not_file.code, not_file.cause, not_file.status) == (102, "/dir1", 403)
-    assert ok(s, Command("delete", "/dir1", recursive=True)).to_json() == (
-        b'{"action":"delete","node":{"key":"/dir1","dir":true,"modifiedIndex":15,'
-        b'"createdIndex":14},"prevNode":{"key":"/dir1","dir":true,"modifiedIndex":14,'
-        b'"createdIndex":14}}'
-    )
-    ttl = ok(s, put("/ttlkey", "v", expiration=T0 + 100))
-    assert ttl.to_json() == (
-        b'{"action":"set","node":{"key":"/ttlkey","value":"v",'
-        b'"expiration":"2026-11-30T00:55:00Z","ttl":100,"modifiedIndex":16,"createdIndex":16}}'
-    )
-    assert ok(s, Command("post", "/queue", "job1", time=T0)).to_json() == (
-        b'{"action":"create","node":{"key":"/queue/00000000000000000017","value":"job1",'
-        b'"modifiedIndex":17,"createdIndex":17}}'
-    )
-    assert ok(s, put("/uni", 'héllo "wörld" & a=b')).to_json() == (
-        '{"action":"set","node":{"key":"/uni","value":"héllo \\"wörld\\" \\u0026 a=b",'
-        '"modifiedIndex":18,"createdIndex":18}}'
-    ).encode()
-    root = err(s, put("/", "x"))
-    assert root.to_json() == (
-        b'{"errorCode":107,"message":"Root is read only","cause":"/","index":18}'
-    )
-    assert ok(s, put("/d2", dir=True)).to_json() == (
-        b'{"action":"set","node":{"key":"/d2","dir":true,"modifiedIndex":19,"createdIndex":19}}'
-    )
-    ok(s, put("/d2/a", "1"))
-    not_empty = err(s, Command("delete", "/d2", dir=True))
-    assert (not_empty.code, not_empty.cause, not_empty.status) == (108, "/d2", 403)
-    assert err(s, put("/d2", "1")).code == 102
-    assert err(s, Command("cas", "/d2", "1", prev_value="x")).code == 102
-    assert s.index == 20
 
 
 def test_get_root_of_an_empty_store_has_no_key_and_no_nodes() -> None:
@@ -583,3 +467,42 @@ def test_watchers_move_to_a_store_restored_from_a_snapshot(s: V2Store) -> None:
     ok(r, put("/k", "new store"))
     ev = w.poll()
     assert ev is not None and ev.node.value == "new store" and r.hub.count == 0
+
+
+def test_a_deep_key_costs_memory_and_snapshot_linear_in_its_length() -> None:
+    import tracemalloc
+
+    depth = 4000  # an 8 KB key: a path per node would hold 16 MB of strings
+    key = "/d" * depth
+    s = V2Store()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        ok(s, put(key, "v"))
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 2_000 * depth, f"{grown} bytes for a {depth}-level key"
+    snap = s.snapshot()
+    assert len(snap) < 100 * depth, f"a {len(snap)}-byte snapshot for a {depth}-level key"
+    back = V2Store.restore(snap)
+    assert back.snapshot() == snap
+    assert body(back.get(key))["node"]["key"] == key
+    ok(back, Command("delete", "/d", recursive=True, time=T0))
+    with pytest.raises(EtcdError):
+        back.get(key)
+
+
+def test_a_version_1_snapshot_with_full_paths_still_loads() -> None:
+    v1 = {
+        "v": 1, "index": 4, "now": 0,
+        "nodes": [["/a", 2, 2, 0, None], ["/a/b", 3, 4, 0, "x"], ["/c", 4, 4, 0, "y"]],
+        "history": [], "writes": [0] * len(json.loads(V2Store().snapshot())["writes"]),
+    }  # fmt: skip
+    s = V2Store.restore(json.dumps(v1).encode())
+    assert body(s.get("/a/b"))["node"] == {
+        "key": "/a/b", "value": "x", "modifiedIndex": 4, "createdIndex": 3
+    }
+    assert json.loads(s.snapshot())["nodes"] == [
+        [0, "a", 2, 2, 0, None], [0, "c", 4, 4, 0, "y"], [1, "b", 3, 4, 0, "x"]
+    ]  # fmt: skip

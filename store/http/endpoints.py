@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 
 from store.http import responses as r
 from store.http.backend import Backend
@@ -36,6 +38,7 @@ class Endpoints:
             "/v2/stats/store": self.stats_store,
             "/v2/members": self.members,
             "/v2/machines": self.machines,
+            "/metrics": self.metrics,
         }
 
     def version(self, req: Request) -> bytes:
@@ -98,3 +101,33 @@ class Endpoints:
             return denied
         urls = [u for m in self.backend.members() for u in m.get("clientURLs", ())]
         return r.sniffed_text(req.version, 200, ", ".join(urls).encode(), req.tail, req.head)
+
+    def metrics(self, req: Request) -> bytes:
+        """A few of etcd's Prometheus metrics, in its names (text format 0.0.4)."""
+        denied = _only(req, ("GET", "HEAD"))
+        if denied:
+            return denied
+        b = self.backend
+        st = b.stats_self()
+        try:
+            fds = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            fds = 0
+        rows = [
+            ("etcd_server_has_leader", "gauge", "Whether a leader exists.", int(b.health())),
+            ("etcd_server_is_leader", "gauge", "Whether this member is the leader.",
+             int(st.get("state") == "StateLeader")),
+            ("etcd_server_proposals_applied_total", "gauge",
+             "The total number of consensus proposals applied.", b.raft_index),
+            ("etcd_server_term", "gauge", "The current Raft term.", b.raft_term),
+            ("etcd_disk_wal_saves_total", "counter", "WAL writes.", st.get("walSaves", 0)),
+            ("etcd_disk_wal_fsyncs_total", "counter", "WAL fsyncs.", st.get("walFsyncs", 0)),
+            ("process_open_fds", "gauge", "Number of open file descriptors.", fds),
+            ("process_max_fds", "gauge", "Maximum number of open file descriptors.",
+             resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+        ]  # fmt: skip
+        body = "".join(
+            f"# HELP {name} {text}\n# TYPE {name} {kind}\n{name} {value}\n"
+            for name, kind, text, value in rows
+        ).encode()
+        return r.metrics(req.version, body, req.tail, req.head)

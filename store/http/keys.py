@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from store.http import responses as r
@@ -44,8 +45,22 @@ METHODS = frozenset({"HEAD", "GET", "PUT", "POST", "DELETE"})
 ALLOW = b"HEAD,GET,PUT,POST,DELETE"
 _FORM_METHODS = frozenset({"PUT", "POST", "PATCH"})
 _NO_VALUE_ACTIONS = frozenset({SET, COMPARE_AND_SWAP, CREATE, UPDATE})
+# The longest key taken, in UTF-8 bytes once cleaned (etcd's server drops request
+# lines of about 5 KB and more without an answer; ours says why).
+MAX_KEY_BYTES = 4096
 # Go computes now + ttl seconds as an int64 of nanoseconds; larger TTLs overflow there.
 MAX_TTL = (1 << 63) // 1_000_000_000
+
+
+_encoder: ThreadPoolExecutor | None = None
+
+
+def _encoder_thread() -> ThreadPoolExecutor:
+    """One thread that turns directory listings into JSON, off the event loop."""
+    global _encoder
+    if _encoder is None:
+        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="json")
+    return _encoder
 
 
 def _field_error(code: int, cause: str) -> EtcdError:
@@ -210,6 +225,10 @@ class KeysHandler:
         if req.path is None:
             return self.error(req, _field_error(INVALID_FORM, "invalid UTF-8 in key"))
         key = clean(req.path[len(PREFIX) :])
+        if len(key) > MAX_KEY_BYTES // 4 and len(key.encode()) > MAX_KEY_BYTES:
+            return self.error(
+                req, _field_error(INVALID_FIELD, f"key is longer than {MAX_KEY_BYTES} bytes")
+            )
         try:
             kr = parse_key_request(req, key)
         except EtcdError as err:
@@ -246,12 +265,33 @@ class KeysHandler:
             req.head,
         )
 
-    def _get(self, req: Request, kr: KeyRequest) -> bytes:
+    def _get(self, req: Request, kr: KeyRequest) -> Answer:
         try:
             ev = self.backend.store.get(kr.path, kr.recursive, kr.sorted, now=time.time())
         except EtcdError as err:
             return self.error(req, err)
+        if ev.node.nodes:
+            # A listing can be hundreds of MB: the view is taken now (a point in
+            # time), its JSON is written in another thread, so Raft's ticks and
+            # heartbeats on this loop do not wait behind it.
+            b = self.backend
+            raft = (b.raft_index, b.raft_term)
+            return Deferred(lambda sink: self._send_listing(sink, req, ev, raft))
         return self.event(req, ev)
+
+    async def _send_listing(
+        self, sink: Sink, req: Request, ev: Event, raft: tuple[int, int]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(_encoder_thread(), ev.to_json)
+        head = r.key_event(
+            req.version, 200, self.cluster, ev.etcd_index, *raft, b"", req.tail, req.head,
+            length=len(body) + 1,
+        )  # fmt: skip
+        sink.write(head)
+        if not req.head:
+            sink.write(body)
+            sink.write(b"\n")
 
     async def _quorum_get(self, sink: Sink, req: Request, kr: KeyRequest) -> None:
         try:
@@ -262,7 +302,11 @@ class KeysHandler:
         except Exception as exc:
             sink.write(self.error(req, EtcdError.raft_internal(str(exc))))
             return
-        sink.write(self._get(req, kr))
+        answer = self._get(req, kr)
+        if isinstance(answer, Deferred):
+            await answer.run(sink)
+        else:
+            sink.write(answer)
 
     async def _propose(self, sink: Sink, req: Request, cmd: Command, no_value: bool) -> None:
         try:

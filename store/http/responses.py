@@ -94,8 +94,12 @@ def key_event(
     body: bytes,
     tail: bytes,
     head: bool,
+    length: int | None = None,
 ) -> bytes:
-    """A /v2/keys success: the event body, the etcd and raft indexes."""
+    """A /v2/keys success: the event body, the etcd and raft indexes.
+
+    With ``length``, only the head is returned, for a body of that length that
+    the caller writes after it (a large body is not copied into the head)."""
     return b"%s%s%s%sX-Etcd-Index: %d\r\nX-Raft-Index: %d\r\nX-Raft-Term: %d\r\n%s" \
         b"Content-Length: %d\r\n%s\r\n%s" % (
             status_line(version, status),
@@ -106,7 +110,7 @@ def key_event(
             raft_index,
             raft_term,
             date_line(),
-            len(body),
+            len(body) if length is None else length,
             tail,
             b"" if head else body,
         )
@@ -234,3 +238,25 @@ def bare(status: int) -> bytes:
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def bad_chunk(cluster: bytes) -> bytes:
+    """A chunked body that does not parse: etcd answers it as a bad form (210)."""
+    err = EtcdError(INVALID_FORM, "invalid byte in chunk length")
+    body = err.to_json() + b"\n"
+    parts = [status_line("1.1", 400), CORS, JSON, cluster, b"X-Etcd-Index: 0\r\n"]
+    return _finish(parts, body, b"Connection: close\r\n", False)
+
+
+# Go's server refuses an HTTP/1.1 request without a Host header before any handler.
+NO_HOST = (
+    b"HTTP/1.1 400 Bad Request: missing required Host header\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    b"400 Bad Request: missing required Host header"
+)
+
+PROMETHEUS = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+
+
+def metrics(version: str, body: bytes, tail: bytes, head: bool) -> bytes:
+    return _finish([status_line(version, 200), CORS, PROMETHEUS], body, tail, head)

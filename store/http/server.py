@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import weakref
 from collections import deque
 
@@ -23,7 +24,7 @@ from store.http import responses as r
 from store.http.backend import Backend
 from store.http.endpoints import Endpoints
 from store.http.form import FormError, NotUTF8, unescape
-from store.http.keys import PREFIX, KeysHandler
+from store.http.keys import ALLOW, PREFIX, KeysHandler
 from store.http.request import Answer, Deferred, Request
 from store.v2.paths import clean
 
@@ -32,6 +33,7 @@ log = logging.getLogger("store.http")
 MAX_HEADER_BYTES = 64 << 10  # request line + headers
 MAX_HEADERS = 100
 MAX_PIPELINE = 64  # answers owed on one connection before it stops reading
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ \r\n]+ HTTP/1\.[01]\r?\n")
 LINGER_S = 2.0  # how long a connection closed for bad input still drains what arrives
 _KEYS_DIR = PREFIX + "/"
 _MEMBERS_DIR = "/v2/members/"
@@ -122,6 +124,7 @@ class HttpConnection(asyncio.Protocol):
         "_eof",
         "_expect",
         "_hcount",
+        "_host",
         "_hsize",
         "_len",
         "_queue",
@@ -129,6 +132,7 @@ class HttpConnection(asyncio.Protocol):
         "_running",
         "_url",
         "_write_paused",
+        "counted",
         "last_active",
         "parser",
         "server",
@@ -147,12 +151,14 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.last_active = 0.0
+        self.counted = False  # holds a place under the server's ConnectionLimit
         self._reset()
 
     def _reset(self) -> None:
         self._url = b""
         self._hsize = 0
         self._hcount = 0
+        self._host = False
         self._ctype = b""
         self._expect = False
         self._len = -1
@@ -162,12 +168,24 @@ class HttpConnection(asyncio.Protocol):
     # ---- asyncio.Protocol ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        limit = self.server.limit
+        if limit is not None and not limit.take(self.server.loop.time()):
+            # Past the limit: drop it now (a reset frees the descriptor at once),
+            # so that the WAL, snapshots and peers always find one.
+            self._closing = True
+            transport.abort()
+            return
+        self.counted = limit is not None
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.server.conns.add(self)
         self.last_active = self.server.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self.counted:
+            self.counted = False
+            assert self.server.limit is not None
+            self.server.limit.give_back()
         self.server.conns.discard(self)
         running, self._running = self._running, None
         if running is not None and running.task is not None:
@@ -191,8 +209,19 @@ class HttpConnection(asyncio.Protocol):
             # Answered as plain HTTP/1.1 (as Go does); the parser stops here, so
             # the connection closes once the answers owed are written.
             self._fail(b"")
-        except httptools.HttpParserError:
-            self._fail(r.bare(400))
+        except httptools.HttpParserInvalidMethodError:
+            # Go takes any token as a method and etcd answers 405; httptools stops
+            # at one it does not know, so the connection ends here. A line that is
+            # no request line at all stays a 400, as in Go.
+            if _REQUEST_LINE.match(data):
+                self._fail(r.method_not_allowed("1.1", ALLOW, b"Connection: close\r\n", False))
+            else:
+                self._fail(r.bare(400))
+        except httptools.HttpParserError as e:
+            if "chunk" in str(e).lower():
+                self._fail(r.bad_chunk(self.server.router.keys.cluster))
+            else:
+                self._fail(r.bare(400))
 
     def eof_received(self) -> bool | None:
         """The client sent all it will: answer what is owed, then close; but a client
@@ -241,8 +270,13 @@ class HttpConnection(asyncio.Protocol):
                 self._len = int(value)
         elif n == 6 and name.lower() == b"expect":
             self._expect = value.lower() == b"100-continue"
+        elif n == 4 and name.lower() == b"host":
+            self._host = True
 
     def on_headers_complete(self) -> None:
+        if not self._host and self.parser.get_http_version() == "1.1":
+            self._fail(r.NO_HOST)
+            raise _Abort()
         if self._len > self.server.max_body:
             self._too_large()
         if self._expect and self._len != 0 and self._running is None and not self._queue:
@@ -420,15 +454,69 @@ class HttpConnection(asyncio.Protocol):
         return self._running is None and not self._queue
 
 
+class ConnectionLimit:
+    """How many client connections a member keeps open, over all its listeners.
+
+    etcd keeps 150 descriptors for itself (its client listener is limited to the
+    descriptor limit less 150); a member that lets clients take them all fails its
+    next snapshot or WAL segment with EMFILE and must stop. Connections past the
+    limit are reset as soon as they are accepted, and the log says so (at most
+    every ``LOG_EVERY_S``).
+    """
+
+    RESERVE = 150
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, maximum: int) -> None:
+        if maximum < 1:
+            raise ValueError("a connection limit must be positive")
+        self.maximum = maximum
+        self.open = 0
+        self.refused = 0
+        self._logged_at: float | None = None
+        self._refused_logged = 0
+
+    @classmethod
+    def for_descriptors(cls, fd_limit: int, reserve: int = RESERVE) -> ConnectionLimit:
+        """The limit for a process that may open ``fd_limit`` descriptors."""
+        return cls(max(fd_limit - reserve, fd_limit // 2, 1))
+
+    def take(self, now: float) -> bool:
+        if self.open < self.maximum:
+            self.open += 1
+            return True
+        self.refused += 1
+        if self._logged_at is None or now - self._logged_at >= self.LOG_EVERY_S:
+            log.warning(
+                "refusing client connections: %d open, the limit (--max-client-connections, "
+                "or the descriptor limit less %d) is %d; %d refused since the last report",
+                self.open,
+                self.RESERVE,
+                self.maximum,
+                self.refused - self._refused_logged,
+            )
+            self._logged_at = now
+            self._refused_logged = self.refused
+        return False
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
 class _Server:
     """What every connection of one listening socket shares."""
 
     def __init__(
-        self, backend: Backend, max_body: int, loop: asyncio.AbstractEventLoop
+        self,
+        backend: Backend,
+        max_body: int,
+        loop: asyncio.AbstractEventLoop,
+        limit: ConnectionLimit | None = None,
     ) -> None:
         self.router = Router(backend)
         self.max_body = max_body
         self.loop = loop
+        self.limit = limit
         self.conns: set[HttpConnection] = set()
         self.listener: asyncio.Server | None = None
 
@@ -464,14 +552,16 @@ async def serve(
     *,
     max_body: int = 8 << 20,
     idle_timeout: float | None = None,
+    limit: ConnectionLimit | None = None,
 ) -> asyncio.Server:
     """Listen on host:port and answer etcd v2 requests against ``backend``.
 
     ``max_body`` bounds a request body (413 above it); ``idle_timeout``, if set,
-    closes connections that have owed no answer and sent nothing for that long.
+    closes connections that have owed no answer and sent nothing for that long;
+    ``limit`` (which listeners may share) resets connections past it.
     """
     loop = asyncio.get_running_loop()
-    state = _Server(backend, max_body, loop)
+    state = _Server(backend, max_body, loop, limit)
     server = await loop.create_server(lambda: HttpConnection(state), host, port, backlog=1024)
     state.listener = server
     _STATES[server] = state

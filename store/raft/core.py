@@ -265,6 +265,18 @@ class Raft:
         soon = 1 + self._rng.randrange(max(1, self._cfg.election_ticks // 2))
         self._election_elapsed = max(self._election_elapsed, self._randomized_timeout - soon)
 
+    def advance_election(self) -> None:
+        """etcd's --initial-election-tick-advance: a member that has just started
+        and knows no leader counts all but one tick of an election timeout as
+        elapsed, so it campaigns after [1, election] ticks (its randomised timeout
+        less election - 1) rather than [election, 2 election). A cluster restarted
+        all at once elects its leader about an election timeout sooner. Only
+        liveness depends on it: with a leader alive, the pre-vote fails.
+        """
+        if self._role == Role.LEADER or self._leader != NONE:
+            return
+        self._election_elapsed = max(self._election_elapsed, self._cfg.election_ticks - 1)
+
     def transfer_leadership(self, to: int) -> None:
         if self._role != Role.LEADER or to == self._id or to not in self._prs:
             return

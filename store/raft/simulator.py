@@ -24,6 +24,7 @@ from checker.history import UNOBSERVED, Op, Result, pair
 from checker.linearizable import CheckResult, check_operations
 from checker.models import make_model
 from store.raft.core import Raft
+from store.raft.plan import Durable, Plan, durable_after, plan_ready
 from store.raft.sim.disk import DiskError
 from store.raft.sim.history import ClientOp, History
 from store.raft.sim.invariants import Invariants, Violation
@@ -31,18 +32,20 @@ from store.raft.sim.kv import Command, KvMachine
 from store.raft.sim.network import PRESETS, Faults, Network
 from store.raft.sim.node import SimNode
 from store.raft.sim.result import DEFAULT_STEPS, SimResult
-from store.raft.types import Config, Message, MsgType, Ready, Restored, Role
+from store.raft.types import Config, Entry, Message, MsgType, Ready, Restored, Role
 
 KEYS = ("a", "b", "c")
 FINAL_KEY = "final"  # the settle-phase write's key
 CLIENT_TIMEOUT = 400  # ms a client waits for an answer
 SETTLE_TIMEOUT = 20_000  # ms the healed cluster has to make progress
+SETTLE_EVENTS = 200_000  # events it has for that (a message storm is no progress either)
 CHECK_SECONDS = 20.0  # the linearizability checker's budget per run
 
 # Event kinds, in the order ties at one instant are broken (then by schedule order).
 _TICK, _DELIVER, _PERSIST, _CLIENT, _DEADLINE, _FAULT, _RESTART = range(7)
 
 CoreFactory = Callable[[Config, Restored], Raft]
+Planner = Callable[[Ready, Role, Durable], Plan]
 
 __all__ = ["PRESETS", "Faults", "SimResult", "Simulation", "main", "simulate"]
 
@@ -54,8 +57,10 @@ class Simulation:
         nodes: int,
         faults: Faults,
         core_factory: CoreFactory = Raft,
+        planner: Planner = plan_ready,
     ) -> None:
         self.seed = seed
+        self.planner = planner
         self.rng = rng = random.Random(seed)
         self.faults = faults
         self.core_factory = core_factory
@@ -106,6 +111,8 @@ class Simulation:
                 self._at(self._exp(self.faults.crash_every), _FAULT, 0, "crash")
             if self.faults.transfer_every:
                 self._at(self._exp(self.faults.transfer_every), _FAULT, 0, "transfer")
+            if self.faults.power_loss_every:
+                self._at(self._exp(self.faults.power_loss_every), _FAULT, 0, "power loss")
             for _ in range(steps):
                 self._step()
             self._settle()
@@ -190,49 +197,77 @@ class Simulation:
         node.kv = KvMachine.restore(snap.data) if snap else KvMachine()
         node.last_snapshot = node.kv.applied
         node.seen_commit = core.commit
+        node.durable = node.disk.durable()
         node.in_flight = False
         node.reads.clear()
 
     def _pump(self, node: SimNode) -> None:
-        """Take the next Ready if none is being persisted; observe the core."""
+        """Take the next Ready if none is being persisted; observe the core.
+
+        The Ready is handled as the node's driver handles it (``plan_ready``):
+        what the plan allows goes out and is applied at once, the rest once the
+        simulated disk has written it, ``disk_delay`` later (a crash meanwhile
+        loses the write, not what was already sent).
+        """
         core = node.core
         assert core is not None
         self._observe(node, core)
         if node.in_flight or not core.has_ready():
             return
         rd = core.ready()
+        plan = self.planner(rd, core.role, node.durable)
+        if plan.fsync and plan.send_now:
+            self.result.early_sends += 1
+        self._send(plan.send_now)
+        self._apply(node, plan.apply_now)
+        if not plan.fsync:
+            self._finish(node, core, rd, [])
+            return
         node.in_flight = True
-        self._at(self.rng.randint(*self.faults.disk_delay), _PERSIST, node.id, (node.epoch, rd))
+        f = self.faults
+        slow = f.slow_disk and self.rng.random() < f.slow_disk
+        delay = self.rng.randint(*(f.slow_disk_delay if slow else f.disk_delay))
+        self._at(delay, _PERSIST, node.id, (node.epoch, rd, plan))
 
     def _observe(self, node: SimNode, core: Raft) -> None:
         if core.commit != node.seen_commit:
             self.inv.commit(node.id, core, node.seen_commit)
+            if core.commit > node.seen_commit:
+                self._check_durable_on_quorum(node.id, core)
             node.seen_commit = core.commit
         if core.role == Role.LEADER and self.inv.leader(node.id, core):
             self.result.log.append(f"t={self.now} node {node.id} leads term {core.term}")
 
-    def _on_persist(self, node_id: int, payload: tuple[int, Ready]) -> None:
-        epoch, rd = payload
-        node = self.nodes[node_id]
-        core = node.core
-        if node.epoch != epoch or core is None:
-            return  # the process crashed before its write reached the disk
-        disk = node.disk
-        disk.save(rd)
-        if rd.entries:
-            self.inv.persist(node.id, rd.entries, disk.term(rd.entries[0].index - 1))
-        for m in rd.messages:
+    def _check_durable_on_quorum(self, node_id: int, core: Raft) -> None:
+        """An entry is committed only once a majority's disks hold it (in their log
+        or under their snapshot): what a crash of every node keeps. By log
+        matching, holding the newest committed entry means holding all before it."""
+        index = core.commit
+        term = core.term_at(index)
+        if term is None:
+            return  # under this node's snapshot: checked when it was committed
+        holders = [
+            n.id
+            for n in self.nodes.values()
+            if n.disk.snap_index >= index or n.disk.term(index) == term
+        ]
+        if 2 * len(holders) <= len(self.nodes):
+            raise Violation(
+                f"durability: node {node_id} committed entry {index} (term {term}), "
+                f"which only nodes {holders} have on disk"
+            )
+
+    def _send(self, msgs: list[Message]) -> None:
+        for m in msgs:
             if m.type == MsgType.SNAPSHOT:
                 self.result.snapshots_sent += 1
             for latency in self.net.route(m):
                 self._at(latency, _DELIVER, m.to, m)
-        if rd.snapshot is not None:
-            self.result.snapshots_installed += 1
-            self.inv.snapshot(node.id, rd.snapshot.meta.index, rd.snapshot.data)
-            node.kv = KvMachine.restore(rd.snapshot.data)
-            node.kv.applied = rd.snapshot.meta.index
-            node.last_snapshot = node.kv.applied
-        for e in rd.committed:
+
+    def _apply(self, node: SimNode, entries: list[Entry]) -> None:
+        for e in entries:
+            if e.index <= node.kv.applied:
+                continue
             self.inv.apply(node.id, node.kv.applied, e)
             outcome = node.kv.apply(e)
             if outcome is not None:
@@ -242,6 +277,38 @@ class Simulation:
                     if op.client == self.final_client:
                         self.final_index = max(self.final_index, e.index)
                     self._complete(op, "ok" if outcome.ok else "fail")
+
+    def _on_persist(self, node_id: int, payload: tuple[int, Ready, Plan]) -> None:
+        epoch, rd, plan = payload
+        node = self.nodes[node_id]
+        core = node.core
+        if node.epoch != epoch or core is None:
+            return  # the process crashed before its write reached the disk
+        if self.rng.random() < self.faults.crash_before_fsync:
+            # The process dies with this write in flight: whatever the plan sent
+            # early is out, the write is lost.
+            self.result.crashes_before_fsync += 1
+            if plan.send_now:
+                self.result.crashes_after_early_send += 1
+            self._crash(node)
+            return
+        disk = node.disk
+        disk.save(rd)
+        node.durable = durable_after(node.durable, rd)
+        if rd.entries:
+            self.inv.persist(node.id, rd.entries, disk.term(rd.entries[0].index - 1))
+        self._send(plan.send_after)
+        if rd.snapshot is not None:
+            self.result.snapshots_installed += 1
+            self.inv.snapshot(node.id, rd.snapshot.meta.index, rd.snapshot.data)
+            node.kv = KvMachine.restore(rd.snapshot.data)
+            node.kv.applied = rd.snapshot.meta.index
+            node.last_snapshot = node.kv.applied
+        node.in_flight = False
+        self._finish(node, core, rd, plan.apply_after)
+
+    def _finish(self, node: SimNode, core: Raft, rd: Ready, committed: list[Entry]) -> None:
+        self._apply(node, committed)
         for rs in rd.read_states:
             node.reads.append((rs.index, rs.context))
         for ctx in rd.dropped_reads:
@@ -254,7 +321,6 @@ class Simulation:
                 self._complete(op, "info", error="dropped")  # another copy may live on
         self._serve_reads(node)
         core.advance(rd)
-        node.in_flight = False
         if node.kv.applied - node.last_snapshot >= self.snapshot_every:
             data = node.kv.serialize()
             self.inv.snapshot(node.id, node.kv.applied, data)
@@ -304,6 +370,14 @@ class Simulation:
                 core.transfer_leadership(to)
                 self._pump(self.nodes[leader])
             self._at(self._exp(f.transfer_every), _FAULT, 0, "transfer")
+        elif what == "power loss":
+            # Every process dies at once: each loses the write it had in flight.
+            self.result.log.append(f"t={self.now} power loss")
+            self.result.power_losses += 1
+            for node in self.nodes.values():
+                if node.core is not None:
+                    self._crash(node)
+            self._at(self._exp(f.power_loss_every), _FAULT, 0, "power loss")
         else:
             live = [n for n in self.nodes.values() if n.core is not None]
             if live:
@@ -420,7 +494,9 @@ class Simulation:
                 self._on_restart(node.id)
         deadline = self.now + SETTLE_TIMEOUT
         final: ClientOp | None = None
-        while self.now < deadline:
+        budget = SETTLE_EVENTS
+        while self.now < deadline and budget:
+            budget -= 1
             if (final is None or final.done) and not self.final_index:
                 leader = self._leader()
                 if leader is not None:
@@ -434,7 +510,8 @@ class Simulation:
                 break
             self._step()
         raise Violation(
-            f"no progress: {SETTLE_TIMEOUT}ms after healing, final write "
+            f"no progress: {self.now - deadline + SETTLE_TIMEOUT}ms "
+            f"{'' if budget else f'and {SETTLE_EVENTS} events '}after healing, final write "
             f"{'applied at ' + str(self.final_index) if self.final_index else 'not committed'}; "
             + "; ".join(str(n.core.status()) for n in self.nodes.values() if n.core)
         )
@@ -483,6 +560,7 @@ def simulate(
     steps: int = DEFAULT_STEPS,
     faults: Faults | str = "default",
     core_factory: CoreFactory = Raft,
+    planner: Planner = plan_ready,
     check_seconds: float = CHECK_SECONDS,
 ) -> SimResult:
     """Run one seeded simulation; never raises on a failure, reports it in the result.
@@ -492,7 +570,7 @@ def simulate(
     """
     name = faults if isinstance(faults, str) else "custom"
     sim = Simulation(
-        seed, nodes, PRESETS[faults] if isinstance(faults, str) else faults, core_factory
+        seed, nodes, PRESETS[faults] if isinstance(faults, str) else faults, core_factory, planner
     )
     sim.check_seconds = check_seconds
     sim.result.steps = steps

@@ -8,10 +8,18 @@ drains ``ready()``:
 1. persist ``ready.snapshot`` (if any), then ``ready.entries`` (an append that may
    overwrite the stored tail from ``entries[0].index`` on), then
    ``ready.hard_state`` (if any), and fsync once;
-2. only then send ``ready.messages``;
+2. only then send ``ready.messages``; except that a leader may send its APPEND,
+   HEARTBEAT and SNAPSHOT messages before its own fsync, writing its log in
+   parallel with its followers (Raft thesis §10.2.1; etcd's server does the same
+   with etcd-io/raft), because the core counts the leader's own log toward a
+   quorum only once ``advance`` reports it persisted;
 3. apply ``ready.committed`` in order (and restore ``ready.snapshot`` first, if
    any), serve ``ready.read_states`` once the applied index reaches their index;
+   committed entries already on this node's disk may be applied before step 1;
 4. call ``advance(ready)``.
+
+``store.raft.plan.plan_ready`` is that order as a pure function; both drivers,
+the node and the simulator, follow it.
 
 At most one Ready is in flight: the driver does not call ``ready()`` again
 before ``advance()``. Everything stepped meanwhile lands in the next Ready, which
@@ -117,7 +125,7 @@ class Ready:
     hard_state: HardState | None = None  # set when it changed: persist
     snapshot: Snapshot | None = None  # received InstallSnapshot: persist and restore
     entries: list[Entry] = field(default_factory=list)  # persist (may overwrite tail)
-    messages: list[Message] = field(default_factory=list)  # send after persisting
+    messages: list[Message] = field(default_factory=list)  # send after persisting (see 2.)
     committed: list[Entry] = field(default_factory=list)  # apply in order
     read_states: list[ReadState] = field(default_factory=list)
     # Proposals the core could not take (no leader known, or leadership lost

@@ -47,6 +47,7 @@ DEFAULT_KEEP_SNAPSHOTS = 3
 @dataclass(frozen=True, slots=True)
 class Layout:
     data_dir: Path
+    wal_dir: Path | None = None  # etcd's --wal-dir: the WAL somewhere else
 
     @property
     def member(self) -> Path:
@@ -54,7 +55,7 @@ class Layout:
 
     @property
     def wal(self) -> Path:
-        return self.member / "wal"
+        return self.wal_dir if self.wal_dir is not None else self.member / "wal"
 
     @property
     def snap(self) -> Path:
@@ -97,19 +98,21 @@ class DiskStorage:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         preallocate_bytes: int | None = None,
+        wal_dir: Path | None = None,
     ) -> tuple[DiskStorage, Restored]:
         """Create the layout if new, else load the newest usable snapshot and replay the
         WAL after it (repairing a torn tail). Raises StorageError if that is impossible.
 
         WAL segments are preallocated to ``preallocate_bytes`` (default: segment_bytes;
-        0: not at all, every append then grows the file and is synced with fsync)."""
+        0: not at all, every append then grows the file and is synced with fsync).
+        ``wal_dir`` puts the WAL segments there instead of ``member/wal``."""
         if segment_bytes < 1 or keep_snapshots < 1:
             raise ValueError("segment_bytes and keep_snapshots must be positive")
         if preallocate_bytes is None:
             preallocate_bytes = segment_bytes
         if preallocate_bytes < 0:
             raise ValueError("preallocate_bytes must not be negative")
-        layout = Layout(Path(data_dir))
+        layout = Layout(Path(data_dir), None if wal_dir is None else Path(wal_dir))
         make_dirs(layout.wal)
         make_dirs(layout.snap)
         dir_lock = DirLock(layout.lock)

@@ -1,13 +1,16 @@
 """The store's snapshot: one JSON document, written and read without recursion.
 
-    {"v": 1, "index": I, "now": microseconds,
-     "nodes": [[path, created, modified, expire_us, value or null for a dir], ...],
+    {"v": 2, "index": I, "now": microseconds,
+     "nodes": [[parent, name, created, modified, expire_us, value or null for a dir], ...],
      "history": [[action, node, prevNode or null, etcdIndex, refresh], ...],
      "writes": [the replicated stats counters]}
 
 Nodes are listed parents first, children in creation order, the root left out;
-a node view is [key, value, dir, expiration_us, ttl, modified, created]. Local
-state (watchers, read counters) is not part of it.
+``parent`` is the parent's position in that list plus one (0: the root), so the
+document grows with the number of nodes, not with the sum of their path lengths
+(version 1 listed full paths, and still loads). A node view is [key, value, dir,
+expiration_us, ttl, modified, created]. Local state (watchers, read counters) is
+not part of it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from store.v2.tree import Node
 if TYPE_CHECKING:
     from store.v2.store import V2Store
 
-VERSION = 1
+VERSION = 2
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -45,9 +48,12 @@ def _view_in(a: list[Any] | None) -> NodeView | None:
 
 def dump(s: V2Store) -> bytes:
     nodes = []
-    for n in s.root.subtree()[1:]:
-        nodes.append([n.path, n.created, n.modified, n.expire_us,
-                      None if n.children is not None else n.value])
+    ordinal = {id(s.root): 0}
+    for i, n in enumerate(s.root.subtree()[1:], 1):
+        assert n.parent is not None
+        ordinal[id(n)] = i
+        value = None if n.children is not None else n.value
+        nodes.append([ordinal[id(n.parent)], n.name, n.created, n.modified, n.expire_us, value])
     history = [
         [e.action, _view_out(e.node), _view_out(e.prev_node), e.etcd_index, e.refresh]
         for e in s.hub.history.events
@@ -66,20 +72,29 @@ def dump(s: V2Store) -> bytes:
 def load(s: V2Store, data: bytes) -> V2Store:
     """Fill the fresh store ``s`` from ``data``."""
     doc = json.loads(data)
-    if doc.get("v") != VERSION:
+    if doc.get("v") not in (1, VERSION):
         raise ValueError(f"unknown v2 store snapshot version {doc.get('v')!r}")
     s.index = doc["index"]
     s.now_us = doc["now"]
+    by_ordinal = [s.root]
     by_path = {"/": s.root}
-    for path, created, modified, expire_us, value in doc["nodes"]:
-        parent_path, name = split(path)
-        parent = by_path[parent_path]
-        assert parent.children is not None
-        if value is None:
-            n = Node(path, created, modified, expire_us, "", {}, parent)
-            by_path[path] = n
+    for row in doc["nodes"]:
+        if doc["v"] == 1:
+            path, created, modified, expire_us, value = row
+            parent_path, name = split(path)
+            parent = by_path[parent_path]
         else:
-            n = Node(path, created, modified, expire_us, value, None, parent)
+            at, name, created, modified, expire_us, value = row
+            parent = by_ordinal[at]
+        if parent.children is None:
+            raise ValueError("bad v2 store snapshot: a node under a file")
+        if value is None:
+            n = Node(name, created, modified, expire_us, "", {}, parent)
+            if doc["v"] == 1:
+                by_path[path] = n
+        else:
+            n = Node(name, created, modified, expire_us, value, None, parent)
+        by_ordinal.append(n)
         parent.children[name] = n
         if expire_us:
             s.ttl.push(n)

@@ -69,7 +69,7 @@ class V2Store:
     """The tree of keys, the etcd index, TTLs, the watch history and the stats."""
 
     def __init__(self) -> None:
-        self.root = Node("/", 0, 0, 0, "", {}, None)
+        self.root = Node("", 0, 0, 0, "", {}, None)
         self.index = 0  # the etcd index: X-Etcd-Index
         self.now_us = 0  # the time of the last command applied
         self.stats = StoreStats()
@@ -161,10 +161,10 @@ class V2Store:
             prev_view = self._view(existing)
             self._unlink(existing)
         if is_dir:
-            n = Node(path, nxt, nxt, expire_us, "", {}, parent)
+            n = Node(name, nxt, nxt, expire_us, "", {}, parent)
             view = NodeView(path, None, True, None, 0, None, nxt, nxt)
         else:
-            n = Node(path, nxt, nxt, expire_us, value, None, parent)
+            n = Node(name, nxt, nxt, expire_us, value, None, parent)
             view = NodeView(path, value, False, None, 0, None, nxt, nxt)
         children[name] = n
         if expire_us:
@@ -366,7 +366,7 @@ class V2Store:
             assert children is not None
             child = children.get(name)
             if child is None:
-                child = Node(join(n.path, name), created, created, 0, "", {}, n)
+                child = Node(name, created, created, 0, "", {}, n)
                 children[name] = child
             elif child.children is None:
                 raise EtcdError(NOT_DIR, child.path, self.index)
@@ -407,7 +407,7 @@ class V2Store:
         """Remove a file that is being replaced (no watcher is told: a set follows)."""
         parent = n.parent
         assert parent is not None and parent.children is not None
-        del parent.children[n.path[n.path.rfind("/") + 1 :]]
+        del parent.children[n.name]
         n.alive = False
         if n.expire_us:
             self.ttl.discard(n)
@@ -416,7 +416,7 @@ class V2Store:
         """Remove ``n`` and its subtree; watchers on removed paths hear ``e``."""
         parent = n.parent
         assert parent is not None and parent.children is not None
-        del parent.children[n.path[n.path.rfind("/") + 1 :]]
+        del parent.children[n.name]
         hub = self.hub
         nodes = n.subtree() if n.children else [n]
         for m in reversed(nodes):
@@ -426,12 +426,14 @@ class V2Store:
             if hub.watchers:
                 hub.notify_watchers(e, m.path, True)
 
-    def _view(self, n: Node, now_us: int | None = None) -> NodeView:
+    def _view(self, n: Node, now_us: int | None = None, path: str | None = None) -> NodeView:
         """etcd's Repr(false, false): the node without its children."""
+        if path is None:
+            path = n.path
         if n.children is None:
-            v = NodeView(n.path, n.value, False, None, 0, None, n.modified, n.created)
+            v = NodeView(path, n.value, False, None, 0, None, n.modified, n.created)
         else:
-            v = NodeView(n.path, None, True, None, 0, None, n.modified, n.created)
+            v = NodeView(path, None, True, None, 0, None, n.modified, n.created)
         if n.expire_us:
             v.expiration_us = n.expire_us
             v.ttl = ttl_left(n.expire_us, self.now_us if now_us is None else now_us)
@@ -446,10 +448,11 @@ class V2Store:
             d, view = stack.pop()
             kids = []
             assert d.children is not None
+            prefix = view.key + "/"
             for name, child in d.children.items():
                 if name[0] == "_":
                     continue
-                cv = self._view(child, now_us)
+                cv = self._view(child, now_us, prefix + name)
                 kids.append(cv)
                 if recursive and child.children:
                     stack.append((child, cv))

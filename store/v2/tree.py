@@ -6,13 +6,17 @@ import heapq
 
 
 class Node:
-    """A file (``children is None``) or a directory. ``expire_us == 0``: permanent."""
+    """A file (``children is None``) or a directory. ``expire_us == 0``: permanent.
 
-    __slots__ = ("alive", "children", "created", "expire_us", "modified", "parent", "path", "value")
+    A node keeps its own name, not its path: a path per node would cost memory
+    quadratic in the depth of a key (a 32,000-level key once took 1 GB).
+    """
+
+    __slots__ = ("alive", "children", "created", "expire_us", "modified", "name", "parent", "value")
 
     def __init__(
         self,
-        path: str,
+        name: str,
         created: int,
         modified: int,
         expire_us: int,
@@ -20,7 +24,7 @@ class Node:
         children: dict[str, Node] | None,
         parent: Node | None,
     ) -> None:
-        self.path = path
+        self.name = name
         self.created = created
         self.modified = modified
         self.expire_us = expire_us
@@ -28,6 +32,16 @@ class Node:
         self.children = children
         self.parent = parent
         self.alive = True
+
+    @property
+    def path(self) -> str:
+        names = []
+        n: Node | None = self
+        while n is not None and n.parent is not None:
+            names.append(n.name)
+            n = n.parent
+        names.reverse()
+        return "/" + "/".join(names)
 
     @property
     def is_dir(self) -> bool:

@@ -5,6 +5,7 @@ A crash keeps this and loses everything else.
 
 from __future__ import annotations
 
+from store.raft.plan import Durable
 from store.raft.types import Entry, HardState, Ready, Restored, Snapshot
 
 
@@ -62,3 +63,7 @@ class Disk:
 
     def restored(self) -> Restored:
         return Restored(self.hard_state, self.snapshot, tuple(self.entries))
+
+    def durable(self) -> Durable:
+        hs = self.hard_state
+        return Durable(self.snap_index + len(self.entries), hs.term, hs.vote)

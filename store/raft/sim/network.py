@@ -25,6 +25,12 @@ class Faults:
     down_for: tuple[int, int] = (20, 600)
     transfer_every: int = 2000  # mean time between leadership transfers; 0: never
     disk_delay: tuple[int, int] = (0, 2)  # from ready() to persisted
+    slow_disk: float = 0.02  # probability of a slow write (an fsync stall)
+    slow_disk_delay: tuple[int, int] = (5, 60)
+    power_loss_every: int = 4000  # mean time between crashes of every node at once; 0: never
+    # Probability that a node dies with a write in flight (after the plan's early
+    # sends, before its fsync).
+    crash_before_fsync: float = 0.002
 
 
 PRESETS: dict[str, Faults] = {
@@ -37,6 +43,9 @@ PRESETS: dict[str, Faults] = {
         crash_every=0,
         transfer_every=0,
         disk_delay=(0, 0),
+        slow_disk=0.0,
+        power_loss_every=0,
+        crash_before_fsync=0.0,
     ),
     "default": Faults(),
     "heavy": Faults(
@@ -50,6 +59,7 @@ PRESETS: dict[str, Faults] = {
         crash_every=500,
         down_for=(10, 400),
         transfer_every=800,
+        power_loss_every=2500,
     ),
 }
 

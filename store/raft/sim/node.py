@@ -4,6 +4,7 @@ client requests waiting on it."""
 from __future__ import annotations
 
 from store.raft.core import Raft
+from store.raft.plan import Durable
 from store.raft.sim.disk import Disk
 from store.raft.sim.history import ClientOp
 from store.raft.sim.kv import KvMachine
@@ -13,6 +14,7 @@ class SimNode:
     __slots__ = (
         "core",
         "disk",
+        "durable",
         "epoch",
         "id",
         "in_flight",
@@ -27,6 +29,7 @@ class SimNode:
         self.id = node_id
         self.core: Raft | None = None
         self.disk = Disk()
+        self.durable = Durable()  # what the disk held after the last fsync
         self.kv = KvMachine()
         self.epoch = 0  # bumped by each crash: stale events for the old process are ignored
         self.in_flight = False

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from checker.history import Op
 
-DEFAULT_STEPS = 6000
+DEFAULT_STEPS = 4000  # about 4 s of virtual time (Readies without a write take no step)
 
 
 @dataclass
@@ -25,6 +25,10 @@ class SimResult:
     compactions: int = 0
     snapshots_sent: int = 0
     snapshots_installed: int = 0
+    early_sends: int = 0  # Readies whose plan sent messages before the fsync
+    power_losses: int = 0  # every node crashed at once
+    crashes_before_fsync: int = 0  # a node died with a write in flight
+    crashes_after_early_send: int = 0  # ... after sending that Ready's early messages
     messages: int = 0
     dropped: int = 0
     duplicated: int = 0

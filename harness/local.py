@@ -424,7 +424,10 @@ class LocalCluster:
     def argv(self, member: Member) -> list[str]:
         """The command line of a member: the system's, with this cluster's addresses."""
         spec = next(n for n in self.nodes if n.name == member.name)
-        return self.system.command(spec, self.nodes, self.token, new=member.starts == 0)
+        # A member killed before it wrote its data dir starts as new again (a member that
+        # says "existing" over an empty data dir is refused, as etcd refuses it).
+        new = member.starts == 0 or not (member.data_dir / "member").exists()
+        return self.system.command(spec, self.nodes, self.token, new=new)
 
     def _launch(self, member: Member) -> None:
         _live_clusters.add(self)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.local import free_port
 from store.http.server import ConnectionLimit
-from store.localcluster import free_port
 from tests.v2_direct_backend import DirectBackend, ServerThread
 
 FD_LIMIT = 300

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store.localcluster import LocalCluster
+from harness.local import LocalCluster
 from tests.transcript import Answer, Step, answer_http, answer_v2, differences, load
 
 _, PAIRS = load()

@@ -202,7 +202,7 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def regenerate(path: Path = DATA) -> int:
-    from store.localcluster import LocalCluster
+    from harness.local import LocalCluster
 
     doc, pairs = load(path)
     steps = [s for s, _ in pairs]

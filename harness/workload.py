@@ -52,20 +52,40 @@ class Workload(Protocol):
 
 
 @dataclass
-class Register:
+class Keyed:
+    """What both workloads share: keys handed out by `PerKey`, read back at the end."""
+
     concurrency: int = 10
+    reads: str = "quorum"  # or "local": etcd's default GET, which may be stale
+    rate: float = 0.0  # operations per second over all clients; 0: as fast as they go
+    timeout: float = 5.0
+    _per_key: PerKey | None = None
+
+    def paced(self, per_key: PerKey) -> Generator:
+        self._per_key = per_key
+        return Stagger(1 / self.rate, per_key) if self.rate > 0 else per_key
+
+    def final(self) -> Generator:
+        per_key = self._per_key
+        return EachOnce(
+            lambda: per_key.keys if per_key else [],
+            lambda key: Invocation("read", key=key, final=True),
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        return {"reads": self.reads, "timeout": self.timeout}
+
+
+@dataclass
+class Register(Keyed):
     group_size: int | None = None  # default: every worker on the same key
     ops_per_key: int = 200
     read: float = 0.5
     write: float = 0.3
     cas: float = 0.2
-    reads: str = "quorum"  # or "local": etcd's default GET, which may be stale
-    rate: float = 0.0  # operations per second over all clients; 0: as fast as they go
-    timeout: float = 5.0
     name: str = "register"
     model: str | None = "kv"
     checkers: tuple[str, ...] = ("linearizable", "stats")
-    _per_key: PerKey | None = None
     _next_value: dict[Any, int] = field(default_factory=lambda: defaultdict(int))
     _recent: dict[Any, deque[int]] = field(default_factory=dict)
 
@@ -91,34 +111,18 @@ class Register:
         return Limit(self.ops_per_key, mix)
 
     def generator(self) -> Generator:
-        self._per_key = PerKey(self.group_size or self.concurrency, self._ops)
-        return Stagger(1 / self.rate, self._per_key) if self.rate > 0 else self._per_key
-
-    def final(self) -> Generator:
-        per_key = self._per_key
-        return EachOnce(
-            lambda: per_key.keys if per_key else [],
-            lambda key: Invocation("read", key=key, final=True),
-        )
-
-    def client_options(self) -> dict[str, Any]:
-        return {"reads": self.reads, "timeout": self.timeout}
+        return self.paced(PerKey(self.group_size or self.concurrency, self._ops))
 
 
 @dataclass
-class Set:
-    concurrency: int = 10
+class Set(Keyed):
     ops_per_key: int = 2000
     add: float = 0.9
     read: float = 0.1
-    reads: str = "quorum"
-    rate: float = 0.0
-    timeout: float = 5.0
     linearizable: bool = True  # a stale read is an error (set-full's :linearizable?)
     name: str = "set"
     model: str | None = None
     checkers: tuple[str, ...] = ("set-full", "stats")
-    _per_key: PerKey | None = None
     _next: int = 0
 
     def _ops(self, key: Any) -> Generator:
@@ -132,18 +136,7 @@ class Set:
         return Limit(self.ops_per_key, Mix([(self.add, Fn(add)), (self.read, Fn(read))]))
 
     def generator(self) -> Generator:
-        self._per_key = PerKey(self.concurrency, self._ops, name=lambda i: f"s{i}")
-        return Stagger(1 / self.rate, self._per_key) if self.rate > 0 else self._per_key
-
-    def final(self) -> Generator:
-        per_key = self._per_key
-        return EachOnce(
-            lambda: per_key.keys if per_key else [],
-            lambda key: Invocation("read", key=key, final=True),
-        )
-
-    def client_options(self) -> dict[str, Any]:
-        return {"reads": self.reads, "timeout": self.timeout}
+        return self.paced(PerKey(self.concurrency, self._ops, name=lambda i: f"s{i}"))
 
 
 WORKLOADS: dict[str, type] = {"register": Register, "set": Set}

@@ -7,62 +7,24 @@ partition either: the kernel still accepts connections on its open ports.
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
 from harness.system import Cluster
-from nemesis.core import TARGETS, pick
+from nemesis.nodes import NodeFault
 
 
 @dataclass
-class Pause:
-    """`pause` (value: a target, see nemesis.core.pick) and `resume` (every paused node)."""
+class Pause(NodeFault):
+    """`pause` (value: a target) and `resume` (every paused node)."""
 
-    targets: Sequence[str] = ("leader", "random")
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    name: str = "pause"
-    heal_rank: int = 1
-    fs: frozenset[str] = frozenset({"pause", "resume"})
-    _paused: set[str] = field(default_factory=set)
+    name = "pause"
+    heal_rank = 1
+    start_f = "pause"
+    stop_f = "resume"
+    state = "paused"
 
-    def __post_init__(self) -> None:
-        for target in self.targets:
-            if target not in TARGETS:
-                raise ValueError(f"pause: unknown target {target!r}; use one of {TARGETS}")
+    def hit(self, cluster: Cluster, name: str) -> None:
+        cluster.pause(name)
 
-    async def prepare(self, cluster: Cluster) -> None:
-        return None
-
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation("pause", ctx.rng.choice(list(self.targets)))
-
-    def recover(self) -> Invocation:
-        return Invocation("resume")
-
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
-        if op.f == "pause":
-            names = [n.name for n in cluster.nodes if n.name not in self._paused]
-            if not names:
-                return Completion("info", {"target": op.value, "nodes": []}, "every node is paused")
-            leader = await cluster.system.leader(cluster.nodes)
-            chosen = pick(str(op.value), names, leader, self.rng)
-            await asyncio.gather(*(asyncio.to_thread(cluster.pause, n) for n in chosen))
-            self._paused.update(chosen)
-            return Completion("info", {"target": op.value, "nodes": chosen, "leader": leader})
-        if op.f == "resume":
-            return Completion("info", {"nodes": await self.heal(cluster)})
-        return Completion("fail", error=f"the pause nemesis does not do {op.f!r}")
-
-    async def heal(self, cluster: Cluster) -> Any:
-        paused = sorted(self._paused)
-        await asyncio.gather(*(asyncio.to_thread(cluster.resume, n) for n in paused))
-        self._paused.clear()
-        return paused
-
-    def in_force(self) -> list[str]:
-        return [f"{n} paused" for n in sorted(self._paused)]
+    def undo(self, cluster: Cluster, name: str) -> None:
+        cluster.resume(name)

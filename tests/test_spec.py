@@ -36,7 +36,7 @@ def test_every_shipped_spec_loads(path: Path) -> None:
         ({"backend": "k8s"}, "field 'backend': expected one of docker, local, got 'k8s'"),
         ({"workload": {"name": "queue"}}, "'workload'.name: expected one of register, set"),
         ({"workload": {"reads": "stale"}}, "'workload'.reads: expected one of quorum, local"),
-        ({"workload": {"ops_per_kye": 3}}, "unknown field 'ops_per_kye'; known: group_size"),
+        ({"workload": {"ops_per_kye": 3}}, "'ops_per_kye'; known: reads, rate, timeout"),
         ({"workload": {"ops_per_key": -1}}, "ops_per_key: expected a positive integer"),
         ({"nemesis": {"faults": ["explode"]}}, "'nemesis'.faults: expected one of none, kill"),
         ({"nemesis": {"faults": "kill", "schedule": {"fault": "soon"}}},

@@ -1,0 +1,81 @@
+"""Faults done to whole nodes, picked by a target: the shape `kill` and `pause` share.
+
+The start operation (value: a target, see nemesis.core.pick) hits the nodes the target
+names among those not hit yet; the stop operation undoes it on every node hit. A
+family is a subclass that says its names and how to hit and undo one node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from harness.generator import Context
+from harness.ops import Completion, Invocation
+from harness.system import Cluster
+from nemesis.core import TARGETS, pick
+
+
+@dataclass
+class NodeFault:
+    targets: Sequence[str] = ("leader", "random")
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    _hit: set[str] = field(default_factory=set)
+
+    name: ClassVar[str]
+    heal_rank: ClassVar[int]
+    start_f: ClassVar[str]
+    stop_f: ClassVar[str]
+    state: ClassVar[str]  # what a hit node is, for the progress line: "killed"
+
+    def __post_init__(self) -> None:
+        for target in self.targets:
+            if target not in TARGETS:
+                raise ValueError(f"{self.name}: unknown target {target!r}; use one of {TARGETS}")
+
+    @property
+    def fs(self) -> frozenset[str]:
+        return frozenset({self.start_f, self.stop_f})
+
+    def hit(self, cluster: Cluster, name: str) -> None:
+        raise NotImplementedError
+
+    def undo(self, cluster: Cluster, name: str) -> None:
+        raise NotImplementedError
+
+    async def prepare(self, cluster: Cluster) -> None:
+        return None
+
+    def fault(self, ctx: Context) -> Invocation:
+        return Invocation(self.start_f, ctx.rng.choice(list(self.targets)))
+
+    def recover(self) -> Invocation:
+        return Invocation(self.stop_f)
+
+    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+        if op.f == self.start_f:
+            names = [n.name for n in cluster.nodes if n.name not in self._hit]
+            if not names:
+                return Completion(
+                    "info", {"target": op.value, "nodes": []}, f"every node {self.state}"
+                )
+            leader = await cluster.system.leader(cluster.nodes)
+            chosen = pick(str(op.value), names, leader, self.rng)
+            await asyncio.gather(*(asyncio.to_thread(self.hit, cluster, n) for n in chosen))
+            self._hit.update(chosen)
+            return Completion("info", {"target": op.value, "nodes": chosen, "leader": leader})
+        if op.f == self.stop_f:
+            return Completion("info", {"nodes": await self.heal(cluster)})
+        return Completion("fail", error=f"the {self.name} nemesis does not do {op.f!r}")
+
+    async def heal(self, cluster: Cluster) -> Any:
+        hit = sorted(self._hit)
+        await asyncio.gather(*(asyncio.to_thread(self.undo, cluster, n) for n in hit))
+        self._hit.clear()
+        return hit
+
+    def in_force(self) -> list[str]:
+        return [f"{n} {self.state}" for n in sorted(self._hit)]

@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Debian packages: etcd 3.4 (the conformance tests and the benchmark run it beside the
-# store) and mmdebstrap (builds the node image's root file system offline).
+# store), mmdebstrap (builds the node image's root file system offline), and chromium
+# with chromium-driver (the report tests and benchmark open report.html in a real
+# headless browser through Selenium; no browser can be downloaded here).
 $(STAMP): pyproject.toml
-	command -v etcd >/dev/null && command -v etcdctl >/dev/null && command -v mmdebstrap >/dev/null || \
+	command -v etcd >/dev/null && command -v etcdctl >/dev/null && command -v mmdebstrap >/dev/null \
+		&& command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 \
-			etcd-server etcd-client mmdebstrap; }
+			etcd-server etcd-client mmdebstrap chromium chromium-driver; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

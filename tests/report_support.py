@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.progress import Progress
+from harness.report import build_report
 from harness.results import EXIT_INVALID, EXIT_VALID
 from harness.runner import run
 from harness.spec import parse
@@ -101,4 +102,5 @@ def hostile_copy(source: Path, target: Path) -> Path:
                 op["value"] = HOSTILE
         lines.append(json.dumps(op))
     (target / "history.jsonl").write_text("\n".join(lines) + "\n")
+    build_report(target)
     return target

@@ -150,7 +150,8 @@ def test_values_from_the_system_are_shown_as_text(runs: Runs) -> None:
     page = parse_page(report)
     text = " ".join(page.text)
     assert HOSTILE in text  # shown, as text
-    assert len(page.scripts) == 2  # plotly and the charts; nothing the system sent
+    # plotly, the charts' data and the code that draws them; nothing the system sent
+    assert [s.get("type") for s in page.scripts] == [None, "application/json", None]
 
 
 def test_splitbrain_report_checks_the_stored_history_again(runs: Runs, tmp_path: Path) -> None:

@@ -131,16 +131,16 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
     culprits = {k["counterexample"]["op"]["invoke_index"] for k in bad_keys}
     charts: dict[str, str] = {}
     if len(client):
-        charts["timeline"] = figures.to_json(figures.timeline(
-            client, faults, stats.get("nemesis") or [], culprits))
-        charts["latency"] = figures.to_json(figures.latency(client, faults))
-        charts["throughput"] = figures.to_json(figures.throughput(client, faults, duration))
+        charts["overview"] = figures.to_json(figures.overview(
+            client, faults, stats.get("nemesis") or [], culprits, duration))
     counterexamples = []
     for n, k in enumerate(bad_keys):
         ce = k["counterexample"]
         chart = f"counterexample-{n}"
         charts[chart] = figures.to_json(figures.counterexample(ce, times, k["key"]))
-        counterexamples.append({"key": k, "ce": ce, "chart": chart})
+        shown, total = figures.drawn_ops(ce)
+        counterexamples.append({"key": k, "ce": ce, "chart": chart, "shown": len(shown),
+                                "total": total})
     css, sentence, reasons = headline(results)
     files = _files(results, run_dir)
     page = _env().get_template("report.html.j2").render(

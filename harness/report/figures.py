@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
 
 from checker.history import NEMESIS, UNOBSERVED, Op
 
 COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
 CULPRIT = "#7b0000"
-FAULT_FILL = "rgba(214, 39, 40, 0.12)"
+FAULT_FILL = "rgba(214, 39, 40, 0.16)"
 WEBGL_ABOVE = 2_000
 DETAIL_LIMIT = 20_000
 MAX_TEXT = 80
@@ -131,17 +132,6 @@ def _targets(value: Any) -> str:
     return _json_text(value)
 
 
-def _shade(fig: go.Figure, faults: list[dict[str, Any]], label: bool, end: float) -> None:
-    for w in faults:
-        extra: dict[str, Any] = {}
-        if label:
-            extra = {"annotation_text": w["label"], "annotation_position": "top left",
-                     "annotation_font_size": 10}
-        fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=FAULT_FILL, line_width=0,
-                      layer="below", **extra)
-    fig.update_xaxes(range=[0, end * 1.01 or 1])
-
-
 def _layout(fig: go.Figure, title: str, height: int, **axes: Any) -> None:
     fig.update_layout(
         template="simple_white", title={"text": title, "x": 0, "font": {"size": 15}},
@@ -160,101 +150,119 @@ def _hover_text(ops: ClientOps, which: np.ndarray) -> list[str] | None:
     ]
 
 
-def timeline(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[str, Any]],
-             culprits: set[int]) -> go.Figure:
-    """Jepsen's timeline: one row per worker, each operation a bar from its invocation to
-    its completion, coloured by outcome; fault windows shaded across it."""
-    fig = go.Figure()
+def overview(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[str, Any]],
+             culprits: set[int], duration: float) -> go.Figure:
+    """Three charts on one time axis (zooming one zooms all), with the fault windows
+    shaded across them:
+
+    1. Jepsen's timeline: one row per worker, each operation a bar from its invocation
+       to its completion, coloured by outcome; the nemesis' operations on a row of their
+       own; the operations that cannot be linearized marked;
+    2. Jepsen's latency-raw: each operation at its invocation, its latency up (log);
+    3. Jepsen's rate graph: completions per second by outcome.
+
+    One figure, so a large history needs one WebGL context, not three."""
+    rows = sorted({int(r) for r in ops.row.tolist()} | ({-1} if nemesis else set()))
+    heights = [max(160, 40 + 20 * len(rows)), 300, 180]
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+        row_heights=[h / sum(heights) for h in heights],
+        subplot_titles=["Operations by worker (bar: invocation to completion)",
+                        "Latency of each operation, at its invocation",
+                        "Throughput: completions per second"],
+    )
+    _timeline(fig, ops, nemesis, culprits)
+    _latency(fig, ops)
+    width = _throughput(fig, ops, duration)
+    end = max(duration, float(ops.end.max(initial=0.0))) * 1.01 or 1.0
+    for w in faults:
+        fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=FAULT_FILL, line_width=0,
+                      layer="below", row="all", col=1)
+        fig.add_annotation(x=w["start"], y=1.0, xref="x", yref="y domain", text=w["label"],
+                           showarrow=False, xanchor="left", yanchor="top",
+                           font={"size": 10, "color": "#8b1a1a"})
+    fig.update_layout(
+        template="simple_white", height=sum(heights) + 170, hovermode="closest",
+        margin={"l": 70, "r": 20, "t": 30, "b": 50},
+        legend={"orientation": "h", "y": -0.06, "x": 0},
+    )
+    fig.update_xaxes(range=[0, end], showticklabels=True)
+    fig.update_xaxes(title="seconds since the workload began", row=3, col=1)
+    fig.update_yaxes(title="worker", autorange="reversed", tickvals=rows,
+                     ticktext=["nemesis" if r == -1 else str(r) for r in rows], row=1, col=1)
+    fig.update_yaxes(title="latency (ms)", type="log", row=2, col=1)
+    fig.update_yaxes(title=f"ops/s ({width:g} s bins)", rangemode="tozero", row=3, col=1)
+    return fig
+
+
+def _groups(ops: ClientOps) -> list[tuple[str, str, np.ndarray]]:
+    result = np.asarray(ops.result)
+    f = np.asarray(ops.f)
+    return [(outcome, name, np.flatnonzero((result == outcome) & (f == name)))
+            for outcome in ("ok", "fail", "info") for name in sorted(set(f[result == outcome]))]
+
+
+def _timeline(fig: go.Figure, ops: ClientOps, nemesis: list[dict[str, Any]],
+              culprits: set[int]) -> None:
     gl = len(ops) > WEBGL_ABOVE
     scatter = go.Scattergl if gl else go.Scatter
     mid = (ops.start + ops.end) / 2
     half = (ops.end - ops.start) / 2
-    result = np.asarray(ops.result)
-    f = np.asarray(ops.f)
-    for outcome in ("ok", "fail", "info"):
-        for name in sorted(set(f[result == outcome])):
-            which = np.flatnonzero((result == outcome) & (f == name))
-            latency = (ops.end[which] - ops.start[which]) * 1000
-            custom = np.stack([ops.index[which].astype(np.float64), latency], axis=1)
-            text = _hover_text(ops, which)
-            fig.add_trace(scatter(
-                x=mid[which].astype(np.float32), y=ops.row[which].astype(np.int16),
-                mode="markers", name=f"{esc(name)} {outcome}",
-                legendgroup=outcome,
-                marker={"color": COLORS[outcome], "size": 4 if gl else 6, "symbol": "line-ns-open"
-                        if not gl else "circle"},
-                error_x={"type": "data", "array": half[which].astype(np.float32),
-                         "color": COLORS[outcome], "thickness": 3 if not gl else 2, "width": 0},
-                customdata=custom.astype(np.float32),
-                text=text,
-                hovertemplate=(
-                    f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata[0]}}<br>"
-                    "worker %{y}<br>invoked %{x:.3f} s (midpoint)<br>"
-                    "latency %{customdata[1]:.1f} ms" + ("<br>%{text}" if text else "")
-                    + "<extra></extra>"
-                ),
-            ))
+    row_type = np.int8 if int(ops.row.max(initial=0)) < 127 else np.int32
+    for outcome, name, which in _groups(ops):
+        text = _hover_text(ops, which)
+        fig.add_trace(scatter(
+            x=mid[which].astype(np.float32), y=ops.row[which].astype(row_type),
+            mode="markers", name=f"{esc(name)} {outcome}", legendgroup=f"{name} {outcome}",
+            marker={"color": COLORS[outcome], "size": 3 if gl else 6,
+                    "symbol": "circle" if gl else "line-ns-open"},
+            error_x={"type": "data", "array": half[which].astype(np.float32),
+                     "color": COLORS[outcome], "thickness": 2 if gl else 3, "width": 0},
+            customdata=ops.index[which].astype(np.int32), text=text,
+            hovertemplate=(
+                f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata}}<br>"
+                "worker %{y}, midpoint %{x:.3f} s" + ("<br>%{text}" if text else "")
+                + "<extra></extra>"
+            ),
+        ), row=1, col=1)
     if culprits:
         which = np.flatnonzero(np.isin(ops.index, list(culprits)))
         fig.add_trace(go.Scatter(
             x=mid[which], y=ops.row[which], mode="markers", name="cannot be linearized",
-            marker={"color": CULPRIT, "size": 14, "symbol": "x"},
+            marker={"color": CULPRIT, "size": 13, "symbol": "x"},
             text=[f"key {esc(ops.key[i], 40)} · {esc(ops.f[i])} {esc(ops.value[i])}"
                   for i in which],
             customdata=ops.index[which],
             hovertemplate="<b>cannot be linearized</b><br>op index %{customdata}<br>%{text}"
                           "<extra></extra>",
-        ))
+        ), row=1, col=1)
     if nemesis:
         fig.add_trace(go.Scatter(
             x=[n["time_s"] for n in nemesis], y=[-1] * len(nemesis), mode="markers",
             name="nemesis", marker={"color": "#444", "size": 9, "symbol": "diamond"},
             text=[f"{esc(n['f'])} {esc(n.get('value'), 120)}" for n in nemesis],
             hovertemplate="<b>nemesis</b> %{x:.3f} s<br>%{text}<extra></extra>",
-        ))
-    _shade(fig, faults, label=True, end=float(ops.end.max(initial=0)))
-    rows = sorted({int(r) for r in ops.row.tolist()} | ({-1} if nemesis else set()))
-    _layout(fig, "Operations by worker over time", max(320, 30 + 22 * len(rows)),
-            xaxis={"title": "seconds since the workload began", "rangeslider": {"visible":
-                                                                              False}},
-            yaxis={"title": "worker", "autorange": "reversed", "tickvals": rows,
-                   "ticktext": ["nemesis" if r == -1 else str(r) for r in rows]})
-    return fig
+        ), row=1, col=1)
 
 
-def latency(ops: ClientOps, faults: list[dict[str, Any]]) -> go.Figure:
-    """Jepsen's latency-raw: each operation at its invocation, its latency up, coloured
-    by outcome; fault windows shaded."""
-    fig = go.Figure()
+def _latency(fig: go.Figure, ops: ClientOps) -> None:
     gl = len(ops) > WEBGL_ABOVE
     scatter = go.Scattergl if gl else go.Scatter
-    result = np.asarray(ops.result)
-    f = np.asarray(ops.f)
-    for outcome in ("ok", "fail", "info"):
-        for name in sorted(set(f[result == outcome])):
-            which = np.flatnonzero((result == outcome) & (f == name))
-            ms = np.maximum((ops.end[which] - ops.start[which]) * 1000, 0.001)
-            fig.add_trace(scatter(
-                x=ops.start[which].astype(np.float32), y=ms.astype(np.float32),
-                mode="markers", name=f"{esc(name)} {outcome}",
-                marker={"color": COLORS[outcome], "size": 3 if gl else 5, "opacity": 0.6,
-                        "symbol": ["circle", "square", "triangle-up"][
-                            sorted(set(ops.f)).index(name) % 3]},
-                customdata=ops.index[which].astype(np.float64).astype(np.float32)
-                if len(which) < 2**24 else None,
-                hovertemplate=f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata}}<br>"
-                              "invoked %{x:.3f} s<br>%{y:.1f} ms<extra></extra>",
-            ))
-    _shade(fig, faults, label=False, end=float(ops.end.max(initial=0)))
-    _layout(fig, "Latency (each operation, at its invocation)", 380,
-            xaxis={"title": "seconds since the workload began"},
-            yaxis={"title": "latency (ms)", "type": "log"})
-    return fig
+    fs = sorted(set(ops.f))
+    for outcome, name, which in _groups(ops):
+        ms = np.maximum((ops.end[which] - ops.start[which]) * 1000, 0.001)
+        fig.add_trace(scatter(
+            x=ops.start[which].astype(np.float32), y=ms.astype(np.float32), mode="markers",
+            name=f"{esc(name)} {outcome}", legendgroup=f"{name} {outcome}", showlegend=False,
+            marker={"color": COLORS[outcome], "size": 3 if gl else 5,
+                    "symbol": ["circle", "square", "triangle-up"][fs.index(name) % 3]},
+            customdata=ops.index[which].astype(np.int32),
+            hovertemplate=f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata}}<br>"
+                          "invoked %{x:.3f} s<br>%{y:.1f} ms<extra></extra>",
+        ), row=2, col=1)
 
 
-def throughput(ops: ClientOps, faults: list[dict[str, Any]], duration: float) -> go.Figure:
-    """Jepsen's rate graph: completions per second by outcome, in bins."""
-    fig = go.Figure()
+def _throughput(fig: go.Figure, ops: ClientOps, duration: float) -> float:
     width = max(0.1, round(max(duration, 1.0) / 150, 1))
     edges = np.arange(0.0, max(duration, width) + width, width)
     result = np.asarray(ops.result)
@@ -265,58 +273,114 @@ def throughput(ops: ClientOps, faults: list[dict[str, Any]], duration: float) ->
         counts, _ = np.histogram(ends, bins=edges)
         fig.add_trace(go.Scatter(
             x=(edges[:-1] + width / 2).round(3), y=(counts / width).round(1), mode="lines",
-            name=outcome, line={"color": COLORS[outcome], "width": 2, "shape": "hv"},
+            name=f"{outcome} per second", legendgroup=f"rate {outcome}",
+            line={"color": COLORS[outcome], "width": 2, "shape": "hv"},
             hovertemplate=f"{outcome}: %{{y}} ops/s at %{{x:.1f}} s<extra></extra>",
-        ))
-    _shade(fig, faults, label=False, end=float(ops.end.max(initial=0)))
-    _layout(fig, f"Throughput (completions per second, {width:g} s bins)", 300,
-            xaxis={"title": "seconds since the workload began"},
-            yaxis={"title": "operations / s", "rangemode": "tozero"})
-    return fig
+        ), row=3, col=1)
+    return width
+
+
+LABELLED = 40  # a counterexample chart labels at most this many operations
+DRAW_ALL = 60  # a window up to this size is drawn whole; a larger one, around the culprit
+NEAREST = 20  # of a large window: the operations nearest the culprit, by index
+
+
+def drawn_ops(ce: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The operations a counterexample's chart draws, and how many there are in all.
+
+    All of them when the window has at most DRAW_ALL operations; otherwise the culprit,
+    the operations concurrent with it, the proof's operations, the last ten steps of the
+    longest partial linearization, and the NEAREST window operations closest to the
+    culprit. (The report's table lists the whole window.)"""
+    culprit = ce["op"]
+    every: dict[int, dict[str, Any]] = {}
+    for o in [*ce["window"]["ops"], *ce.get("concurrent", []), culprit]:
+        every[o["invoke_index"]] = o
+    if len(every) <= DRAW_ALL:
+        return sorted(every.values(), key=lambda o: o["invoke_index"]), len(every)
+    chosen = {o["invoke_index"]: o for o in [*ce.get("concurrent", []), culprit]}
+    for o in (ce.get("proof") or {}).values():
+        if o:
+            chosen[o["invoke_index"]] = o
+    for path in ce.get("partial_linearizations", [])[:1]:
+        for step in path["steps"][-10:]:
+            chosen[step["op"]["invoke_index"]] = step["op"]
+    nearest = sorted(ce["window"]["ops"],
+                     key=lambda o: abs(o["invoke_index"] - culprit["invoke_index"]))
+    for o in nearest[:NEAREST]:
+        chosen[o["invoke_index"]] = o
+    return sorted(chosen.values(), key=lambda o: o["invoke_index"]), len(every)
 
 
 def counterexample(ce: dict[str, Any], times: dict[int, float], key: Any) -> go.Figure:
-    """A counterexample's operations on a time axis, one row per process, the one that
-    cannot be linearized highlighted."""
+    """A counterexample's operations (its window, the operations concurrent with the
+    culprit, and the culprit) on a time axis, one row per process, the one that cannot
+    be linearized highlighted. Every operation is drawn; labels go to the culprit and
+    those concurrent with it first. When the window is much longer than the culprit's
+    neighbourhood, the chart opens zoomed to that (autoscale shows everything)."""
     culprit = ce["op"]["invoke_index"]
-    chosen: dict[int, dict[str, Any]] = {}
-    for o in [*ce["window"]["ops"], *ce.get("concurrent", []), ce["op"]]:
-        chosen[o["invoke_index"]] = o
-    ops = sorted(chosen.values(), key=lambda o: o["invoke_index"])
+    ops, _ = drawn_ops(ce)
     t0 = min((times.get(o["invoke_index"], 0.0) for o in ops), default=0.0)
     last = max((times.get(o.get("complete_index") or o["invoke_index"], 0.0) for o in ops),
                default=t0)
-    span = max(last - t0, 1e-6)
+    open_end = (last - t0) * 1000 * 1.05 + 0.001
     processes = sorted({str(o["process"]) for o in ops}, key=_natural)
+    row = {p: i for i, p in enumerate(processes)}
+    before = [o["invoke_index"] for o in ops if o["invoke_index"] < culprit][-5:]
+    near = {o["invoke_index"] for o in ce.get("concurrent", [])} | {culprit, *before}
+    labelled = set(sorted(near)[:LABELLED])
+    for o in ops:
+        if len(labelled) >= LABELLED:
+            break
+        labelled.add(o["invoke_index"])
     fig = go.Figure()
+    segments: dict[str, dict[str, list[Any]]] = {}
+    span = [float("inf"), float("-inf")]
     for o in ops:
         start = (times.get(o["invoke_index"], t0) - t0) * 1000
         done = o.get("complete_index")
-        end = (times.get(done, last) - t0) * 1000 if done is not None else (span * 1000 * 1.05)
+        end = (times.get(done, last) - t0) * 1000 if done is not None else open_end
         is_culprit = o["invoke_index"] == culprit
-        color = CULPRIT if is_culprit else COLORS.get(o.get("result", "info"), "#888")
-        y = str(o["process"])
+        group = "culprit" if is_culprit else o.get("result", "info")
+        seg = segments.setdefault(group, {"x": [], "y": [], "text": []})
+        y = row[str(o["process"])]
         label = esc(o["description"], 60)
+        hover = (f"<b>{label}</b>{' — cannot be linearized' if is_culprit else ''}<br>"
+                 f"process {esc(o['process'])}, {esc(o.get('result', '?'))}<br>indexes "
+                 f"{o['invoke_index']}..{done if done is not None else '(never completed)'}")
+        seg["x"] += [start, end, None]
+        seg["y"] += [y, y, None]
+        seg["text"] += [hover, hover, ""]
+        if o["invoke_index"] in near:
+            span = [min(span[0], start), max(span[1], end)]
+        if o["invoke_index"] in labelled:
+            fig.add_annotation(x=(start + end) / 2, y=y, text=("<b>⚠ " + label + "</b>")
+                               if is_culprit else label, showarrow=False, yshift=11,
+                               font={"size": 11, "color": CULPRIT if is_culprit else "#222"})
+    names = {"ok": "ok", "fail": "failed", "info": "unknown (info)",
+             "culprit": "cannot be linearized"}
+    for group, seg in sorted(segments.items(), key=lambda g: g[0] == "culprit"):
+        color = CULPRIT if group == "culprit" else COLORS.get(group, "#888")
         fig.add_trace(go.Scatter(
-            x=[start, end], y=[y, y], mode="lines+markers",
-            line={"color": color, "width": 10 if is_culprit else 6,
-                  "dash": "dot" if done is None else "solid"},
-            marker={"size": 4, "color": color}, showlegend=False,
-            hovertemplate=(
-                f"<b>{label}</b>{' — cannot be linearized' if is_culprit else ''}<br>"
-                f"process {esc(o['process'])}, {esc(o.get('result', '?'))}<br>"
-                f"indexes {o['invoke_index']}..{done if done is not None else '(never)'}<br>"
-                "%{x:.2f} ms<extra></extra>"
-            ),
+            x=seg["x"], y=seg["y"], text=seg["text"], mode="lines+markers",
+            name=names.get(group, group),
+            line={"color": color, "width": 9 if group == "culprit" else 5},
+            marker={"size": 4, "color": color}, connectgaps=False,
+            hovertemplate="%{text}<br>%{x:.2f} ms<extra></extra>",
         ))
-        fig.add_annotation(x=(start + end) / 2, y=y, text=("<b>⚠ " + label + "</b>")
-                           if is_culprit else label, showarrow=False, yshift=13,
-                           font={"size": 11, "color": CULPRIT if is_culprit else "#222"})
+    whole = open_end
+    xaxis: dict[str, Any] = {"title": "milliseconds from the window's first invocation"}
+    if span[1] > span[0] and (span[1] - span[0]) < whole / 20:
+        pad = (span[1] - span[0]) * 0.6 + 0.001
+        xaxis["range"] = [span[0] - pad, span[1] + pad]
+        xaxis["title"] += " (zoomed to the culprit; autoscale shows the whole window)"
     _layout(fig, f"Key {esc(key, 60)}: the operations of the smallest failing window",
-            max(220, 70 + 46 * len(processes)),
-            xaxis={"title": "milliseconds from the window's first invocation"},
-            yaxis={"title": "process", "type": "category", "categoryorder": "array",
-                   "categoryarray": processes, "autorange": "reversed"})
+            min(1600, max(220, 90 + (40 if len(processes) <= 20 else 22) * len(processes))),
+            xaxis=xaxis,
+            yaxis={"title": "process", "autorange": "reversed", "tickvals": list(row.values()),
+                   "ticktext": [esc(p, 20) for p in processes], "zeroline": False})
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"}, margin={"t": 60})
     return fig
 
 

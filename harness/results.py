@@ -6,6 +6,7 @@ results/<test>/<timestamp>/
     results.json     verdicts, counterexamples, statistics, the nemesis timeline
     harness.log      what the harness did
     nodes/NAME.log   each node's output
+    report.html      the report (harness/report/, docs/reports.md)
 results/latest -> <test>/<timestamp>   the newest run
 """
 

@@ -257,3 +257,30 @@ def test_the_ci_summary_leads_with_the_verdict(runs: Runs, monkeypatch: pytest.M
     monkeypatch.delenv("GITHUB_ACTIONS")
     assert "::error" not in summary(runs.results("kills"))
     assert summary(runs.results("kills")).splitlines()[0] == "SPLITBRAIN kills: valid"
+
+
+def test_the_nightly_script_runs(tmp_path: Path) -> None:
+    """docs/nightly-ci.md's script, as written there, on the local backend: it keeps
+    the results and the JUnit XML and exits 0 when every run is valid."""
+    import re
+    import shutil
+
+    doc = (ROOT / "docs" / "nightly-ci.md").read_text()
+    script = re.search(r"```bash\n(#!/usr/bin/env bash\n.*?)```", doc, re.S)
+    assert script, "the script block is missing"
+    work = tmp_path / "repo"
+    (work / "specs").mkdir(parents=True)
+    (work / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "specs" / "set.yaml", work / "specs")
+    (work / ".venv" / "bin" / "splitbrain").symlink_to(Path(sys.executable).parent /
+                                                        "splitbrain")
+    (work / "nightly.sh").write_text(script.group(1))
+    done = subprocess.run(
+        ["bash", "nightly.sh"], cwd=work, capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "SPECS": "specs/set.yaml", "SYSTEMS": "store",
+             "RUN_ARGS": f"--backend local --time-limit 2 --nodes 3 --seed {SEED}"},
+    )
+    assert done.returncode == 0, f"seed {SEED}: {done.stdout}{done.stderr}"
+    assert "set-store: valid" in done.stdout and "SPLITBRAIN set: valid" in done.stdout
+    assert ET.parse(work / "junit" / "set-store.xml").getroot().get("failures") == "0"
+    assert list((work / "results" / "set").glob("*/report.html"))

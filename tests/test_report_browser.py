@@ -9,6 +9,7 @@ Without Chromium these skip, saying why, except under CI (CI=true), where they m
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,14 @@ def driver() -> Iterator[Any]:
         pytest.skip(why)
     with chromium() as d:
         yield d
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def errors(console: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -85,6 +94,14 @@ def test_an_invalid_run_shows_its_verdict_timeline_and_counterexample(
     fetched = driver.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)")
     assert fetched == [], f"the report fetched {fetched}"
+    # counterexamples past the first few are drawn when they are scrolled near
+    charts = driver.find_elements(By.CSS_SELECTOR, "[id^=chart-counterexample-]")
+    assert len(charts) == len(runs.results("laggy")["checkers"]["linearizable"]["keys"])
+    last = charts[-1]
+    driver.execute_script("arguments[0].scrollIntoView()", last)
+    wait_for(lambda: bool(last.find_elements(By.CSS_SELECTOR, ".main-svg")), 30,
+             "the last counterexample drawn after scrolling to it")
+    assert errors(driver.get_log("browser")) == []
 
 
 def test_a_valid_run_with_faults_renders_with_webgl(runs: Runs, driver: Any,
@@ -121,3 +138,25 @@ def test_a_stored_script_shows_as_text_and_never_runs(runs: Runs, driver: Any,
     assert f"Key {HOSTILE}" in body and f"version {HOSTILE}" in body
     title = driver.find_element(By.CSS_SELECTOR, "#chart-counterexample-0 .gtitle").text
     assert HOSTILE in title, title
+    # hover over an operation on the hostile key in the timeline: its hover text shows
+    # the key and value as typed, and adds no element
+    hovered = driver.execute_script("""
+        const gd = document.getElementById("chart-overview");
+        for (let c = 0; c < gd.data.length; c++) {
+          const text = gd.data[c].text || [];
+          for (let p = 0; p < text.length; p++) {
+            if (String(text[p]).includes("alert(1)")) {
+              Plotly.Fx.hover(gd, [{curveNumber: c, pointNumber: p}], "xy");
+              return text[p];
+            }
+          }
+        }
+        return null;""")
+    assert hovered and "&lt;script&gt;" in hovered, hovered  # escaped before plotly
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#chart-overview .hovertext"),
+             10, "the hover label")
+    label = driver.find_element(By.CSS_SELECTOR, "#chart-overview .hovertext").text
+    assert HOSTILE in label, label
+    assert not driver.find_elements(By.CSS_SELECTOR, "#chart-overview script")
+    assert driver.execute_script(
+        "return [...document.scripts].filter(s => s.type !== 'application/json').length") == 2

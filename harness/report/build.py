@@ -24,6 +24,7 @@ from harness.report import figures
 
 REPORT = "report.html"
 MAX_LISTED = 50  # elements of a set-full list shown before "and N more"
+EAGER_COUNTEREXAMPLES = 5  # drawn at load; the others as they are scrolled near
 
 
 def read_history(path: Path) -> list[Op]:
@@ -149,7 +150,8 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
         unknown_keys=[k for k in lin.get("keys", []) if k.get("valid") == "unknown"],
         set_full=checkers.get("set-full"), files=files, ops_count=len(client),
         detail=len(client) <= figures.DETAIL_LIMIT, detail_limit=figures.DETAIL_LIMIT,
-        max_listed=MAX_LISTED, plotly_js=Markup(get_plotlyjs()),
+        max_listed=MAX_LISTED, eager_counterexamples=EAGER_COUNTEREXAMPLES,
+        plotly_js=Markup(get_plotlyjs()),
         charts_json=Markup("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in charts.items())
                            + "}"),
         built=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

@@ -4,10 +4,15 @@ escaping, `splitbrain report`, JUnit XML and the CI summary."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html.parser
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ import pytest
 
 from harness.junit import summary
 from harness.report import build_report
-from tests.report_support import HOSTILE, SEED, Runs, real_runs
+from tests.report_support import HOSTILE, SEED, SPECS, Runs, real_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "results.schema.json").read_text())
@@ -155,8 +160,6 @@ def test_values_from_the_system_are_shown_as_text(runs: Runs) -> None:
 
 
 def test_splitbrain_report_checks_the_stored_history_again(runs: Runs, tmp_path: Path) -> None:
-    import shutil
-
     run_dir = tmp_path / "laggy" / "again"
     shutil.copytree(runs.dirs["laggy"], run_dir, ignore=shutil.ignore_patterns("data"))
     stale = runs.results("laggy")
@@ -223,9 +226,7 @@ def test_junit_carries_hostile_values_as_text(runs: Runs, tmp_path: Path) -> Non
 
 def test_run_and_check_write_junit(runs: Runs, tmp_path: Path) -> None:
     spec = tmp_path / "laggy.yaml"
-    spec.write_text(json.dumps({**json.loads(json.dumps(
-        __import__("tests.report_support", fromlist=["SPECS"]).SPECS["laggy"])),
-        "time_limit": 2, "seed": SEED}))
+    spec.write_text(json.dumps({**SPECS["laggy"], "time_limit": 2, "seed": SEED}))
     junit = tmp_path / "run.xml"
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", str(spec), "--results",
@@ -262,9 +263,6 @@ def test_the_ci_summary_leads_with_the_verdict(runs: Runs, monkeypatch: pytest.M
 def test_the_nightly_script_runs(tmp_path: Path) -> None:
     """docs/nightly-ci.md's script, as written there, on the local backend: it keeps
     the results and the JUnit XML and exits 0 when every run is valid."""
-    import re
-    import shutil
-
     doc = (ROOT / "docs" / "nightly-ci.md").read_text()
     script = re.search(r"```bash\n(#!/usr/bin/env bash\n.*?)```", doc, re.S)
     assert script, "the script block is missing"
@@ -277,10 +275,39 @@ def test_the_nightly_script_runs(tmp_path: Path) -> None:
     (work / "nightly.sh").write_text(script.group(1))
     done = subprocess.run(
         ["bash", "nightly.sh"], cwd=work, capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "SPECS": "specs/set.yaml", "SYSTEMS": "store",
+        env={**os.environ, "SPECS": "specs/set.yaml", "SYSTEMS": "store",
              "RUN_ARGS": f"--backend local --time-limit 2 --nodes 3 --seed {SEED}"},
     )
     assert done.returncode == 0, f"seed {SEED}: {done.stdout}{done.stderr}"
     assert "set-store: valid" in done.stdout and "SPLITBRAIN set: valid" in done.stdout
     assert ET.parse(work / "junit" / "set-store.xml").getroot().get("failures") == "0"
     assert list((work / "results" / "set").glob("*/report.html"))
+
+
+def test_a_large_history_keeps_every_operation_and_its_culprit() -> None:
+    """Above the detail limit the charts go WebGL and lose per-operation text, but every
+    operation is still drawn and the culprit of the counterexample is marked."""
+    from checker.check import check_file
+    from checker.formats.jsonl import write_jsonl
+    from checker.simulate import Workload, inject_impossible, simulate
+    from harness.report import figures
+
+    n = figures.DETAIL_LIMIT + 5_000
+    ops = inject_impossible(simulate(SEED, Workload(kind="etcd", ops=n, processes=8,
+                                                    keys=50, p_info=0.01)), SEED)
+    ops = [dataclasses.replace(o, index=i) for i, o in enumerate(ops)]
+    client = figures.client_ops(ops, 8)
+    assert len(client) == n
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
+        out.writelines(write_jsonl(o) for o in ops)
+    checked = check_file(out.name, "kv", None, "jsonl").result.to_json()
+    Path(out.name).unlink()
+    assert checked["valid"] is False, f"seed {SEED}"
+    culprit = checked["keys"][0]["counterexample"]["op"]["invoke_index"]
+    fig = figures.overview(client, [], [], {culprit}, float(client.end.max()))
+    timeline = [t for t in fig.data if t.yaxis == "y" and t.type == "scattergl"]
+    latency = [t for t in fig.data if t.yaxis == "y2" and t.type == "scattergl"]
+    assert sum(len(t.x) for t in timeline) == n and sum(len(t.x) for t in latency) == n
+    assert all(t.text is None for t in timeline)  # no per-operation text at this size
+    marked = [t for t in fig.data if t.name == "cannot be linearized"]
+    assert marked and list(marked[0].customdata) == [culprit]

@@ -77,7 +77,9 @@ def summary(results: dict[str, Any], run_dir: str | Path | None = None) -> str:
     """A few lines a CI log shows well: the verdict first, each checker, where to look.
     Under GitHub Actions each invalid key is also an ::error annotation."""
     test = results.get("test", "run")
-    lines = [f"SPLITBRAIN {test}: {_word(results.get('valid'))}"
+    verdict = ("could not run" if results.get("error") and not results.get("checkers")
+               else _word(results.get("valid")))
+    lines = [f"SPLITBRAIN {test}: {verdict}"
              + (" (interrupted)" if results.get("interrupted") else "")]
     if results.get("error"):
         lines.append(f"  error: {results['error']}")

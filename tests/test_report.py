@@ -311,3 +311,17 @@ def test_a_large_history_keeps_every_operation_and_its_culprit() -> None:
     assert all(t.text is None for t in timeline)  # no per-operation text at this size
     marked = [t for t in fig.data if t.name == "cannot be linearized"]
     assert marked and list(marked[0].customdata) == [culprit]
+
+
+def test_a_run_that_could_not_start_is_an_error_for_ci(tmp_path: Path) -> None:
+    from harness.junit import write_run
+
+    results = {"test": "bad", "valid": "unknown", "error": "no Docker", "checkers": {},
+               "interrupted": False}
+    assert summary(results).splitlines()[:2] == ["SPLITBRAIN bad: could not run",
+                                                 "  error: no Docker"]
+    write_run(results, tmp_path / "bad.xml")
+    root = ET.parse(tmp_path / "bad.xml").getroot()
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("1", "1", "0")
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.text == "no Docker"

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from harness.report.build import _env, verdict_word
+from harness.report.build import environment, verdict_word
 
 TEXT = {".log": "text/plain", ".jsonl": "text/plain", ".yaml": "text/plain",
         ".json": "application/json", ".html": "text/html", ".xml": "application/xml"}
@@ -109,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         everything = runs(self.root)
         shown = [r for r in everything if not verdict or r.verdict == verdict]
         counts = {v: sum(1 for r in everything if r.verdict == v) for v in VERDICTS}
-        page = _env().get_template("index.html.j2").render(
+        page = environment().get_template("index.html.j2").render(
             runs=shown, verdict=verdict, counts=counts, total=len(everything),
             root=str(self.root))
         self._send(page, "text/html")
@@ -133,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
             if not rest.endswith("/"):
                 self._redirect(f"/runs/{urllib.parse.quote(rest)}/")
                 return
-            page = _env().get_template("run.html.j2").render(
+            page = environment().get_template("run.html.j2").render(
                 run=run_dir.relative_to(root).as_posix(), files=files_of(run_dir),
                 has_report=(run_dir / "report.html").is_file())
             self._send(page, "text/html")

@@ -34,7 +34,7 @@ def read_history(path: Path) -> list[Op]:
 
 
 @functools.cache
-def _env() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -144,7 +144,7 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
                                 "total": total})
     css, sentence, reasons = headline(results)
     files = _files(results, run_dir)
-    page = _env().get_template("report.html.j2").render(
+    page = environment().get_template("report.html.j2").render(
         r=results, spec=spec, stats=stats, checkers=checkers, css=css, sentence=sentence,
         reasons=reasons, charts=charts, counterexamples=counterexamples,
         unknown_keys=[k for k in lin.get("keys", []) if k.get("valid") == "unknown"],

@@ -16,6 +16,7 @@ No operation is ever dropped from a chart.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,6 @@ def esc(value: Any, limit: int = MAX_TEXT) -> str:
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     if value is UNOBSERVED:
         return "?"
     try:

@@ -325,3 +325,17 @@ def test_a_run_that_could_not_start_is_an_error_for_ci(tmp_path: Path) -> None:
     assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("1", "1", "0")
     error = root.find("testsuite/testcase/error")
     assert error is not None and error.text == "no Docker"
+
+
+def test_splitbrain_report_no_check_only_rebuilds_the_page(runs: Runs, tmp_path: Path) -> None:
+    run_dir = tmp_path / "set" / "again"
+    shutil.copytree(runs.dirs["set"], run_dir, ignore=shutil.ignore_patterns("data"))
+    before = (run_dir / "results.json").read_text()
+    (run_dir / "report.html").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", "--no-check", str(run_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (run_dir / "results.json").read_text() == before
+    assert "Valid: no consistency violation found" in (run_dir / "report.html").read_text()

@@ -281,7 +281,11 @@ def test_the_nightly_script_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, f"seed {SEED}: {done.stdout}{done.stderr}"
     assert "set-store: valid" in done.stdout and "SPLITBRAIN set: valid" in done.stdout
     assert ET.parse(work / "junit" / "set-store.xml").getroot().get("failures") == "0"
-    assert list((work / "results" / "set").glob("*/report.html"))
+    runs = list((work / "results" / "set").glob("*/report.html"))
+    assert runs
+    # a relative results folder: the nodes' data stays where it belongs
+    assert (runs[0].parent / "data" / "n1.data").is_dir()
+    assert not (runs[0].parent / "data" / "results").exists()
 
 
 def test_a_large_history_keeps_every_operation_and_its_culprit() -> None:

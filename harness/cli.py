@@ -86,13 +86,18 @@ def _run(args: argparse.Namespace) -> int:
         )
     for note in r.notes:
         lines.append(f"  note: {note}")
+    if args.junit:  # the CI summary says the same, verdict first
+        _finish(r.to_json(), outcome.directory, args.junit)
+        for note in r.notes:
+            print(f"  note: {note}")
+        print(f"results: {outcome.directory}")
+        return outcome.exit_code
     verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
     print(f"{r.test}: {verdict}")
     print("\n".join(lines))
     print(f"results: {outcome.directory}")
     if (outcome.directory / "report.html").exists():
         print(f"report: {outcome.directory / 'report.html'}")
-    _finish(r.to_json(), outcome.directory, args.junit)
     return outcome.exit_code
 
 

@@ -343,3 +343,11 @@ def test_splitbrain_report_no_check_only_rebuilds_the_page(runs: Runs, tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert (run_dir / "results.json").read_text() == before
     assert "Valid: no consistency violation found" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["kills", "laggy", "set"])
+def test_a_runs_spec_yaml_reads_back_as_the_spec_it_ran(runs: Runs, name: str) -> None:
+    from harness.spec import load
+
+    spec = load(runs.dirs[name] / "spec.yaml")
+    assert json.loads(json.dumps(spec.to_json())) == runs.results(name)["spec"]

@@ -9,8 +9,10 @@ install: $(STAMP)
 
 # Debian packages: etcd 3.4 (the conformance tests and the benchmark run it beside the
 # store), mmdebstrap (builds the node image's root file system offline), gcc and
-# libnetfilter-queue-dev (build the wheel of NetfilterQueue for the node image).
-DEBS := etcd-server etcd-client mmdebstrap gcc libnetfilter-queue-dev
+# libnetfilter-queue-dev (build the wheel of NetfilterQueue for the node image), and
+# chromium with chromium-driver (the report tests and benchmark open report.html in a
+# real headless browser through Selenium; no browser can be downloaded here).
+DEBS := etcd-server etcd-client mmdebstrap gcc libnetfilter-queue-dev chromium chromium-driver
 $(STAMP): pyproject.toml
 	dpkg -s $(DEBS) >/dev/null 2>&1 || \
 		{ apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 $(DEBS); }
@@ -31,6 +33,7 @@ bench: install
 	$(BIN)/python bench/checker_bench.py
 	$(BIN)/python bench/storage_bench.py
 	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/report_bench.py
 
 # The default fault-injection test: our store, 5 nodes in Docker, 60 s, 10 clients on a
 # register; partitions, leader kills and pauses. Builds the node image first if needed.

@@ -32,6 +32,7 @@ def add_check_command(subparsers: Any) -> None:
     p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
                    help="history format (default: detected from the content)")
     p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (checker/junit.py)")
     p.add_argument("--time-limit", type=_positive, default=DEFAULT_TIME_LIMIT,
                    metavar="SECONDS", help="give up (verdict unknown) after this long per file")
     p.add_argument("--memory-limit", type=_positive, default=DEFAULT_MEMORY_MB, metavar="MB",
@@ -62,6 +63,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
             print(f"splitbrain check: --init is not JSON: {e.msg} in {args.init!r}", file=err)
             return EXIT_BAD_INPUT
     codes = []
+    checked: list[dict[str, Any]] = []  # for --junit
     for path in args.files:
         try:
             result = check_file(
@@ -75,11 +77,13 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
             )
         except HistoryError as e:
             print(f"splitbrain check: {e}", file=err)
+            checked.append({"file": path, "valid": None, "error": str(e)})
             if args.json:
                 print(json.dumps({"file": path, "valid": None, "error": str(e)}), file=out)
             codes.append(EXIT_BAD_INPUT)
             continue
         valid = result.result.valid
+        checked.append(result.to_json())
         codes.append(EXIT_VALID if valid is True else EXIT_INVALID if valid is False
                      else EXIT_UNKNOWN)
         if args.json:
@@ -87,6 +91,10 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
         else:
             print_human(result, out)
         out.flush()
+    if getattr(args, "junit", None):
+        from checker.junit import write_check
+
+        write_check(checked, args.junit)
     for code in (EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN):
         if code in codes:
             return code

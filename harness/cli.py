@@ -40,6 +40,9 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--results", metavar="DIR", help="where runs are written (default results)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
+    p.add_argument("--junit", metavar="FILE",
+                   help="write JUnit XML (a test case per checker and per failing key) and "
+                   "print a CI summary")
     p.set_defaults(run=_run)
 
 
@@ -83,10 +86,18 @@ def _run(args: argparse.Namespace) -> int:
         )
     for note in r.notes:
         lines.append(f"  note: {note}")
+    if args.junit:  # the CI summary says the same, verdict first
+        _finish(r.to_json(), outcome.directory, args.junit)
+        for note in r.notes:
+            print(f"  note: {note}")
+        print(f"results: {outcome.directory}")
+        return outcome.exit_code
     verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
     print(f"{r.test}: {verdict}")
     print("\n".join(lines))
     print(f"results: {outcome.directory}")
+    if (outcome.directory / "report.html").exists():
+        print(f"report: {outcome.directory / 'report.html'}")
     return outcome.exit_code
 
 
@@ -110,6 +121,88 @@ def _detail(name: str, checked: dict[str, Any]) -> str:
             f"stale, {checked['unexpected']} unexpected)"
         )
     return ""
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="rebuild a run's results.json and report.html from its stored history",
+        description="Check the run's history.jsonl again with this version's checkers, "
+        "rewrite results.json and build report.html. Exit as `run` does: 0 valid, 1 "
+        "invalid, 2 unknown, 3 not a run folder.",
+    )
+    p.add_argument("run_dir", metavar="RESULTS_DIR",
+                   help="a run's folder (results/<test>/<time>, or results/latest)")
+    p.add_argument("--no-check", action="store_true",
+                   help="only rebuild report.html from the results.json there")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+    p.set_defaults(run=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.report.build import build_report, recheck
+    from harness.results import exit_code
+    from harness.spec import SpecError
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "results.json").is_file() or not (run_dir / "history.jsonl").is_file():
+        print(f"splitbrain report: {run_dir}: no results.json and history.jsonl here",
+              file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        results = (json.loads((run_dir / "results.json").read_text()) if args.no_check
+                   else recheck(run_dir))
+    except (SpecError, ValueError, OSError) as e:
+        print(f"splitbrain report: {run_dir}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    path = build_report(run_dir)
+    _finish(results, run_dir, args.junit)
+    print(f"report: {path}")
+    valid = results.get("valid")
+    return exit_code(valid if valid in (True, False) else "unknown",
+                     bool(results.get("interrupted")))
+
+
+def _finish(results: dict[str, Any], run_dir: Any, junit: str | None) -> None:
+    """The CI summary, and JUnit XML when asked for."""
+    from harness.junit import summary, write_run
+
+    if junit:
+        write_run(results, junit, run_dir)
+        print(summary(results, run_dir))
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="browse the runs under a results folder over HTTP",
+        description="An index of every run (newest first, filterable by verdict) linking "
+        "to each report, and each run's files. Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    p.add_argument("root", nargs="?", default="results", metavar="RESULTS_ROOT",
+                   help="the folder runs are written to (default results)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.serve import serve
+
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"splitbrain serve: {root}: no such folder", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        serve(root, args.host, args.port)
+    except OSError as e:
+        print(f"splitbrain serve: {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
 
 
 def _add_image(sub: Any) -> None:
@@ -228,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
     add_check_command(sub)
+    _add_report(sub)
+    _add_serve(sub)
     _add_image(sub)
     _add_cluster(sub)
     return parser

@@ -211,7 +211,11 @@ class LocalCluster:
         self._tmp = (
             None if root is not None else tempfile.TemporaryDirectory(prefix=f"{self.kind}-")
         )
-        self.root = Path(root if root is not None else self._tmp.name)  # type: ignore[union-attr]
+        # absolute: the members run in it, and their data directories must not be read
+        # relative to it (a relative results folder nested them and raced their creation)
+        self.root = Path(
+            root if root is not None else self._tmp.name  # type: ignore[union-attr]
+        ).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, **(env or {})}
         self.token = token or f"{self.kind}-{os.getpid()}-{id(self):x}"

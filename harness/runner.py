@@ -27,7 +27,7 @@ from typing import Any
 import uvloop
 
 from checker.check import check_file
-from checker.history import NEMESIS
+from checker.history import NEMESIS, Op
 from checker.set_full import check_set_full
 from checker.stats import compute as compute_stats
 from harness.client import Client
@@ -160,7 +160,7 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
     results = RunResults(spec.name, run_id, spec, time.time())
     results.files = {
         "spec": "spec.yaml", "history": "history.jsonl", "results": "results.json",
-        "harness_log": "harness.log", "node_logs": "nodes/",
+        "harness_log": "harness.log", "node_logs": "nodes/", "report": "report.html",
     }  # fmt: skip
     write_spec(run_dir / "spec.yaml", spec)
     progress.say(
@@ -187,12 +187,26 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
         finally:
             results.ended = time.time()
             results.write(run_dir / "results.json")
+        _report(run_dir, progress)
     # An invalid history is a finding even from a run that failed; otherwise a harness
     # error (before or during the run) is the answer.
     code = exit_code(results.verdict, results.interrupted)
     if results.error and results.verdict is not False:
         code = EXIT_ERROR
     return Outcome(results, run_dir, code)
+
+
+def _report(run_dir: Path, progress: Progress) -> None:
+    """report.html, from what was written; a report that fails to build fails nothing else."""
+    from harness.report import build_report
+
+    try:
+        path = build_report(run_dir)
+    except Exception:
+        log.exception("the report could not be built")
+        progress.say("the report could not be built (see harness.log)")
+        return
+    log.info("report: %s", path)
 
 
 class _Signals:
@@ -378,10 +392,13 @@ async def _tick(
 def _check(
     spec: Spec, run_dir: Path, recorder: Recorder, results: RunResults, progress: Progress
 ) -> None:
-    history = run_dir / "history.jsonl"
+    progress.say(f"checking {sum(1 for op in recorder.ops if op.type == 'invoke')} operations")
+    check_history(spec, run_dir / "history.jsonl", recorder.ops, results)
+
+
+def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults) -> None:
+    """The workload's checkers and the statistics, into results (also `splitbrain report`)."""
     workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
-    ops = recorder.ops
-    progress.say(f"checking {sum(1 for op in ops if op.type == 'invoke')} operations")
     if "linearizable" in workload.checkers and workload.model is not None:
         checked = check_file(
             str(history), workload.model, None, "jsonl",

@@ -1,0 +1,5 @@
+"""report.html: one self-contained page per run (docs/reports.md)."""
+
+from harness.report.build import REPORT, build_report, read_history
+
+__all__ = ["REPORT", "build_report", "read_history"]

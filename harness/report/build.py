@@ -1,0 +1,206 @@
+"""Build a run's report.html from its results.json and history.jsonl.
+
+The page is one file that opens from disk with no network: plotly's script is inlined,
+the charts are plotly figures (WebGL for large histories), the rest is a jinja2
+template with autoescaping, so every value that came from the system under test is
+shown as text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from checker.formats import read_ops
+from checker.history import Op
+from harness.report import figures
+
+REPORT = "report.html"
+MAX_LISTED = 50  # elements of a set-full list shown before "and N more"
+EAGER_COUNTEREXAMPLES = 5  # drawn at load; the others as they are scrolled near
+
+
+def read_history(path: Path) -> list[Op]:
+    with open(path, encoding="utf-8") as stream:
+        _, ops = read_ops(stream, str(path), "jsonl")
+        return list(ops)
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["show"] = _show
+    env.filters["verdict"] = verdict_word
+    return env
+
+
+def _show(value: Any, limit: int = 200) -> str:
+    """Any JSON value as short text (escaped later by the template)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                          default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def verdict_word(valid: Any) -> str:
+    return {True: "valid", False: "invalid"}.get(valid, "unknown") if isinstance(
+        valid, bool) or valid is None else "unknown"
+
+
+def headline(results: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The verdict in plain words: (css class, one sentence, the reasons)."""
+    valid = results.get("valid")
+    checkers = results.get("checkers") or {}
+    stats = results.get("stats") or {}
+    ops = sum(sum(c.values()) for c in (stats.get("ops") or {}).values())
+    faults = len(stats.get("faults") or [])
+    reasons: list[str] = []
+    lin = checkers.get("linearizable")
+    if lin:
+        for k in lin.get("keys", []):
+            ce = k.get("counterexample")
+            if k.get("valid") is False:
+                reasons.append(ce["explanation"] if ce else f"key {_show(k['key'])} is not "
+                               "linearizable")
+            elif k.get("valid") == "unknown":
+                reasons.append(f"key {_show(k['key'])}: the checker could not decide "
+                               f"({k.get('reason', 'a budget ran out')})")
+    sf = checkers.get("set-full")
+    if sf and sf.get("valid") is False:
+        reasons.append(f"set-full: {sf['lost']} lost, {sf['stale']} stale and "
+                       f"{sf['unexpected']} unexpected elements")
+    if results.get("error"):
+        reasons.append(f"the run stopped with an error: {results['error']}")
+    if results.get("interrupted"):
+        reasons.append("the run was interrupted before the end")
+    if valid is True:
+        sentence = (f"Valid: no consistency violation found in {ops} operations"
+                    f" with {faults} fault{'s' if faults != 1 else ''} injected.")
+        return "valid", sentence, reasons
+    if valid is False:
+        what = []
+        if lin and lin.get("invalid_keys"):
+            n = len(lin["invalid_keys"])
+            what.append(f"{n} of {lin['key_count']} key{'s' if lin['key_count'] != 1 else ''}"
+                        " not linearizable")
+        if sf and sf.get("valid") is False:
+            what.append("set elements lost or stale")
+        return ("invalid", f"INVALID: the system broke its consistency claim "
+                f"({'; '.join(what) or 'a checker failed'}).", reasons)
+    return ("unknown", "Unknown: this run cannot say whether the system is consistent.",
+            reasons or ["a checker ran out of time or memory"])
+
+
+def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
+    """Write run_dir/report.html from run_dir/results.json and the history."""
+    run_dir = Path(run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    history = run_dir / "history.jsonl"
+    if ops is None:
+        ops = read_history(history) if history.exists() else []
+    html = render(results, ops, run_dir)
+    out = run_dir / REPORT
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) -> str:
+    started = time.monotonic()
+    spec = results.get("spec") or {}
+    stats = results.get("stats") or {}
+    checkers = results.get("checkers") or {}
+    client = figures.client_ops(ops, spec.get("concurrency"))
+    duration = float(stats.get("duration_s") or (client.end.max() if len(client) else 0.0))
+    faults = figures.fault_windows(stats, duration)
+    times = {op.index: (op.time or 0) / 1e9 for op in ops}
+    lin = checkers.get("linearizable") or {}
+    bad_keys = [k for k in lin.get("keys", []) if k.get("counterexample")]
+    culprits = {k["counterexample"]["op"]["invoke_index"] for k in bad_keys}
+    charts: dict[str, str] = {}
+    if len(client):
+        charts["overview"] = figures.to_json(figures.overview(
+            client, faults, stats.get("nemesis") or [], culprits, duration))
+    counterexamples = []
+    for n, k in enumerate(bad_keys):
+        ce = k["counterexample"]
+        chart = f"counterexample-{n}"
+        charts[chart] = figures.to_json(figures.counterexample(ce, times, k["key"]))
+        shown, total = figures.drawn_ops(ce)
+        counterexamples.append({"key": k, "ce": ce, "chart": chart, "shown": len(shown),
+                                "total": total})
+    css, sentence, reasons = headline(results)
+    files = _files(results, run_dir)
+    page = environment().get_template("report.html.j2").render(
+        r=results, spec=spec, stats=stats, checkers=checkers, css=css, sentence=sentence,
+        reasons=reasons, charts=charts, counterexamples=counterexamples,
+        unknown_keys=[k for k in lin.get("keys", []) if k.get("valid") == "unknown"],
+        set_full=checkers.get("set-full"), files=files, ops_count=len(client),
+        detail=len(client) <= figures.DETAIL_LIMIT, detail_limit=figures.DETAIL_LIMIT,
+        max_listed=MAX_LISTED, eager_counterexamples=EAGER_COUNTEREXAMPLES,
+        plotly_js=Markup(get_plotlyjs()),
+        charts_json=Markup("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in charts.items())
+                           + "}"),
+        built=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        build_seconds=round(time.monotonic() - started, 2),
+    )
+    return page
+
+
+def _files(results: dict[str, Any], run_dir: Path | None) -> list[dict[str, str]]:
+    """Links to the run's other files, relative to the report."""
+    names = {"results": "results.json", "spec": "spec.yaml", "history": "history.jsonl",
+             "harness_log": "harness.log"}
+    out = []
+    for key, name in names.items():
+        path = (results.get("files") or {}).get(key, name)
+        if run_dir is None or (run_dir / path).exists():
+            out.append({"name": path, "href": path})
+    if run_dir is not None and (run_dir / "nodes").is_dir():
+        for log in sorted((run_dir / "nodes").iterdir()):
+            out.append({"name": f"nodes/{log.name}", "href": f"nodes/{log.name}"})
+    return out
+
+
+NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
+
+
+def recheck(run_dir: Path) -> dict[str, Any]:
+    """Check the stored history again with today's checkers, and rewrite results.json:
+    its verdicts, statistics and notes change; what the run recorded (times, system,
+    cluster, spec) stays. `rechecked` says when."""
+    from harness.results import RunResults, _iso, load_run_spec
+    from harness.runner import check_history
+
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    old = json.loads(path.read_text())
+    spec = load_run_spec(run_dir)
+    fresh = RunResults(spec.name, old.get("run_id", ""), spec, time.time(),
+                       error=old.get("error"), interrupted=bool(old.get("interrupted")))
+    history = run_dir / "history.jsonl"
+    check_history(spec, history, read_history(history), fresh)
+    new = dict(old)
+    new["checkers"] = fresh.checkers
+    new["stats"] = fresh.stats
+    new["valid"] = fresh.verdict
+    new["notes"] = [n for n in old.get("notes", []) if n != NO_OK_NOTE] + fresh.notes
+    new["files"] = {**old.get("files", {}), "report": REPORT}
+    new["rechecked"] = _iso(time.time())
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(new, indent=1, default=str) + "\n")
+    tmp.replace(path)
+    return new

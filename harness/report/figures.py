@@ -1,0 +1,394 @@
+"""The report's charts, as plotly figures (JSON for Plotly.newPlot).
+
+Every string that came from the system under test or the history (keys, values,
+descriptions) is HTML-escaped before it goes into hover text or a label: plotly reads a
+subset of HTML in text and shows entities as characters, so an escaped
+`<script>alert(1)</script>` is shown as typed. The JSON itself escapes `<`, `>` and `/`
+(plotly.io.to_json), so no string can close the <script> element it sits in.
+
+Large histories: the timeline and latency charts switch to WebGL (Scattergl) above
+`WEBGL_ABOVE` operations, carry their numbers as typed arrays (base64 in the JSON), and
+put values in the hover text only up to `DETAIL_LIMIT` operations (above it the hover
+names the op's index, process, f, outcome and latency; history.jsonl has the rest).
+No operation is ever dropped from a chart.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from checker.history import NEMESIS, UNOBSERVED, Op
+
+COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
+CULPRIT = "#7b0000"
+FAULT_FILL = "rgba(214, 39, 40, 0.16)"
+WEBGL_ABOVE = 2_000
+DETAIL_LIMIT = 20_000
+MAX_TEXT = 80
+
+
+def esc(value: Any, limit: int = MAX_TEXT) -> str:
+    """A value as short, escaped text for a plotly label."""
+    text = value if isinstance(value, str) else _json_text(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    # plotly shows &lt; &gt; &amp; as characters (not &quot;): quotes stay as they are
+    return html.escape(text, quote=False)
+
+
+def _json_text(value: Any) -> str:
+    if value is UNOBSERVED:
+        return "?"
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@dataclass
+class ClientOps:
+    """The client operations of a history as columns (one entry per operation)."""
+
+    process: list[int | str]
+    row: np.ndarray  # the timeline row: the worker slot
+    f: list[str]
+    key: list[Any]
+    value: list[Any]
+    result: list[str]
+    index: np.ndarray  # the invocation's index
+    start: np.ndarray  # seconds
+    end: np.ndarray  # seconds; the end of the history when it never completed
+    completed: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.f)
+
+
+def client_ops(ops: Sequence[Op], concurrency: int | None) -> ClientOps:
+    """Each invocation with the completion by its process that follows it (an `info`
+    completion included, so its latency is real); one never completed ends with the
+    history."""
+    end_of_history = max(((op.time or 0) / 1e9 for op in ops), default=0.0)
+    pairs: list[tuple[Op, Op | None]] = []
+    open_: dict[Any, int] = {}
+    for op in ops:
+        if op.process == NEMESIS:
+            continue
+        if op.type == "invoke":
+            open_[op.process] = len(pairs)
+            pairs.append((op, None))
+        elif op.process in open_:
+            at = open_.pop(op.process)
+            pairs[at] = (pairs[at][0], op)
+    rows, results, values, completed, starts, ends = [], [], [], [], [], []
+    for inv, done in pairs:
+        p = inv.process
+        row = p % concurrency if isinstance(p, int) and concurrency else p
+        rows.append(row if isinstance(row, int) else -2)
+        results.append(done.type if done is not None else "info")
+        shown = done.value if done is not None and done.value is not UNOBSERVED else inv.value
+        values.append(shown)
+        completed.append(done is not None)
+        starts.append((inv.time or 0) / 1e9)
+        ends.append((done.time or 0) / 1e9 if done is not None else end_of_history)
+    return ClientOps(
+        process=[inv.process for inv, _ in pairs],
+        row=np.asarray(rows, dtype=np.int32),
+        f=[inv.f for inv, _ in pairs], key=[inv.key for inv, _ in pairs], value=values,
+        result=results,
+        index=np.asarray([inv.index for inv, _ in pairs], dtype=np.int64),
+        start=np.asarray(starts, dtype=np.float64),
+        end=np.asarray(ends, dtype=np.float64),
+        completed=np.asarray(completed, dtype=bool),
+    )
+
+
+def fault_windows(stats: dict[str, Any] | None, duration: float) -> list[dict[str, Any]]:
+    out = []
+    for fault in (stats or {}).get("faults", []):
+        end = fault.get("end_s")
+        out.append({
+            "start": fault["start_s"], "end": end if end is not None else duration,
+            "label": esc(f"{fault['f']} {_targets(fault.get('value'))}", 60),
+        })  # fmt: skip
+    return out
+
+
+def _targets(value: Any) -> str:
+    """What a fault hit, in a few words: `leader: n3`."""
+    if isinstance(value, dict) and "nodes" in value:
+        nodes = ", ".join(map(str, value.get("nodes") or [])) or "no node"
+        return f"{value['target']}: {nodes}" if "target" in value else nodes
+    return _json_text(value)
+
+
+def _layout(fig: go.Figure, title: str, height: int, **axes: Any) -> None:
+    fig.update_layout(
+        template="simple_white", title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height, margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": -0.15}, hovermode="closest", **axes,
+    )
+
+
+def _hover_text(ops: ClientOps, which: np.ndarray) -> list[str] | None:
+    if len(ops) > DETAIL_LIMIT:
+        return None
+    return [
+        f"key {esc(ops.key[i], 40)} · {esc(ops.value[i])}" if ops.key[i] is not None
+        else esc(ops.value[i])
+        for i in which
+    ]
+
+
+def overview(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[str, Any]],
+             culprits: set[int], duration: float) -> go.Figure:
+    """Three charts on one time axis (zooming one zooms all), with the fault windows
+    shaded across them:
+
+    1. Jepsen's timeline: one row per worker, each operation a bar from its invocation
+       to its completion, coloured by outcome; the nemesis' operations on a row of their
+       own; the operations that cannot be linearized marked;
+    2. Jepsen's latency-raw: each operation at its invocation, its latency up (log);
+    3. Jepsen's rate graph: completions per second by outcome.
+
+    One figure, so a large history needs one WebGL context, not three."""
+    rows = sorted({int(r) for r in ops.row.tolist()} | ({-1} if nemesis else set()))
+    heights = [max(160, 40 + 20 * len(rows)), 300, 180]
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+        row_heights=[h / sum(heights) for h in heights],
+        subplot_titles=["Operations by worker (bar: invocation to completion)",
+                        "Latency of each operation, at its invocation",
+                        "Throughput: completions per second"],
+    )
+    _timeline(fig, ops, nemesis, culprits)
+    _latency(fig, ops)
+    width = _throughput(fig, ops, duration)
+    end = max(duration, float(ops.end.max(initial=0.0))) * 1.01 or 1.0
+    for w in faults:
+        fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=FAULT_FILL, line_width=0,
+                      layer="below", row="all", col=1)
+        fig.add_annotation(x=w["start"], y=1.0, xref="x", yref="y domain", text=w["label"],
+                           showarrow=False, xanchor="left", yanchor="top",
+                           font={"size": 10, "color": "#8b1a1a"})
+    fig.update_layout(
+        template="simple_white", height=sum(heights) + 170, hovermode="closest",
+        margin={"l": 70, "r": 20, "t": 30, "b": 50},
+        legend={"orientation": "h", "y": -0.06, "x": 0},
+    )
+    fig.update_xaxes(range=[0, end], showticklabels=True)
+    fig.update_xaxes(title="seconds since the workload began", row=3, col=1)
+    fig.update_yaxes(title="worker", autorange="reversed", tickvals=rows,
+                     ticktext=["nemesis" if r == -1 else str(r) for r in rows], row=1, col=1)
+    fig.update_yaxes(title="latency (ms)", type="log", row=2, col=1)
+    fig.update_yaxes(title=f"ops/s ({width:g} s bins)", rangemode="tozero", row=3, col=1)
+    return fig
+
+
+def _groups(ops: ClientOps) -> list[tuple[str, str, np.ndarray]]:
+    result = np.asarray(ops.result)
+    f = np.asarray(ops.f)
+    return [(outcome, name, np.flatnonzero((result == outcome) & (f == name)))
+            for outcome in ("ok", "fail", "info") for name in sorted(set(f[result == outcome]))]
+
+
+def _timeline(fig: go.Figure, ops: ClientOps, nemesis: list[dict[str, Any]],
+              culprits: set[int]) -> None:
+    gl = len(ops) > WEBGL_ABOVE
+    scatter = go.Scattergl if gl else go.Scatter
+    mid = (ops.start + ops.end) / 2
+    half = (ops.end - ops.start) / 2
+    row_type = np.int8 if int(ops.row.max(initial=0)) < 127 else np.int32
+    for outcome, name, which in _groups(ops):
+        text = _hover_text(ops, which)
+        fig.add_trace(scatter(
+            x=mid[which].astype(np.float32), y=ops.row[which].astype(row_type),
+            mode="markers", name=f"{esc(name)} {outcome}", legendgroup=f"{name} {outcome}",
+            marker={"color": COLORS[outcome], "size": 3 if gl else 6,
+                    "symbol": "circle" if gl else "line-ns-open"},
+            error_x={"type": "data", "array": half[which].astype(np.float32),
+                     "color": COLORS[outcome], "thickness": 2 if gl else 3, "width": 0},
+            customdata=ops.index[which].astype(np.int32), text=text,
+            hovertemplate=(
+                f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata}}<br>"
+                "worker %{y}, midpoint %{x:.3f} s" + ("<br>%{text}" if text else "")
+                + "<extra></extra>"
+            ),
+        ), row=1, col=1)
+    if culprits:
+        which = np.flatnonzero(np.isin(ops.index, list(culprits)))
+        fig.add_trace(go.Scatter(
+            x=mid[which], y=ops.row[which], mode="markers", name="cannot be linearized",
+            marker={"color": CULPRIT, "size": 13, "symbol": "x"},
+            text=[f"key {esc(ops.key[i], 40)} · {esc(ops.f[i])} {esc(ops.value[i])}"
+                  for i in which],
+            customdata=ops.index[which],
+            hovertemplate="<b>cannot be linearized</b><br>op index %{customdata}<br>%{text}"
+                          "<extra></extra>",
+        ), row=1, col=1)
+    if nemesis:
+        fig.add_trace(go.Scatter(
+            x=[n["time_s"] for n in nemesis], y=[-1] * len(nemesis), mode="markers",
+            name="nemesis", marker={"color": "#444", "size": 9, "symbol": "diamond"},
+            text=[f"{esc(n['f'])} {esc(n.get('value'), 120)}" for n in nemesis],
+            hovertemplate="<b>nemesis</b> %{x:.3f} s<br>%{text}<extra></extra>",
+        ), row=1, col=1)
+
+
+def _latency(fig: go.Figure, ops: ClientOps) -> None:
+    gl = len(ops) > WEBGL_ABOVE
+    scatter = go.Scattergl if gl else go.Scatter
+    fs = sorted(set(ops.f))
+    for outcome, name, which in _groups(ops):
+        ms = np.maximum((ops.end[which] - ops.start[which]) * 1000, 0.001)
+        fig.add_trace(scatter(
+            x=ops.start[which].astype(np.float32), y=ms.astype(np.float32), mode="markers",
+            name=f"{esc(name)} {outcome}", legendgroup=f"{name} {outcome}", showlegend=False,
+            marker={"color": COLORS[outcome], "size": 3 if gl else 5,
+                    "symbol": ["circle", "square", "triangle-up"][fs.index(name) % 3]},
+            customdata=ops.index[which].astype(np.int32),
+            hovertemplate=f"<b>{esc(name)}</b> {outcome}<br>op index %{{customdata}}<br>"
+                          "invoked %{x:.3f} s<br>%{y:.1f} ms<extra></extra>",
+        ), row=2, col=1)
+
+
+def _throughput(fig: go.Figure, ops: ClientOps, duration: float) -> float:
+    width = max(0.1, round(max(duration, 1.0) / 150, 1))
+    edges = np.arange(0.0, max(duration, width) + width, width)
+    result = np.asarray(ops.result)
+    for outcome in ("ok", "fail", "info"):
+        ends = ops.end[result == outcome]
+        if not len(ends):
+            continue
+        counts, _ = np.histogram(ends, bins=edges)
+        fig.add_trace(go.Scatter(
+            x=(edges[:-1] + width / 2).round(3), y=(counts / width).round(1), mode="lines",
+            name=f"{outcome} per second", legendgroup=f"rate {outcome}",
+            line={"color": COLORS[outcome], "width": 2, "shape": "hv"},
+            hovertemplate=f"{outcome}: %{{y}} ops/s at %{{x:.1f}} s<extra></extra>",
+        ), row=3, col=1)
+    return width
+
+
+LABELLED = 40  # a counterexample chart labels at most this many operations
+DRAW_ALL = 60  # a window up to this size is drawn whole; a larger one, around the culprit
+NEAREST = 20  # of a large window: the operations nearest the culprit, by index
+
+
+def drawn_ops(ce: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The operations a counterexample's chart draws, and how many there are in all.
+
+    All of them when the window has at most DRAW_ALL operations; otherwise the culprit,
+    the operations concurrent with it, the proof's operations, the last ten steps of the
+    longest partial linearization, and the NEAREST window operations closest to the
+    culprit. (The report's table lists the whole window.)"""
+    culprit = ce["op"]
+    every: dict[int, dict[str, Any]] = {}
+    for o in [*ce["window"]["ops"], *ce.get("concurrent", []), culprit]:
+        every[o["invoke_index"]] = o
+    if len(every) <= DRAW_ALL:
+        return sorted(every.values(), key=lambda o: o["invoke_index"]), len(every)
+    chosen = {o["invoke_index"]: o for o in [*ce.get("concurrent", []), culprit]}
+    for o in (ce.get("proof") or {}).values():
+        if o:
+            chosen[o["invoke_index"]] = o
+    for path in ce.get("partial_linearizations", [])[:1]:
+        for step in path["steps"][-10:]:
+            chosen[step["op"]["invoke_index"]] = step["op"]
+    nearest = sorted(ce["window"]["ops"],
+                     key=lambda o: abs(o["invoke_index"] - culprit["invoke_index"]))
+    for o in nearest[:NEAREST]:
+        chosen[o["invoke_index"]] = o
+    return sorted(chosen.values(), key=lambda o: o["invoke_index"]), len(every)
+
+
+def counterexample(ce: dict[str, Any], times: dict[int, float], key: Any) -> go.Figure:
+    """A counterexample's operations (its window, the operations concurrent with the
+    culprit, and the culprit) on a time axis, one row per process, the one that cannot
+    be linearized highlighted. Every operation is drawn; labels go to the culprit and
+    those concurrent with it first. When the window is much longer than the culprit's
+    neighbourhood, the chart opens zoomed to that (autoscale shows everything)."""
+    culprit = ce["op"]["invoke_index"]
+    ops, _ = drawn_ops(ce)
+    t0 = min((times.get(o["invoke_index"], 0.0) for o in ops), default=0.0)
+    last = max((times.get(o.get("complete_index") or o["invoke_index"], 0.0) for o in ops),
+               default=t0)
+    open_end = (last - t0) * 1000 * 1.05 + 0.001
+    processes = sorted({str(o["process"]) for o in ops}, key=_natural)
+    row = {p: i for i, p in enumerate(processes)}
+    before = [o["invoke_index"] for o in ops if o["invoke_index"] < culprit][-5:]
+    near = {o["invoke_index"] for o in ce.get("concurrent", [])} | {culprit, *before}
+    labelled = set(sorted(near)[:LABELLED])
+    for o in ops:
+        if len(labelled) >= LABELLED:
+            break
+        labelled.add(o["invoke_index"])
+    fig = go.Figure()
+    segments: dict[str, dict[str, list[Any]]] = {}
+    span = [float("inf"), float("-inf")]
+    for o in ops:
+        start = (times.get(o["invoke_index"], t0) - t0) * 1000
+        done = o.get("complete_index")
+        end = (times.get(done, last) - t0) * 1000 if done is not None else open_end
+        is_culprit = o["invoke_index"] == culprit
+        group = "culprit" if is_culprit else o.get("result", "info")
+        seg = segments.setdefault(group, {"x": [], "y": [], "text": []})
+        y = row[str(o["process"])]
+        label = esc(o["description"], 60)
+        hover = (f"<b>{label}</b>{' — cannot be linearized' if is_culprit else ''}<br>"
+                 f"process {esc(o['process'])}, {esc(o.get('result', '?'))}<br>indexes "
+                 f"{o['invoke_index']}..{done if done is not None else '(never completed)'}")
+        seg["x"] += [start, end, None]
+        seg["y"] += [y, y, None]
+        seg["text"] += [hover, hover, ""]
+        if o["invoke_index"] in near:
+            span = [min(span[0], start), max(span[1], end)]
+        if o["invoke_index"] in labelled:
+            fig.add_annotation(x=(start + end) / 2, y=y, text=("<b>⚠ " + label + "</b>")
+                               if is_culprit else label, showarrow=False, yshift=11,
+                               font={"size": 11, "color": CULPRIT if is_culprit else "#222"})
+    names = {"ok": "ok", "fail": "failed", "info": "unknown (info)",
+             "culprit": "cannot be linearized"}
+    for group, seg in sorted(segments.items(), key=lambda g: g[0] == "culprit"):
+        color = CULPRIT if group == "culprit" else COLORS.get(group, "#888")
+        fig.add_trace(go.Scatter(
+            x=seg["x"], y=seg["y"], text=seg["text"], mode="lines+markers",
+            name=names.get(group, group),
+            line={"color": color, "width": 9 if group == "culprit" else 5},
+            marker={"size": 4, "color": color}, connectgaps=False,
+            hovertemplate="%{text}<br>%{x:.2f} ms<extra></extra>",
+        ))
+    whole = open_end
+    xaxis: dict[str, Any] = {"title": "milliseconds from the window's first invocation"}
+    if span[1] > span[0] and (span[1] - span[0]) < whole / 20:
+        pad = (span[1] - span[0]) * 0.6 + 0.001
+        xaxis["range"] = [span[0] - pad, span[1] + pad]
+        xaxis["title"] += " (zoomed to the culprit; autoscale shows the whole window)"
+    _layout(fig, f"Key {esc(key, 60)}: the operations of the smallest failing window",
+            min(1600, max(220, 90 + (40 if len(processes) <= 20 else 22) * len(processes))),
+            xaxis=xaxis,
+            yaxis={"title": "process", "autorange": "reversed", "tickvals": list(row.values()),
+                   "ticktext": [esc(p, 20) for p in processes], "zeroline": False})
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"}, margin={"t": 60})
+    return fig
+
+
+def _natural(text: str) -> tuple[int, Any]:
+    return (0, int(text)) if text.lstrip("-").isdigit() else (1, text)
+
+
+def to_json(fig: go.Figure) -> str:
+    """The figure's JSON for a <script>. plotly escapes <, > and / in strings already;
+    `<` is escaped again here so that nothing can close the script whatever plotly does
+    (in JSON, `<` can only occur inside a string)."""
+    return pio.to_json(fig, validate=False, engine="json").replace("<", "\\u003c")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.spec import Spec
+from harness.spec import Spec, document, parse
 
 SCHEMA_VERSION = 1
 Verdict = bool | Literal["unknown"]
@@ -48,30 +48,15 @@ def make_run_dir(root: Path, test: str, now: float | None = None) -> Path:
     return path
 
 
-def spec_document(resolved: dict[str, Any]) -> dict[str, Any]:
-    """A resolved spec (Spec.to_json(), results.json's `spec`) in the form a spec file
-    takes (docs/specs.md): workload and fault options beside their names."""
-    data = dict(resolved)
-    workload = resolved.get("workload") or {}
-    data["workload"] = {"name": workload.get("name"), **(workload.get("options") or {})}
-    nemesis = resolved.get("nemesis") or {}
-    data["nemesis"] = {
-        "faults": list(nemesis.get("faults") or []),
-        **({"schedule": nemesis["schedule"]} if nemesis.get("schedule") else {}),
-        **(nemesis.get("options") or {}),
-    }
-    return data
-
-
 def write_spec(path: Path, spec: Spec) -> None:
     """spec.yaml: `splitbrain run` reads it back as the same spec."""
-    path.write_text(yaml.safe_dump(spec_document(spec.to_json()), sort_keys=False))
+    path.write_text(yaml.safe_dump(document(spec.to_json()), sort_keys=False))
 
 
 def load_run_spec(run_dir: Path) -> Spec:
     """The spec a run used: its spec.yaml, or (for runs whose spec.yaml was written in
     the resolved form) results.json's `spec`."""
-    from harness.spec import SpecError, load, parse
+    from harness.spec import SpecError, load
 
     try:
         return load(run_dir / "spec.yaml")
@@ -79,7 +64,7 @@ def load_run_spec(run_dir: Path) -> Spec:
         resolved = json.loads((run_dir / "results.json").read_text()).get("spec")
         if not resolved:
             raise
-        return parse(spec_document(resolved), str(run_dir / "results.json"))
+        return parse(document(resolved), str(run_dir / "results.json"))
 
 
 def combine(verdicts: list[Verdict]) -> Verdict:

@@ -274,20 +274,29 @@ def load(path: str | Path) -> Spec:
     return spec
 
 
+def document(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved spec (`Spec.to_json()`, results.json's `spec`) in the form a spec file
+    takes (docs/specs.md): workload and fault options beside their names."""
+    data = dict(resolved)
+    workload = resolved.get("workload") or {}
+    data["workload"] = {"name": workload.get("name"), **(workload.get("options") or {})}
+    nemesis = resolved.get("nemesis") or {}
+    schedule = dict(nemesis.get("schedule") or {})
+    if schedule.get("steps"):
+        schedule["steps"] = [dict(step) for step in schedule["steps"]]
+    else:
+        schedule.pop("steps", None)
+    data["nemesis"] = {
+        "faults": list(nemesis.get("faults") or []),
+        **({"schedule": schedule} if schedule else {}),
+        **(nemesis.get("options") or {}),
+    }
+    return data
+
+
 def override(spec: Spec, **changes: Any) -> Spec:
     """The spec with command-line values applied (None: not given), checked as in a file."""
-    data = spec.to_json()
-    data["workload"] = {"name": spec.workload.name, **spec.workload.options}
-    schedule = dataclasses.asdict(spec.nemesis.schedule)
-    if schedule["steps"]:
-        schedule["steps"] = list(schedule["steps"])
-    else:
-        del schedule["steps"]
-    data["nemesis"] = {
-        "faults": list(spec.nemesis.faults),
-        "schedule": schedule,
-        **spec.nemesis.options,
-    }
+    data = document(spec.to_json())
     for name, value in changes.items():
         if value is None:
             continue

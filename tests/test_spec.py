@@ -93,3 +93,14 @@ def test_a_spec_without_a_seed_gets_one_and_keeps_it() -> None:
     spec = parse({}).with_seed()
     assert isinstance(spec.seed, int)
     assert spec.with_seed() == spec
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)
+def test_a_resolved_spec_reads_back_as_itself(path: Path) -> None:
+    from harness.spec import document
+
+    spec = load(path).with_seed()
+    assert parse(document(spec.to_json())) == spec
+    steps = {"kind": "list", "steps": [{"at": 1, "f": "kill", "value": "leader"}]}
+    listed = parse({"nemesis": {"faults": ["kill"], "schedule": steps}})
+    assert parse(document(listed.to_json())) == listed

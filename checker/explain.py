@@ -14,16 +14,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import networkx as nx
-
 from checker.models.base import Model, key_prefix
 from checker.refute import Refutation
 from checker.search import MAX_PATHS, Budget, Entry, Outcome, search
+from checker.zones import ZoneVerdict
 
 WINDOW_SECONDS = 10.0
 SHOWN_STEPS = 30
 SHOWN_CONCURRENT = 50
 GRAPH_MAX_OPS = 300
+EXPLAIN_MIN_SECONDS = 0.25
+
+
+def explain_budget(budget: Budget, check_started: float) -> Budget:
+    """What explaining may spend: as long as the check took (at least a quarter
+    second), and never past the check's own deadline."""
+    now = time.monotonic()
+    deadline = now + max(now - check_started, EXPLAIN_MIN_SECONDS)
+    if budget.deadline is not None:
+        deadline = min(deadline, budget.deadline)
+    return Budget(deadline, budget.max_rss_bytes)
 
 
 def describe(model: Model, entry: Entry) -> dict[str, Any]:
@@ -96,6 +106,8 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
 
 def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
     """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced."""
+    import networkx as nx  # only explanations need it, and it takes a while to import
+
     graph = nx.DiGraph()
     graph.add_nodes_from(e.start for e in window)
     for a in window:
@@ -111,7 +123,7 @@ def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
 def _window_budget(budget: Budget) -> Budget:
     deadline = time.monotonic() + WINDOW_SECONDS
     if budget.deadline is not None:
-        deadline = min(deadline, max(budget.deadline, time.monotonic() + 1.0))
+        deadline = min(deadline, budget.deadline)
     return Budget(deadline, budget.max_rss_bytes)
 
 
@@ -186,4 +198,25 @@ def refutation_counterexample(
         "last_producer": None if proof.producer is None else describe(
             model, entries[proof.producer]),
     }
+    return result
+
+
+def zone_counterexample(
+    model: Model, key: Any, entries: Sequence[Entry], verdict: ZoneVerdict, budget: Budget
+) -> dict[str, Any]:
+    """From the zone procedure: its one-line proof; and, when a search of the operations
+    that must take effect fails within the budget, its partial linearizations and a
+    verified window."""
+    kept = [entries[i] for i in verdict.kept] if verdict.kept else list(entries)
+    outcome = search(model, kept, model.init(), _window_budget(budget))
+    if outcome.valid is False:
+        result = counterexample(model, key, kept, outcome, budget)
+        result["proof"] = {"zones": verdict.why}
+        return result
+    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
+    explanation = verdict.why or f"{key_prefix(key)}not linearizable"
+    result = _report(model, key, entries, culprit, explanation, [], [],
+                     (0, len(entries), False))
+    result["window"]["verified"] = False
+    result["proof"] = {"zones": verdict.why}
     return result

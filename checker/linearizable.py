@@ -16,11 +16,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from checker.explain import counterexample, refutation_counterexample
+from checker.explain import (
+    counterexample,
+    explain_budget,
+    refutation_counterexample,
+    zone_counterexample,
+)
 from checker.history import Operation
 from checker.models.base import Model
 from checker.refute import refute
 from checker.search import Budget, Entry, search
+from checker.zones import decide
 
 Verdict = bool | Literal["unknown"]
 PARALLEL_MIN_ENTRIES = 20_000
@@ -36,9 +42,11 @@ class KeyResult:
     seconds: float = 0.0
     reason: str | None = None
     counterexample: dict[str, Any] | None = None
+    method: str = "search"  # how it was decided: "refutation", "zones" or "search"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
+        out["method"] = self.method
         out["configs"] = self.configs
         out["seconds"] = round(self.seconds, 6)
         if self.reason is not None:
@@ -106,9 +114,19 @@ def check_key(
     budget = Budget(deadline, max_rss)
     refuted = refute(model, entries)
     if refuted is not None:
-        result = KeyResult(key, False, len(entries), reason="refuted without search")
+        result = KeyResult(key, False, len(entries), reason="refuted without search",
+                           method="refutation")
         if explain:
-            result.counterexample = refutation_counterexample(model, key, entries, refuted, budget)
+            result.counterexample = refutation_counterexample(
+                model, key, entries, refuted, explain_budget(budget, started))
+        result.seconds = time.monotonic() - started
+        return result
+    zone = decide(model, entries, key)
+    if zone is not None:
+        result = KeyResult(key, zone.valid, len(entries), method="zones")
+        if not zone.valid and explain:
+            result.counterexample = zone_counterexample(
+                model, key, entries, zone, explain_budget(budget, started))
         result.seconds = time.monotonic() - started
         return result
     outcome = search(model, entries, model.init(), budget)
@@ -117,7 +135,8 @@ def check_key(
     else:
         result = KeyResult(key, outcome.valid, len(entries), outcome.configs)
         if not outcome.valid and explain:
-            result.counterexample = counterexample(model, key, entries, outcome, budget)
+            result.counterexample = counterexample(
+                model, key, entries, outcome, explain_budget(budget, started))
     result.seconds = time.monotonic() - started
     return result
 

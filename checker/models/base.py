@@ -9,7 +9,7 @@ steps a state by a call. States must be hashable: the search memoises
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 from checker.history import UNOBSERVED, Operation
 
@@ -34,6 +34,15 @@ class _Other:
 
 
 OTHER: Final = _Other()
+
+
+class _Nothing:
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+NOTHING: Final = _Nothing()
+"""In `RegisterModel.register_effect`: the call reads (or writes) no value."""
 
 
 class Model(Protocol):
@@ -67,6 +76,20 @@ class Model(Protocol):
         None when the model cannot say; then a window must start at the
         history's beginning, from `init()`.
         """
+        ...
+
+
+@runtime_checkable
+class RegisterModel(Protocol):
+    """A model whose plain calls read one value, write one, or both (a cas).
+
+    The zone decision procedure (checker/zones.py) uses it for histories whose
+    written values are all distinct.
+    """
+
+    def register_effect(self, call: Any) -> tuple[Any, Any] | None:
+        """(value the call needs, value it leaves), NOTHING for neither; None when the
+        call is not a plain read, write or successful cas."""
         ...
 
 

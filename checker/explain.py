@@ -24,6 +24,7 @@ SHOWN_STEPS = 30
 SHOWN_CONCURRENT = 50
 GRAPH_MAX_OPS = 300
 EXPLAIN_MIN_SECONDS = 0.25
+MAX_WINDOW_STATES = 64  # a window that must fail from more starting states is not tried
 
 
 def explain_budget(budget: Budget, check_started: float) -> Budget:
@@ -38,7 +39,8 @@ def explain_budget(budget: Budget, check_started: float) -> Budget:
 
 def describe(model: Model, entry: Entry) -> dict[str, Any]:
     out = entry.ref.to_json() if entry.ref is not None else {}
-    out["description"] = model.describe_call(entry.call)
+    out["description"] = model.describe_call(entry.shown if entry.shown is not None
+                                             else entry.call)
     if "invoke_index" not in out:
         out["invoke_index"], out["complete_index"] = entry.start, entry.end
     return out
@@ -59,7 +61,8 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
     state = initial
     steps = []
     for i in path:
-        state = model.step(state, entries[i].call)
+        e = entries[i]
+        state = model.step(state, e.shown if e.shown is not None else e.call)
         steps.append({"op": describe(model, entries[i]), "state": model.describe_state(state)})
     shown = steps[-SHOWN_STEPS:]
     return {
@@ -72,8 +75,14 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
 
 def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
                  budget: Budget) -> bool:
-    """True when the window linearizes from none of the `initial` states."""
-    return all(search(model, window, state, budget).valid is False for state in initial)
+    """True when the window linearizes from none of the `initial` states; False when
+    that cannot be shown within the budget (or from too many states to try)."""
+    if len(initial) > MAX_WINDOW_STATES:
+        return False
+    for state in initial:
+        if budget.exceeded() is not None or search(model, window, state, budget).valid is not False:
+            return False
+    return True
 
 
 def find_window(model: Model, entries: Sequence[Entry], c: int,
@@ -91,8 +100,11 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
         stop = len(entries)
     lo, hi = 0, c
+    floor = _few_states_from(model, entries, c, stop)
     while lo < hi:
-        mid = (lo + hi + 1) // 2
+        mid = max((lo + hi + 1) // 2, floor)
+        if mid > hi:
+            break
         window = entries[mid:stop]
         starts = model.initial_states([e.call for e in window])
         if starts is None:
@@ -102,6 +114,20 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
         else:
             hi = mid - 1
     return lo, stop, lo > 0
+
+
+def _few_states_from(model: Model, entries: Sequence[Entry], c: int, stop: int) -> int:
+    """The earliest start (at most c) of a window ending at `stop` that would start from
+    at most MAX_WINDOW_STATES states (the fewer operations, the fewer values)."""
+    lo, hi = 1, c
+    while lo < hi:
+        mid = (lo + hi) // 2
+        starts = model.initial_states([e.call for e in entries[mid:stop]])
+        if starts is not None and len(starts) <= MAX_WINDOW_STATES:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def real_time_order(window: Sequence[Entry]) -> list[list[int]]:

@@ -24,6 +24,7 @@ from checker.explain import (
 )
 from checker.history import Operation
 from checker.models.base import Model
+from checker.reduce import reduce
 from checker.refute import refute
 from checker.search import Budget, Entry, search
 from checker.zones import decide
@@ -129,14 +130,18 @@ def check_key(
                 model, key, entries, zone, explain_budget(budget, started))
         result.seconds = time.monotonic() - started
         return result
-    outcome = search(model, entries, model.init(), budget)
+    reduced, _ = reduce(model, entries)
+    outcome = search(model, reduced, model.init(), budget)
     if outcome.valid is None:
         result = KeyResult(key, "unknown", len(entries), outcome.configs, reason=outcome.reason)
     else:
         result = KeyResult(key, outcome.valid, len(entries), outcome.configs)
         if not outcome.valid and explain:
+            # Aligned with `reduced`, but without the deadlines, which a window could
+            # not justify on its own.
+            windowed, _ = reduce(model, entries, deadlines=False)
             result.counterexample = counterexample(
-                model, key, entries, outcome, explain_budget(budget, started))
+                model, key, windowed, outcome, explain_budget(budget, started))
     result.seconds = time.monotonic() - started
     return result
 

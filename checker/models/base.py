@@ -93,6 +93,27 @@ class RegisterModel(Protocol):
         ...
 
 
+@runtime_checkable
+class ValueModel(Protocol):
+    """A model whose states are single values that calls compare with and overwrite.
+
+    The reductions in checker/reduce.py use it, with the refutation members
+    `needs` (the one value a call needs the state to equal) and `provides`.
+    """
+
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        """Every value the call compares the state with (to succeed or to fail)."""
+        ...
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        """The same call writing `value` instead; None when it writes nothing."""
+        ...
+
+    def needs(self, call: Any) -> tuple[Any, ...]: ...
+
+    def provides(self, call: Any) -> tuple[Any, ...]: ...
+
+
 def freeze(value: Any) -> Hashable:
     """A hashable copy of a JSON-like value (lists become tuples, dicts sorted tuples)."""
     if isinstance(value, list | tuple):

@@ -148,6 +148,20 @@ class Etcd:
             return (call[-1],)
         return (None,) if kind == "delete" else ()
 
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        kind = call[0]
+        if kind == "write":
+            return ()
+        if kind in ("read", "cas", "cas-failed"):
+            return (call[1], None) if kind != "read" else (call[1],)
+        return (None,)  # create, delete and their failures ask whether the key exists
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        kind = call[0]
+        if kind in ("write", "create"):
+            return (kind, value)
+        return ("cas", call[1], value) if kind == "cas" else None
+
     def register_effect(self, call: Any) -> tuple[Any, Any] | None:
         kind = call[0]
         if kind == "read":

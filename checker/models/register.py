@@ -87,6 +87,14 @@ class CasRegister:
     def provides(self, call: Any) -> tuple[Any, ...]:
         return (call[-1],) if call[0] in ("write", "cas") else ()
 
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        return () if call[0] == "write" else (call[1],)
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        if call[0] == "write":
+            return ("write", value)
+        return ("cas", call[1], value) if call[0] == "cas" else None
+
     def register_effect(self, call: Any) -> tuple[Any, Any] | None:
         if call[0] == "read":
             return call[1], NOTHING

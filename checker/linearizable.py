@@ -7,21 +7,13 @@ and the history is linearizable exactly when every key is.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from checker.explain import (
-    counterexample,
-    explain_budget,
-    refutation_counterexample,
-    zone_counterexample,
-)
 from checker.history import Operation
 from checker.models.base import Model
 from checker.reduce import reduce
@@ -118,16 +110,16 @@ def check_key(
         result = KeyResult(key, False, len(entries), reason="refuted without search",
                            method="refutation")
         if explain:
-            result.counterexample = refutation_counterexample(
-                model, key, entries, refuted, explain_budget(budget, started))
+            result.counterexample = _explain().refutation_counterexample(
+                model, key, entries, refuted, _explain().explain_budget(budget, started))
         result.seconds = time.monotonic() - started
         return result
     zone = decide(model, entries, key)
     if zone is not None:
         result = KeyResult(key, zone.valid, len(entries), method="zones")
         if not zone.valid and explain:
-            result.counterexample = zone_counterexample(
-                model, key, entries, zone, explain_budget(budget, started))
+            result.counterexample = _explain().zone_counterexample(
+                model, key, entries, zone, _explain().explain_budget(budget, started))
         result.seconds = time.monotonic() - started
         return result
     reduced, _ = reduce(model, entries)
@@ -140,10 +132,18 @@ def check_key(
             # Aligned with `reduced`, but without the deadlines, which a window could
             # not justify on its own.
             windowed, _ = reduce(model, entries, deadlines=False)
-            result.counterexample = counterexample(
-                model, key, windowed, outcome, explain_budget(budget, started))
+            result.counterexample = _explain().counterexample(
+                model, key, windowed, outcome, _explain().explain_budget(budget, started))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _explain() -> Any:
+    """checker.explain, imported when a counterexample is wanted (valid histories never
+    pay for it)."""
+    from checker import explain
+
+    return explain
 
 
 def check_operations(
@@ -166,6 +166,9 @@ def check_operations(
         # Workers are forked and inherit the arguments; only indexes and results
         # cross the pipe. Biggest first, so one long key does not start last.
         order = sorted(range(len(args)), key=lambda i: -len(args[i][2]))
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         global _FORKED_ARGS
         _FORKED_ARGS = args
         try:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from checker.models.base import OTHER, Model, ValueModel
+from checker.models.base import OTHER, Model, ValueModel, implements
 from checker.search import Entry
 
 
@@ -38,7 +38,7 @@ def reduce(model: Model, entries: Sequence[Entry],
     of those kept, in order; unchanged for other models. Without `deadlines`, no
     indeterminate op becomes determinate: the result stays equivalent to `entries` in
     every window (a read outside a window cannot bind a write inside it)."""
-    if not isinstance(model, ValueModel):
+    if not implements(model, ValueModel):
         return list(entries), list(range(len(entries)))
     init = model.init()
     n = len(entries)

@@ -29,7 +29,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.models.base import INVALID, Model, ValueModel
+from checker.models.base import INVALID, Model, ValueModel, implements
 
 _PAGE = 4096
 _BUDGET_EVERY = 1024
@@ -156,7 +156,7 @@ def search(
     # the one with fewer dominates: whatever completes the other completes it,
     # using its earlier-invoked twins. The memo keeps the fewest seen.
     group = 0
-    if isinstance(model, ValueModel) and indeterminate:
+    if implements(model, ValueModel) and indeterminate:
         sizes: dict[Any, int] = {}
         for i in indeterminate:
             sizes[calls[i]] = sizes.get(calls[i], 0) + 1
@@ -315,7 +315,7 @@ def _free_ops(model: Model, calls: Sequence[Any], ends: Sequence[int | None]) ->
     state with: such an op need only ever take effect just before a read-only op that
     fits the state it leaves and not the one before (docs/checker.md)."""
     n = len(calls)
-    if not isinstance(model, ValueModel):
+    if not implements(model, ValueModel):
         return [False] * n
     observed: set[Any] = {None, model.init()}  # type: ignore[attr-defined]
     for call in calls:
@@ -331,7 +331,7 @@ def _once_masks(model: Model, calls: Sequence[Any], ends: Sequence[int | None],
                 initial: Any) -> dict[Any, int]:
     """For each value the state cannot return to once it leaves it, a bitmask of the
     indeterminate ops that need exactly that value; empty for other models."""
-    if not isinstance(model, ValueModel):
+    if not implements(model, ValueModel):
         return {}
     writers: dict[Any, int] = {}
     for call in calls:

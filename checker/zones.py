@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.models.base import NOTHING, Model, RegisterModel, key_prefix, show
+from checker.models.base import NOTHING, Model, RegisterModel, implements, key_prefix, show
 from checker.search import Entry
 
 _INF = float("inf")
@@ -68,7 +68,7 @@ class _Chain:
 
 def applies(model: Model, entries: Sequence[Entry]) -> bool:
     """True when the model and every call fit the zone procedure (values not checked)."""
-    if not isinstance(model, RegisterModel):
+    if not implements(model, RegisterModel):
         return False
     return all(model.register_effect(e.call) is not None for e in entries)
 
@@ -76,7 +76,7 @@ def applies(model: Model, entries: Sequence[Entry]) -> bool:
 def decide(model: Model, entries: Sequence[Entry], key: Any = None) -> ZoneVerdict | None:
     """Whether `entries` (sorted by start) linearize from `model.init()`; None when a
     written value repeats (or equals the initial one), or the model does not fit."""
-    if not isinstance(model, RegisterModel):
+    if not implements(model, RegisterModel):
         return None
     init = model.init()
     effects: list[tuple[Any, Any]] = []

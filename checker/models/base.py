@@ -114,6 +114,19 @@ class ValueModel(Protocol):
     def provides(self, call: Any) -> tuple[Any, ...]: ...
 
 
+_KINDS: dict[tuple[type, type], bool] = {}
+
+
+def implements(model: Any, protocol: type) -> bool:
+    """isinstance(model, protocol) for a runtime-checkable Protocol, remembered per
+    class (checking a Protocol walks its members every time)."""
+    key = (type(model), protocol)
+    known = _KINDS.get(key)
+    if known is None:
+        known = _KINDS[key] = isinstance(model, protocol)
+    return known
+
+
 def freeze(value: Any) -> Hashable:
     """A hashable copy of a JSON-like value (lists become tuples, dicts sorted tuples)."""
     if isinstance(value, list | tuple):

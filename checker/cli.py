@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -82,23 +83,45 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
         valid = result.result.valid
         codes.append(EXIT_VALID if valid is True else EXIT_INVALID if valid is False
                      else EXIT_UNKNOWN)
-        if args.json:
-            print(json.dumps(result.to_json(), default=str, ensure_ascii=False), file=out)
-        else:
-            print_human(result, out)
-        out.flush()
+        try:
+            if args.json:
+                print(json.dumps(result.to_json(), default=str, ensure_ascii=False), file=out)
+            else:
+                print_human(result, out)
+            out.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's own advice
+            return codes[-1]
     for code in (EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN):
         if code in codes:
             return code
     return EXIT_VALID
 
 
+def _where(op: dict[str, Any]) -> str:
+    """An op's place in the file: its lines when known (1-based), else its indexes."""
+    if op.get("invoke_line") is not None:
+        end = op.get("complete_line")
+        return f"lines {op['invoke_line']}..{end if end is not None else 'end (no completion)'}"
+    end = op.get("complete_index")
+    return f"indexes {op['invoke_index']}..{end if end is not None else 'end'}"
+
+
+def _window_where(w: dict[str, Any]) -> str:
+    ops = w["ops"]
+    lines = [op.get("invoke_line") for op in ops] + [op.get("complete_line") for op in ops]
+    known = [n for n in lines if n is not None]
+    if ops and all(op.get("invoke_line") is not None for op in ops):
+        return f"lines {min(known)}..{max(known)}"
+    return f"indexes {w['first_index']}..{w['last_index']}"
+
+
 def print_human(fr: FileResult, out: TextIO) -> None:
     r = fr.result
     verdict = {True: "valid", False: "NOT LINEARIZABLE"}.get(r.valid, "unknown")  # type: ignore[arg-type]
     keys = f", {len(r.keys)} keys" if len(r.keys) > 1 else ""
-    print(f"{fr.file}: {verdict} (model {r.model}, {r.ops} ops{keys}, {r.seconds:.3f} s)",
-          file=out)
+    print(f"{fr.file}: {verdict} (model {r.model}, {r.ops} operations{keys}, "
+          f"{r.seconds:.3f} s)", file=out)
     for k in r.keys:
         if k.valid is True:
             continue
@@ -112,16 +135,20 @@ def print_human(fr: FileResult, out: TextIO) -> None:
             continue
         print(f"  {ce['explanation']}", file=out)
         op = ce["op"]
-        print(f"    op: process {op['process']} {op['description']} "
-              f"(indexes {op['invoke_index']}..{op['complete_index']})", file=out)
+        print(f"    op: process {op['process']} {op['description']} ({_where(op)})", file=out)
         w = ce["window"]
-        start = "any state" if w["initial"] == "any" else "the initial state"
-        print(f"    smallest failing window: indexes {w['first_index']}..{w['last_index']}, "
-              f"{len(w['ops'])} ops, from {start}", file=out)
+        if w.get("verified") is False:
+            start = "not verified in the time allowed"
+        elif w["initial"] == "any":
+            start = "fails from any initial state"
+        else:
+            start = "fails from the initial state"
+        print(f"    smallest failing window: {_window_where(w)}, {len(w['ops'])} operations, "
+              f"{start}", file=out)
         for path in ce["partial_linearizations"][:1]:
-            print(f"    longest partial linearization ({path['length']} ops, from "
-                  f"{path['initial']}):", file=out)
+            print(f"    longest partial linearization found ({path['length']} operations, "
+                  f"starting from the initial state {path['initial']}):", file=out)
             if path["omitted"]:
-                print(f"      … {path['omitted']} earlier ops", file=out)
+                print(f"      … {path['omitted']} earlier operations", file=out)
             for step in path["steps"][-8:]:
                 print(f"      {step['op']['description']:<40} → {step['state']}", file=out)

@@ -23,12 +23,12 @@ WINDOW_SECONDS = 10.0
 SHOWN_STEPS = 30
 SHOWN_CONCURRENT = 50
 GRAPH_MAX_OPS = 300
-EXPLAIN_MIN_SECONDS = 0.25
+EXPLAIN_MIN_SECONDS = 1.0
 MAX_WINDOW_STATES = 64  # a window that must fail from more starting states is not tried
 
 
 def explain_budget(budget: Budget, check_started: float) -> Budget:
-    """What explaining may spend: as long as the check took (at least a quarter
+    """What explaining may spend: as long as the check took (at least a
     second), and never past the check's own deadline."""
     now = time.monotonic()
     deadline = now + max(now - check_started, EXPLAIN_MIN_SECONDS)
@@ -90,8 +90,10 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     """(first, stop, from_any_state): entries[first:stop] is not linearizable.
 
     The window ends with the last operation invoked before the culprit
-    completed; its start moves forward while the rest still fails from every
-    state it could start in (binary search, each candidate verified).
+    completed. Its start is the latest from which the rest still fails from
+    every state it could start in: windows starting ever further back from the
+    culprit are tried (1, 2, 4, … operations), then bisected; each verified.
+    Without one, the window is the whole prefix, from the initial state.
     """
     init = [model.init()]
     end = entries[c].end
@@ -99,17 +101,36 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     stop = max(stop, c + 1)
     if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
         stop = len(entries)
-    lo, hi = 0, c
+    if c == 0:
+        return 0, stop, False
     floor = _few_states_from(model, entries, c, stop)
-    while lo < hi:
-        mid = max((lo + hi + 1) // 2, floor)
-        if mid > hi:
-            break
+
+    def fails(mid: int) -> bool | None:
         window = entries[mid:stop]
         starts = model.initial_states([e.call for e in window])
         if starts is None:
+            return None
+        return window_fails(model, window, starts, budget)
+
+    # Small windows first (they are cheap): grow by doubling from the culprit until one
+    # fails, then bisect between it and the last that did not.
+    passed, step, found = c + 1, 1, -1
+    while True:
+        mid = max(c - step + 1, floor, 1)
+        verdict = fails(mid)
+        if verdict is None:
+            return 0, stop, False
+        if verdict:
+            found = mid
             break
-        if window_fails(model, window, starts, budget):
+        passed = mid
+        if mid <= max(floor, 1) or budget.exceeded() is not None:
+            return 0, stop, False
+        step *= 2
+    lo, hi = found, passed - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fails(mid):
             lo = mid
         else:
             hi = mid - 1

@@ -53,9 +53,10 @@ class KeyResult:
 class CheckResult:
     valid: Verdict
     model: str
-    ops: int
+    ops: int  # operations: invocations with their completions
     seconds: float
     keys: list[KeyResult] = field(default_factory=list)
+    events: int | None = None  # lines of the history read (invocations and completions)
 
     def to_json(self) -> dict[str, Any]:
         bad = [k for k in self.keys if k.valid is not True]
@@ -63,6 +64,7 @@ class CheckResult:
             "valid": self.valid,
             "model": self.model,
             "ops": self.ops,
+            **({"events": self.events} if self.events is not None else {}),
             "seconds": round(self.seconds, 6),
             "key_count": len(self.keys),
             "invalid_keys": [k.key for k in self.keys if k.valid is False],
@@ -155,6 +157,8 @@ def check_operations(
     explain: bool = True,
     ops_read: int | None = None,
 ) -> CheckResult:
+    """Check `operations` against `model`, key by key. `ops_read`: how many history
+    events they were paired from, reported as `events`."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)
@@ -184,7 +188,8 @@ def check_operations(
     return CheckResult(
         valid=verdict,
         model=model.name,
-        ops=ops_read if ops_read is not None else len(operations),
+        ops=len(operations),
+        events=ops_read,
         seconds=time.monotonic() - started,
         keys=results,
     )

@@ -104,14 +104,14 @@ def _why(model: Model, entries: Sequence[Entry], needy: Entry, destroyer: Entry,
          producer: int | None) -> str:
     what, killer = model.describe_call(needy.call), model.describe_call(destroyer.call)
     text = (
-        f"{what} (invoked at index {needy.start}) cannot take effect: {killer} completed at "
-        f"index {destroyer.end}, before it began, and left a value it cannot fit; "
+        f"{what} (invoked at {needy.invoked_at()}) cannot take effect: {killer} completed at "
+        f"{destroyer.completed_at()}, before it began, and left a value it cannot fit; "
     )
     if producer is None:
         return text + "only the initial value fitted, and nothing could restore one"
     made = entries[producer]
     return text + (
         f"the last operation that could restore a fitting value, "
-        f"{model.describe_call(made.call)}, completed at index {made.end}, "
+        f"{model.describe_call(made.call)}, completed at {made.completed_at()}, "
         f"before {killer} began"
     )

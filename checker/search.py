@@ -70,6 +70,18 @@ class Entry:
     ref: Any = None  # what the caller wants back (the Operation)
     shown: Hashable | None = None  # the call as recorded, when `call` was rewritten
 
+    def invoked_at(self) -> str:
+        """Where the invocation is, for people: its file line when known."""
+        line = getattr(self.ref, "line", None)
+        return f"line {line}" if line is not None else f"index {self.start}"
+
+    def completed_at(self) -> str:
+        """Where the completion is: its file line when known; "never" without one."""
+        if self.end is None:
+            return "never"
+        line = getattr(self.ref, "complete_line", None)
+        return f"line {line}" if line is not None else f"index {self.end}"
+
 
 @dataclass
 class Stuck:

@@ -359,3 +359,22 @@ def _inject_inversion(ops: list[Op], records: list[dict[str, Any]],
     if best is None:
         raise ValueError("no place for an inversion; try another seed")
     return _with_read_value(ops, best[1], best[2])
+
+
+def jepsen_log_lines(ops: list[Op]) -> list[str]:
+    """A register history as Jepsen's log lines (porcupine's etcd test data format):
+    `INFO  jepsen.util - P<TAB>:type<TAB>:f<TAB>value`; an `info` completion's value is
+    `:timed-out`. Integer values, cas values [old new], reads' invocations nil."""
+
+    def edn(value: Any) -> str:
+        if value is None or value is UNOBSERVED:
+            return "nil"
+        if isinstance(value, list | tuple):
+            return "[" + " ".join(edn(v) for v in value) + "]"
+        return str(value)
+
+    lines = []
+    for o in ops:
+        value = ":timed-out" if o.type == "info" else edn(o.value)
+        lines.append(f"INFO  jepsen.util - {o.process}\t:{o.type}\t:{o.f}\t{value}\n")
+    return lines

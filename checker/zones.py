@@ -109,7 +109,13 @@ class _Decider:
         if i == _INIT:
             return f"the initial value {show(self.init)}"
         e = self.entries[i]
-        return f"{self.model.describe_call(e.call)} (indexes {e.start}..{_show_end(e.end)})"
+        return f"{self.model.describe_call(e.call)} ({e.invoked_at()} to {e.completed_at()})"
+
+    def invoked(self, i: int) -> str:
+        return "the start" if i == _INIT else self.entries[i].invoked_at()
+
+    def completed(self, i: int) -> str:
+        return "the start" if i == _INIT else self.entries[i].completed_at()
 
     def fail(self, culprit: int, why: str) -> ZoneVerdict:
         return ZoneVerdict(False, kept=self.kept, culprit=culprit, why=self.prefix + why)
@@ -264,30 +270,24 @@ class _Decider:
     def overlap(self, a: _Chain, b: _Chain) -> ZoneVerdict:
         return self.fail(
             b.first_end_op if b.first_end_op != _INIT else b.last_start_op,
-            f"the register must hold {self.values(a)} from index {_show_end(a.first_end)} "
-            f"(when {self.describe(a.first_end_op)} completed) to index {a.last_start} "
-            f"(when {self.describe(a.last_start_op)} was invoked), and {self.values(b)} "
-            f"from index {_show_end(b.first_end)} (when {self.describe(b.first_end_op)} "
-            f"completed) to index {b.last_start} (when {self.describe(b.last_start_op)} "
-            "was invoked): the two overlap",
+            f"the register must hold {self.values(a)} from {self.completed(a.first_end_op)} "
+            f"(when {self.describe(a.first_end_op)} completed) to "
+            f"{self.invoked(a.last_start_op)} (when {self.describe(a.last_start_op)} was "
+            f"invoked), and {self.values(b)} from {self.completed(b.first_end_op)} (when "
+            f"{self.describe(b.first_end_op)} completed) to {self.invoked(b.last_start_op)} "
+            f"(when {self.describe(b.last_start_op)} was invoked): the two overlap",
         )
 
     def inside(self, c: _Chain, f: _Chain) -> ZoneVerdict:
         return self.fail(
             c.first_end_op if c.first_end_op != _INIT else c.last_start_op,
-            f"{self.values(c)} can only hold between index {c.last_start} (when "
-            f"{self.describe(c.last_start_op)} was invoked) and index "
-            f"{_show_end(c.first_end)} (when {self.describe(c.first_end_op)} completed), "
-            f"but all that time the register must hold {self.values(f)}, from index "
-            f"{_show_end(f.first_end)} to index {f.last_start}",
+            f"{self.values(c)} can only hold between {self.invoked(c.last_start_op)} (when "
+            f"{self.describe(c.last_start_op)} was invoked) and "
+            f"{self.completed(c.first_end_op)} (when {self.describe(c.first_end_op)} "
+            f"completed), but all that time the register must hold {self.values(f)}, from "
+            f"{self.completed(f.first_end_op)} to {self.invoked(f.last_start_op)}",
         )
 
 
 def _end(e: Entry) -> float:
     return _INF if e.end is None else e.end
-
-
-def _show_end(end: float | int | None) -> str:
-    if end is None or end == _INF:
-        return "∞"
-    return str(int(end))

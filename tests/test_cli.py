@@ -48,7 +48,7 @@ def test_valid_invalid_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert [(r["file"], r["valid"], r["model"]) for r in lines] == [
         (good, True, "register"), (bad, False, "register")]
     for r in lines:
-        assert r["ops"] == 4 and isinstance(r["seconds"], float)
+        assert r["ops"] == 2 and r["events"] == 4 and isinstance(r["seconds"], float)
     ce = lines[1]["keys"][0]["counterexample"]
     assert ce["op"]["description"] == "read 2" and ce["window"]["ops"]
 

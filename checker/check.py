@@ -73,6 +73,7 @@ def check_file(
     time_limit: float | None = None,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
+    explain: bool | float = True,
 ) -> FileResult:
     """Check one history file. Raises HistoryError (with file and line) on bad input."""
     try:
@@ -105,6 +106,7 @@ def check_file(
             time_limit=time_limit,
             memory_limit=memory_limit,
             workers=workers,
+            explain=explain,
             ops_read=counted.count,
         )
     except HistoryError as e:

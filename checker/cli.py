@@ -37,6 +37,9 @@ def add_check_command(subparsers: Any) -> None:
                    metavar="SECONDS", help="give up (verdict unknown) after this long per file")
     p.add_argument("--memory-limit", type=_positive, default=DEFAULT_MEMORY_MB, metavar="MB",
                    help="give up (verdict unknown) past this resident memory per process")
+    p.add_argument("--explain-time", type=_positive, default=None, metavar="SECONDS",
+                   help="explain each invalid key for up to this long (default: as long as "
+                   "its check took, at least 0.2 s; never past --time-limit)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for checking keys in parallel (default: one per core)")
     p.set_defaults(run=run_check)
@@ -73,6 +76,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
                 time_limit=args.time_limit,
                 memory_limit=int(args.memory_limit * 2**20),
                 workers=args.workers,
+                explain=True if args.explain_time is None else args.explain_time,
             )
         except HistoryError as e:
             print(f"splitbrain check: {e}", file=err)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from checker.models.base import Model, key_prefix
+from checker.reduce import reduce
 from checker.refute import Refutation
 from checker.search import MAX_PATHS, Budget, Entry, Outcome, search
 from checker.zones import ZoneVerdict
@@ -23,15 +24,17 @@ WINDOW_SECONDS = 10.0
 SHOWN_STEPS = 30
 SHOWN_CONCURRENT = 50
 GRAPH_MAX_OPS = 300
-EXPLAIN_MIN_SECONDS = 1.0
+EXPLAIN_MIN_SECONDS = 0.2
 MAX_WINDOW_STATES = 64  # a window that must fail from more starting states is not tried
 
 
-def explain_budget(budget: Budget, check_started: float) -> Budget:
-    """What explaining may spend: as long as the check took (at least a
-    second), and never past the check's own deadline."""
+def explain_budget(budget: Budget, check_started: float, asked: bool | float = True) -> Budget:
+    """What explaining may spend: as long as the check took (at least
+    EXPLAIN_MIN_SECONDS, or `asked` seconds when a number), never past the check's
+    own deadline."""
     now = time.monotonic()
-    deadline = now + max(now - check_started, EXPLAIN_MIN_SECONDS)
+    floor = EXPLAIN_MIN_SECONDS if asked is True else float(asked)
+    deadline = now + max(now - check_started, floor)
     if budget.deadline is not None:
         deadline = min(deadline, budget.deadline)
     return Budget(deadline, budget.max_rss_bytes)
@@ -230,12 +233,16 @@ def refutation_counterexample(
     states: list[Any] = []
     paths: list[tuple[Any, list[int]]] = []
     small = _window_budget(budget)
+    reduced, kept = reduce(model, ops, deadlines=False)
     for initial in starts:
-        outcome = search(model, ops, initial, small)
+        if small.exceeded() is not None:
+            break
+        outcome = search(model, reduced, initial, small)
         stuck = outcome.stuck
-        if outcome.valid is False and stuck is not None and stuck.op + first == proof.culprit:
+        if (outcome.valid is False and stuck is not None
+                and first + kept[stuck.op] == proof.culprit):
             states.extend(s for s in stuck.states if s not in states)
-            paths.extend((initial, [first + i for i in p]) for p in stuck.paths[:1])
+            paths.extend((initial, [first + kept[i] for i in p]) for p in stuck.paths[:1])
     result = _report(
         model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
         paths[:MAX_PATHS], (first, stop, proof.from_any_state),

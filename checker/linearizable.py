@@ -103,7 +103,7 @@ def check_key(
     entries: list[Entry],
     deadline: float | None,
     max_rss: int | None,
-    explain: bool = True,
+    explain: bool | float = True,
 ) -> KeyResult:
     started = time.monotonic()
     budget = Budget(deadline, max_rss)
@@ -113,7 +113,7 @@ def check_key(
                            method="refutation")
         if explain:
             result.counterexample = _explain().refutation_counterexample(
-                model, key, entries, refuted, _explain().explain_budget(budget, started))
+                model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
     zone = decide(model, entries, key)
@@ -121,7 +121,7 @@ def check_key(
         result = KeyResult(key, zone.valid, len(entries), method="zones")
         if not zone.valid and explain:
             result.counterexample = _explain().zone_counterexample(
-                model, key, entries, zone, _explain().explain_budget(budget, started))
+                model, key, entries, zone, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
     reduced, _ = reduce(model, entries)
@@ -135,7 +135,7 @@ def check_key(
             # not justify on its own.
             windowed, _ = reduce(model, entries, deadlines=False)
             result.counterexample = _explain().counterexample(
-                model, key, windowed, outcome, _explain().explain_budget(budget, started))
+                model, key, windowed, outcome, _explain().explain_budget(budget, started, explain))
     result.seconds = time.monotonic() - started
     return result
 
@@ -154,11 +154,13 @@ def check_operations(
     time_limit: float | None = None,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
-    explain: bool = True,
+    explain: bool | float = True,
     ops_read: int | None = None,
 ) -> CheckResult:
-    """Check `operations` against `model`, key by key. `ops_read`: how many history
-    events they were paired from, reported as `events`."""
+    """Check `operations` against `model`, key by key. `explain`: counterexamples for
+    invalid keys (False: none; a number: at least that many seconds on each, instead
+    of as long as its check took, at least EXPLAIN_MIN_SECONDS). `ops_read`: how many
+    history events the operations were paired from, reported as `events`."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)

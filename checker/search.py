@@ -29,7 +29,14 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.models.base import INVALID, Model, ValueModel, implements
+from checker.models.base import (
+    INVALID,
+    Model,
+    NeedsExactly,
+    Refutable,
+    ValueModel,
+    implements,
+)
 
 _PAGE = 4096
 _BUDGET_EVERY = 1024
@@ -118,8 +125,9 @@ def search(
     starts = [e.start for e in entries]
     read_only = [model.read_only(c) for c in calls]
     ends = [e.end for e in entries]
-    dead = getattr(model, "dead", None)
-    rescuers = _rescuers(model, calls, starts, ends, read_only) if dead is not None else None
+    refutable = implements(model, Refutable)
+    dead = model.dead if refutable else None  # type: ignore[attr-defined]
+    rescuers = _rescuers(model, calls, starts, ends, read_only) if refutable else None
 
     # Doubly linked event lists: determinate ops' calls and returns by
     # position (call event 2i, return 2i+1), and indeterminate ops' calls.
@@ -372,7 +380,7 @@ def _rescuers(
     """For each determinate read-only op, a bitmask of the ops that could produce a
     state from which it fits, invoked before it completes."""
     provides = model.provides  # type: ignore[attr-defined]
-    needs = getattr(model, "needs", None)
+    needs = model.needs if implements(model, NeedsExactly) else None  # type: ignore[attr-defined]
     dead = model.dead  # type: ignore[attr-defined]
     by_value: dict[Any, list[int]] = {}
     for j, call in enumerate(calls):

@@ -46,6 +46,11 @@ NOTHING: Final = _Nothing()
 
 
 class Model(Protocol):
+    """The sequential object (name, init, prepare, step, read_only) and what
+    explanations need of it (describe_call, describe_state, explain, initial_states).
+    Optional, declared apart and checked with isinstance: `Refutable`,
+    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` (zones)."""
+
     name: str
 
     def init(self) -> Hashable: ...
@@ -76,6 +81,33 @@ class Model(Protocol):
         None when the model cannot say; then a window must start at the
         history's beginning, from `init()`.
         """
+        ...
+
+
+@runtime_checkable
+class Refutable(Protocol):
+    """What cheap refutation (checker/refute.py) and the search's dead-end rule need."""
+
+    def dead(self, state: Any, call: Any) -> bool:
+        """True when `call` (read-only, or needing a value) fits no state `state` can
+        lead to without another operation providing a fitting one."""
+        ...
+
+    def provides(self, call: Any) -> tuple[Any, ...]:
+        """The states `call` can leave."""
+        ...
+
+    def destroys(self, call: Any, needy: Any) -> bool:
+        """True when `call` leaves a state that `needy` does not fit."""
+        ...
+
+
+@runtime_checkable
+class NeedsExactly(Protocol):
+    """Models whose needy calls fit exactly the values listed (faster refutation)."""
+
+    def needs(self, call: Any) -> tuple[Any, ...]:
+        """The states `call` fits; () when it fits any."""
         ...
 
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any, TextIO
 
 from checker.check import FileResult, check_file
+from checker.explain import Window
 from checker.formats import FORMATS
 from checker.history import HistoryError
 from checker.models import MODELS, UNSET
@@ -111,13 +112,13 @@ def _where(op: dict[str, Any]) -> str:
     return f"indexes {op['invoke_index']}..{end if end is not None else 'end'}"
 
 
-def _window_where(w: dict[str, Any]) -> str:
-    ops = w["ops"]
+def _window_where(w: Window) -> str:
+    ops = w.ops
     lines = [op.get("invoke_line") for op in ops] + [op.get("complete_line") for op in ops]
     known = [n for n in lines if n is not None]
     if ops and all(op.get("invoke_line") is not None for op in ops):
         return f"lines {min(known)}..{max(known)}"
-    return f"indexes {w['first_index']}..{w['last_index']}"
+    return f"indexes {w.first_index}..{w.last_index}"
 
 
 def print_human(fr: FileResult, out: TextIO) -> None:
@@ -137,19 +138,19 @@ def print_human(fr: FileResult, out: TextIO) -> None:
         if ce is None:
             print(f"  {name}not linearizable", file=out)
             continue
-        print(f"  {ce['explanation']}", file=out)
-        op = ce["op"]
+        print(f"  {ce.explanation}", file=out)
+        op = ce.op
         print(f"    op: process {op['process']} {op['description']} ({_where(op)})", file=out)
-        w = ce["window"]
-        if w.get("verified") is False:
+        w = ce.window
+        if not w.verified:
             start = "not verified in the time allowed"
-        elif w["initial"] == "any":
+        elif w.initial == "any":
             start = "fails from any initial state"
         else:
             start = "fails from the initial state"
-        print(f"    smallest failing window: {_window_where(w)}, {len(w['ops'])} operations, "
+        print(f"    smallest failing window: {_window_where(w)}, {len(w.ops)} operations, "
               f"{start}", file=out)
-        for path in ce["partial_linearizations"][:1]:
+        for path in ce.partial_linearizations[:1]:
             print(f"    longest partial linearization found ({path['length']} operations, "
                   f"starting from the initial state {path['initial']}):", file=out)
             if path["omitted"]:

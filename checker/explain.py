@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from checker.models.base import Model, key_prefix
@@ -177,6 +178,53 @@ def _window_budget(budget: Budget) -> Budget:
     return Budget(deadline, budget.max_rss_bytes)
 
 
+@dataclass
+class Window:
+    """The smallest stretch of the history found that still is not linearizable."""
+
+    first_index: int
+    last_index: int
+    initial: str  # "init": from the model's initial state; "any": from every state
+    ops: list[dict[str, Any]]  # the operations, described
+    order: list[list[int]] | None  # real-time order among them (None: too many to draw)
+    verified: bool = True  # False: the explanation budget ran out before one was
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"first_index": self.first_index, "last_index": self.last_index,
+                               "initial": self.initial, "ops": self.ops, "order": self.order}
+        if not self.verified:
+            out["verified"] = False
+        return out
+
+
+@dataclass
+class Counterexample:
+    """Why one key is not linearizable, for a person (see docs/history.md)."""
+
+    op: dict[str, Any]  # the operation that could not take effect, described
+    explanation: str
+    possible_states: list[str]
+    concurrent: list[dict[str, Any]]
+    concurrent_omitted: int
+    partial_linearizations: list[dict[str, Any]]
+    window: Window
+    proof: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "op": self.op,
+            "explanation": self.explanation,
+            "possible_states": self.possible_states,
+            "concurrent": self.concurrent,
+            "concurrent_omitted": self.concurrent_omitted,
+            "partial_linearizations": self.partial_linearizations,
+            "window": self.window.to_json(),
+        }
+        if self.proof is not None:
+            out["proof"] = self.proof
+        return out
+
+
 def _report(
     model: Model,
     key: Any,
@@ -186,32 +234,31 @@ def _report(
     states: Sequence[Any],
     paths: Sequence[tuple[Any, Sequence[int]]],
     window: tuple[int, int, bool],
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "op": describe(model, entries[culprit]),
-        "explanation": explanation,
-        "possible_states": [model.describe_state(s) for s in states],
-    }
+) -> Counterexample:
     others = concurrent_with(entries, culprit)
-    result["concurrent"] = [describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]]
-    result["concurrent_omitted"] = max(0, len(others) - SHOWN_CONCURRENT)
     ordered = sorted(paths, key=lambda p: len(p[1]), reverse=True)
-    result["partial_linearizations"] = [replay(model, entries, p, s) for s, p in ordered]
     first, stop, any_state = window
     ops = entries[first:stop]
-    result["window"] = {
-        "first_index": ops[0].start,
-        "last_index": max(e.end if e.end is not None else e.start for e in ops),
-        "initial": "any" if any_state else "init",
-        "ops": [describe(model, e) for e in ops],
-        "order": real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
-    }
-    return result
+    return Counterexample(
+        op=describe(model, entries[culprit]),
+        explanation=explanation,
+        possible_states=[model.describe_state(s) for s in states],
+        concurrent=[describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]],
+        concurrent_omitted=max(0, len(others) - SHOWN_CONCURRENT),
+        partial_linearizations=[replay(model, entries, p, s) for s, p in ordered],
+        window=Window(
+            first_index=ops[0].start,
+            last_index=max(e.end if e.end is not None else e.start for e in ops),
+            initial="any" if any_state else "init",
+            ops=[describe(model, e) for e in ops],
+            order=real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
+        ),
+    )
 
 
 def counterexample(
     model: Model, key: Any, entries: Sequence[Entry], outcome: Outcome, budget: Budget
-) -> dict[str, Any]:
+) -> Counterexample:
     """From a search that failed: the op at its furthest point and what it saw there."""
     stuck = outcome.stuck
     culprit = stuck.op if stuck is not None else len(entries) - 1
@@ -224,7 +271,7 @@ def counterexample(
 
 def refutation_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
-) -> dict[str, Any]:
+) -> Counterexample:
     """From a refutation: its proof, and a search of its window for partial linearizations."""
     first, stop = proof.window
     ops = entries[first:stop]
@@ -247,7 +294,7 @@ def refutation_counterexample(
         model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
         paths[:MAX_PATHS], (first, stop, proof.from_any_state),
     )
-    result["proof"] = {
+    result.proof = {
         "destroyer": None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
         "last_producer": None if proof.producer is None else describe(
             model, entries[proof.producer]),
@@ -257,7 +304,7 @@ def refutation_counterexample(
 
 def zone_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], verdict: ZoneVerdict, budget: Budget
-) -> dict[str, Any]:
+) -> Counterexample:
     """From the zone procedure: its one-line proof; and, when a search of the operations
     that must take effect fails within the budget, its partial linearizations and a
     verified window."""
@@ -265,12 +312,12 @@ def zone_counterexample(
     outcome = search(model, kept, model.init(), _window_budget(budget))
     if outcome.valid is False:
         result = counterexample(model, key, kept, outcome, budget)
-        result["proof"] = {"zones": verdict.why}
+        result.proof = {"zones": verdict.why}
         return result
     culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
     explanation = verdict.why or f"{key_prefix(key)}not linearizable"
     result = _report(model, key, entries, culprit, explanation, [], [],
                      (0, len(entries), False))
-    result["window"]["verified"] = False
-    result["proof"] = {"zones": verdict.why}
+    result.window.verified = False
+    result.proof = {"zones": verdict.why}
     return result

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from checker.history import Operation
 from checker.models.base import Model
@@ -20,6 +20,9 @@ from checker.reduce import reduce
 from checker.refute import refute
 from checker.search import Budget, Entry, search
 from checker.zones import decide
+
+if TYPE_CHECKING:
+    from checker.explain import Counterexample
 
 Verdict = bool | Literal["unknown"]
 PARALLEL_MIN_ENTRIES = 20_000
@@ -34,7 +37,7 @@ class KeyResult:
     configs: int = 0
     seconds: float = 0.0
     reason: str | None = None
-    counterexample: dict[str, Any] | None = None
+    counterexample: Counterexample | None = None
     method: str = "search"  # how it was decided: "refutation", "zones" or "search"
 
     def to_json(self) -> dict[str, Any]:
@@ -45,7 +48,7 @@ class KeyResult:
         if self.reason is not None:
             out["reason"] = self.reason
         if self.counterexample is not None:
-            out["counterexample"] = self.counterexample
+            out["counterexample"] = self.counterexample.to_json()
         return out
 
 

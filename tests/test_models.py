@@ -21,8 +21,8 @@ def test_register_stale_read_is_invalid_and_explained() -> None:
     result = check("register", h, 0)
     assert result.valid is False
     ce = result.keys[0].counterexample
-    assert ce["op"]["description"] == "read 1"
-    assert "write 2" in ce["explanation"]
+    assert ce.op["description"] == "read 1"
+    assert "write 2" in ce.explanation
 
 
 def test_concurrent_write_may_be_seen_or_not() -> None:

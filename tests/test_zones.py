@@ -129,7 +129,7 @@ def test_generated_large_histories_are_decided(model: str, inject: str | None,
     if model == "cas-register":
         assert result.keys[0].method in ("zones", "refutation"), f"seed {seed}"
     if inject:
-        assert result.keys[0].counterexample["explanation"], f"seed {seed}"
+        assert result.keys[0].counterexample.explanation, f"seed {seed}"
 
 
 def test_repeated_values_fall_back_to_search() -> None:

@@ -4,7 +4,7 @@ For a key that is not linearizable: the operation that could not take effect,
 the operations concurrent with it, the longest partial linearizations the
 search found (with the model state after each operation), a one-line
 explanation, and the smallest window of the history that is still not
-linearizable, with its real-time order drawn as a graph.
+linearizable, with its real-time order (transitively reduced).
 """
 
 from __future__ import annotations
@@ -156,19 +156,28 @@ def _few_states_from(model: Model, entries: Sequence[Entry], c: int, stop: int) 
 
 
 def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
-    """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced."""
-    import networkx as nx  # only explanations need it, and it takes a while to import
+    """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced.
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(e.start for e in window)
-    for a in window:
-        if a.end is None:
-            continue
-        for b in window:
-            if b.start > a.end:
-                graph.add_edge(a.start, b.start)
-    reduced = nx.transitive_reduction(graph)
-    return sorted([a, b] for a, b in reduced.edges)
+    Real-time order is an interval order, so a→b is implied by another path exactly
+    when some c was invoked after a completed and completed before b was invoked:
+    a→b stays iff b was invoked before the earliest completion among the ops invoked
+    after a completed."""
+    done = sorted((e.start, e.end) for e in window if e.end is not None)
+    starts = sorted(e.start for e in window)
+    # earliest[k]: the earliest completion among determinate ops invoked at or after
+    # the k-th of `done` by invocation
+    done_starts = [s for s, _ in done]
+    earliest = [0] * (len(done) + 1)
+    earliest[len(done)] = 2**62
+    for k in range(len(done) - 1, -1, -1):
+        earliest[k] = min(done[k][1], earliest[k + 1])
+    edges = []
+    for a_start, a_end in done:
+        limit = earliest[bisect.bisect_right(done_starts, a_end)]
+        lo = bisect.bisect_right(starts, a_end)
+        hi = bisect.bisect_left(starts, limit)
+        edges.extend([a_start, b] for b in starts[lo:hi])
+    return sorted(edges)
 
 
 def _window_budget(budget: Budget) -> Budget:

@@ -202,3 +202,27 @@ def test_step_refusal_is_a_distinct_value() -> None:
     m = make_model("etcd")
     assert m.step(None, ("read", None)) is None  # absent is a state, not a refusal
     assert m.step(None, ("read", 1)) is INVALID
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_real_time_order_is_networkx_transitive_reduction(seed: int) -> None:
+    import random
+
+    import networkx as nx
+
+    from checker.explain import real_time_order
+
+    rng = random.Random(seed)
+    window = []
+    for i in range(rng.randrange(1, 25)):
+        start = 2 * i
+        end = None if rng.random() < 0.2 else start + 1 + 2 * rng.randrange(0, 8)
+        window.append(Entry(("w", i), start, end))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(e.start for e in window)
+    for a in window:
+        for b in window:
+            if a.end is not None and b.start > a.end:
+                graph.add_edge(a.start, b.start)
+    expected = sorted([a, b] for a, b in nx.transitive_reduction(graph).edges)
+    assert real_time_order(window) == expected, f"seed {seed}"

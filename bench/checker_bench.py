@@ -14,6 +14,7 @@
    prints `file<TAB>Ok|Illegal|Unknown<TAB>seconds` per file (not built here).
 5. The whole command on the shared corpus, and on porcupine's 102 Jepsen etcd logs when
    SPLITBRAIN_ETCD_LOGS names their folder (porcupine's too, with PORCUPINE_BIN).
+6. The time limit: a history the search cannot finish, checked with --time-limit 1, 2, 5.
 
 Times are wall clock (time.perf_counter). "ops" means operations, i.e. invocations
 paired with their completions. The machine is shared, so the check times in
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.formats import read_ops
+from checker.formats import read_ops, write_jsonl
 from checker.history import Operation, pair
 from checker.linearizable import CheckResult, check_operations
 from checker.models import make_model
@@ -625,6 +626,33 @@ def bench_whole_command() -> None:
     table(["files", "count", "valid / invalid", "wall s", "peak MiB", "exit"], rows)
 
 
+# -- 6. the time limit -------------------------------------------------------------------------
+
+BUDGET_LIMITS = (1.0, 2.0, 5.0)
+BUDGET_CASE = Workload(kind="kv-append", ops=4000, processes=20, keys=1, p_info=0.3)
+
+
+def bench_time_limit() -> None:
+    section("6. The time limit is a promise (--time-limit)")
+    w = BUDGET_CASE
+    print(f"a history the search cannot finish: checker.simulate seed 0, kind={w.kind}, "
+          f"ops={w.ops}, processes={w.processes}, p_info={w.p_info}; whole command in a "
+          "fresh process; target: wall time within 1 s of the limit (plus Python's start)")
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "kv-append.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(write_jsonl(o) for o in simulate(0, w))
+        for limit in BUDGET_LIMITS:
+            argv = [*splitbrain_argv(), "check", "--model", "kv-append", "--time-limit",
+                    str(limit), path]
+            code, _, seconds, mib = run_process(argv, limit + 60)
+            verdict = {0: "valid", 1: "invalid", 2: "unknown"}.get(code, f"exit {code}")
+            rows.append([f"{limit:g}", verdict, f"{seconds:.2f}", f"{seconds - limit:+.2f}",
+                         f"{mib:.0f}", "within" if seconds < limit + 1 else "OVER"])
+    table(["limit s", "verdict", "wall s", "wall - limit", "peak MiB", "status"], rows)
+
+
 def seeds_used() -> Iterable[str]:
     yield f"etcd-like histories {ETCD_SEEDS.start}..{ETCD_SEEDS.stop - 1}"
     for case in SCALE_CASES:
@@ -633,7 +661,7 @@ def seeds_used() -> Iterable[str]:
 
 
 SECTIONS = {"1": bench_corpus, "2": bench_etcd_like, "3": bench_scale, "4": bench_timeouts,
-            "5": bench_whole_command}
+            "5": bench_whole_command, "6": bench_time_limit}
 
 
 def main() -> None:

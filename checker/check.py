@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,9 @@ def check_file(
     workers: int | None = None,
     explain: bool | float = True,
 ) -> FileResult:
-    """Check one history file. Raises HistoryError (with file and line) on bad input."""
+    """Check one history file. Raises HistoryError (with file and line) on bad input.
+    The time limit counts from the call, reading the file included."""
+    started = time.monotonic()
     try:
         with open(path, encoding="utf-8", errors="strict") as stream:
             used, ops = read_ops(stream, path, fmt)
@@ -108,6 +111,7 @@ def check_file(
             workers=workers,
             explain=explain,
             ops_read=counted.count,
+            started=started,
         )
     except HistoryError as e:
         raise HistoryError(e.message, path, e.line) from None

@@ -159,12 +159,14 @@ def check_operations(
     workers: int | None = None,
     explain: bool | float = True,
     ops_read: int | None = None,
+    started: float | None = None,
 ) -> CheckResult:
     """Check `operations` against `model`, key by key. `explain`: counterexamples for
     invalid keys (False: none; a number: at least that many seconds on each, instead
     of as long as its check took, at least EXPLAIN_MIN_SECONDS). `ops_read`: how many
-    history events the operations were paired from, reported as `events`."""
-    started = time.monotonic()
+    history events the operations were paired from, reported as `events`. `started`:
+    the time.monotonic() the time limit counts from (default: now)."""
+    started = time.monotonic() if started is None else started
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)
     parts = partition(model, operations)

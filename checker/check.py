@@ -8,7 +8,7 @@ from typing import Any
 
 from checker.formats import read_ops
 from checker.history import UNOBSERVED, HistoryError, Operation, pair
-from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, check_operations
+from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, KeyResult, check_operations
 from checker.models import UNSET, make_model
 from checker.models.base import Model, freeze
 
@@ -79,11 +79,20 @@ def check_file(
     """Check one history file. Raises HistoryError (with file and line) on bad input.
     The time limit counts from the call, reading the file included."""
     started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
+    used = fmt
     try:
         with open(path, encoding="utf-8", errors="strict") as stream:
             used, ops = read_ops(stream, path, fmt)
-            counted = _Counter(ops)
+            counted = _Counter(ops, deadline)
             operations = list(pair(counted, path))
+    except _OutOfTime:
+        name = model if isinstance(model, str) else model.name
+        reason = "time limit reached while reading the file"
+        return FileResult(path, used, CheckResult(
+            "unknown", name, 0, time.monotonic() - started,
+            [KeyResult(None, "unknown", 0, reason=reason, method="none")],
+            events=counted.count))
     except UnicodeDecodeError as e:
         raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
     except OSError as e:
@@ -118,14 +127,23 @@ def check_file(
     return FileResult(path, used, result)
 
 
-class _Counter:
-    """Counts the ops a reader yields, without holding them."""
+class _OutOfTime(Exception):
+    pass
 
-    def __init__(self, ops: Any):
+
+class _Counter:
+    """Counts the ops a reader yields, without holding them; past the deadline (checked
+    every 4,096 ops) it stops the reading with _OutOfTime."""
+
+    def __init__(self, ops: Any, deadline: float | None = None):
         self.ops = ops
         self.count = 0
+        self.deadline = deadline
 
     def __iter__(self) -> Any:
+        deadline = self.deadline
         for op in self.ops:
             self.count += 1
+            if deadline is not None and not self.count & 4095 and time.monotonic() > deadline:
+                raise _OutOfTime
             yield op

@@ -251,3 +251,11 @@ def test_simple_edn_reader_agrees_on_the_corpus() -> None:
                 forms += 1
                 assert edn_fast.loads(text) == plain(edn_format().loads(text)), (path, line)
     assert forms > 1000
+
+
+@pytest.mark.parametrize("text", [
+    "{:process 0, :type :invoke, :f :read, :value nil}", "{:a 1:b 2}", "{:a [1 2]:b 2}",
+    "{:a [1 2x]}", "{:a [1,2],:b 3}", '{:a "s", :b [1 "q" :k]}', "{:a -1.5, :b true}",
+])
+def test_flat_maps_agree_with_edn_format(text: str) -> None:
+    test_simple_edn_reader_agrees_with_edn_format(text)

@@ -21,6 +21,7 @@ _BATCH = 512
 _OPEN = {"{": "}", "[": "]", "(": ")"}
 _CLOSE = frozenset("}])")
 _DELIMITERS = frozenset(' \t\r\n,;{}[]()"')
+_SLOW = frozenset(';\\#')  # comments, escapes, tags: walk the line
 
 
 def _pass_through(value: Any) -> Any:
@@ -68,6 +69,16 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
     in_string = False
     in_atom = False
     for number, line in enumerate(lines, 1):
+        if not (form or closers or in_string or in_atom):
+            # The common case, one flat map on its own line: no need to walk it.
+            text = line.strip(" \t\r\n,")
+            if (text[:1] == "{" and text[-1:] == "}" and text.count("{") == 1
+                    and text.count("}") == 1 and not _SLOW.intersection(text)
+                    and text.count("[") == text.count("]")
+                    and text.count("(") == text.count(")")):
+                started = True
+                yield text, number
+                continue
         seg = 0 if (form or closers or in_string) else -1
         i, n = 0, len(line)
         while i <= n:

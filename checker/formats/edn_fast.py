@@ -54,8 +54,47 @@ def _atom(text: str) -> Any:
     raise NotSimple(text)
 
 
+_SCALAR = r'(?:nil|true|false|[+-]?\d+(?:\.\d+)?|:[A-Za-z*!_?<>=$%&][\w*+!\-?<>=.$%&]*|"[^"\\]*")'
+_PAIR = (r"[\s,]*(:[A-Za-z*!_?<>=$%&][\w*+!\-?<>=.$%&]*)[\s,]+("
+         + _SCALAR + r'|\[[^\[\](){}"\\;#]*\])(?=[\s,}])')
+_FLAT_MAP = re.compile(r"\{(?:" + _PAIR + r")*[\s,]*\}")
+_PAIRS = re.compile(_PAIR)
+_ITEMS = re.compile(rf"[\s,]*({_SCALAR})(?=[\s,]|$)")
+_CACHE: dict[str, Any] = {}
+
+
+def _scalar(text: str) -> Any:
+    value = _CACHE.get(text)
+    if value is None and text not in _CACHE:
+        value = text[1:-1] if text[0] == '"' else _atom(text)
+        if len(_CACHE) < 4096:
+            _CACHE[text] = value
+    return value
+
+
+def _flat_map(text: str) -> dict[str, Any] | None:
+    """A map of keywords to scalars and vectors of scalars, read by two regexes."""
+    if _FLAT_MAP.fullmatch(text) is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, raw in _PAIRS.findall(text, 1):
+        if raw[0] == "[":
+            inner = raw[1:-1]
+            items = _ITEMS.findall(inner)
+            if "".join(items).replace(" ", "") != inner.replace(" ", "").replace(",", ""):
+                raise NotSimple("vector")
+            out[key[1:]] = [_scalar(item) for item in items]
+        else:
+            out[key[1:]] = _scalar(raw)
+    return out
+
+
 def loads(text: str) -> Any:
     """One simple EDN value as plain Python; NotSimple for anything else."""
+    if text[:1] == "{":
+        flat = _flat_map(text)
+        if flat is not None:
+            return flat
     tokens = _TOKEN.finditer(text)
     pos = 0
     stack: list[tuple[str, list[Any]]] = []

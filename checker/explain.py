@@ -233,6 +233,14 @@ class Counterexample:
             out["proof"] = self.proof
         return out
 
+    # Read-only dict access to the JSON form, for callers written when the
+    # counterexample was a dict (store/raft/simulator.py reads .get("explanation")).
+    def __getitem__(self, name: str) -> Any:
+        return self.to_json()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.to_json().get(name, default)
+
 
 def _report(
     model: Model,

@@ -45,11 +45,8 @@ NOTHING: Final = _Nothing()
 """In `RegisterModel.register_effect`: the call reads (or writes) no value."""
 
 
-class Model(Protocol):
-    """The sequential object (name, init, prepare, step, read_only) and what
-    explanations need of it (describe_call, describe_state, explain, initial_states).
-    Optional, declared apart and checked with isinstance: `Refutable`,
-    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` (zones)."""
+class SequentialModel(Protocol):
+    """The sequential object itself: all the search needs."""
 
     name: str
 
@@ -67,6 +64,10 @@ class Model(Protocol):
         """True when `call` never changes any state (it may still refuse one)."""
         ...
 
+
+class Explainable(Protocol):
+    """What counterexamples need."""
+
     def describe_call(self, call: Any) -> str: ...
 
     def describe_state(self, state: Any) -> str: ...
@@ -82,6 +83,12 @@ class Model(Protocol):
         history's beginning, from `init()`.
         """
         ...
+
+
+class Model(SequentialModel, Explainable, Protocol):
+    """A model the checker takes: the sequential object and its explanations.
+    Optional, declared apart and checked with isinstance: `Refutable`,
+    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` (zones)."""
 
 
 @runtime_checkable

@@ -3,11 +3,26 @@
 1. Every history in the shared reference corpus, checked against its known verdict.
 2. 102 synthetic etcd-like register histories, shaped like porcupine's Jepsen etcd set.
 3. Two large synthetic histories, each against a 30 s target.
+4. Histories full of timeouts (issue 10): one key, 10 processes, reads 50 %, cas 15 %,
+   writes the rest, 30 % of writes and cas time out and half of those take effect;
+   valid, with one stale read, with one read inversion around a timed-out write;
+   500 to 10,000 operations. Each file is checked by the whole command in a fresh
+   process (`splitbrain check`), whose wall time and peak memory are measured; with
+   the etcd model (failed cas are observations: the search) and the cas-register
+   model (failed cas say nothing: the zone procedure). Porcupine side by side when
+   PORCUPINE_BIN names a binary that takes `-init N -timeout S -verbose FILE...` and
+   prints `file<TAB>Ok|Illegal|Unknown<TAB>seconds` per file (not built here).
+5. The whole command on the shared corpus, and on porcupine's 102 Jepsen etcd logs when
+   SPLITBRAIN_ETCD_LOGS names their folder (porcupine's too, with PORCUPINE_BIN).
+6. The time limit: a history the search cannot finish, checked with --time-limit 1, 2, 5.
 
 Times are wall clock (time.perf_counter). "ops" means operations, i.e. invocations
 paired with their completions. The machine is shared, so the check times in
-sections 1 and 2 are the minimum of several runs. Run with `make bench`;
-SPLITBRAIN_CORPUS overrides where the corpus is found.
+sections 1 and 2 are the minimum of several runs. Run with `make bench`, or
+`python bench/checker_bench.py 4 5` for some sections; SPLITBRAIN_CORPUS overrides
+where the corpus is found; SPLITBRAIN_BENCH_LIMIT (default 60) and PORCUPINE_TIMEOUT
+(default 30) are the per-file time limits of section 4, BENCH_MEMORY_CAP_MIB (default
+3072) the resident memory past which a measured process is killed.
 """
 
 from __future__ import annotations
@@ -15,18 +30,27 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.formats import read_ops
+from checker.formats import read_ops, write_jsonl
 from checker.history import Operation, pair
 from checker.linearizable import CheckResult, check_operations
 from checker.models import make_model
-from checker.simulate import Workload, initial, simulate
+from checker.simulate import (
+    RegisterWorkload,
+    Workload,
+    initial,
+    jepsen_log_lines,
+    register_history,
+    simulate,
+)
 
 CORPUS_REPEATS = 5
 ETCD_REPEATS = 3
@@ -393,22 +417,263 @@ def bench_scale() -> None:
     table(headers, rows)
 
 
+# -- 4. histories full of timeouts ------------------------------------------------------------
+
+TIMEOUT_SIZES = (500, 1_000, 2_000, 5_000, 10_000)
+TIMEOUT_KINDS = (None, "stale-read", "inversion")
+TIMEOUT_SHAPE = RegisterWorkload(processes=10, p_read=0.5, p_cas=0.15, p_timeout=0.3)
+TARGET_2K_S, TARGET_10K_S, TARGET_MIB = 2.0, 30.0, 1024
+
+
+@dataclass
+class Run:
+    verdict: str  # valid, invalid, unknown, error
+    seconds: float
+    peak_mib: float
+    detail: str = ""
+
+
+MEMORY_CAP_MIB = float(os.environ.get("BENCH_MEMORY_CAP_MIB", "3072"))
+KILLED = -999  # exit code of a process killed past MEMORY_CAP_MIB
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * 4096 / 2**20
+    except OSError:
+        return 0.0
+
+
+def run_process(argv: Sequence[str], timeout: float) -> tuple[int, str, float, float]:
+    """(exit code, stdout, wall seconds, peak RSS MiB) of one process (its own rusage).
+    A process past MEMORY_CAP_MIB resident (the machine is shared) is killed: KILLED."""
+    started = time.perf_counter()
+    killed = False
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL)
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline or _rss_mib(proc.pid) > MEMORY_CAP_MIB:
+                killed = _rss_mib(proc.pid) > MEMORY_CAP_MIB
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        seconds = time.perf_counter() - started
+        proc.returncode = KILLED if killed else os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    unit = 1 if sys.platform == "darwin" else 1024
+    return proc.returncode, text, seconds, usage.ru_maxrss * unit / 2**20
+
+
+def splitbrain_argv() -> list[str]:
+    return [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())"]
+
+
+def ours(path: str, model: str, limit: float) -> Run:
+    argv = [*splitbrain_argv(), "check", "--model", model, "--init", "0",
+            "--time-limit", str(limit), path]
+    code, out, seconds, mib = run_process(argv, limit + 30)
+    verdict = {0: "valid", 1: "invalid", 2: "unknown", KILLED: "killed"}.get(code, "error")
+    first = out.splitlines()[0] if out else ""
+    return Run(verdict, seconds, mib, first)
+
+
+def porcupine(paths: Sequence[str], limit: float) -> tuple[list[str], float, float]:
+    """Porcupine's verdicts for `paths` in one process, its wall time and peak MiB."""
+    binary = os.environ.get("PORCUPINE_BIN")
+    assert binary
+    argv = [binary, "-init", "0", "-timeout", str(limit), "-verbose", *paths]
+    code, out, seconds, mib = run_process(argv, limit * len(paths) + 30)
+    if code == KILLED:
+        return [f"killed past {MEMORY_CAP_MIB:.0f} MiB"] * len(paths), seconds, mib
+    names = {"Ok": "valid", "Illegal": "invalid", "Unknown": "unknown"}
+    verdicts = [names.get(line.split("\t")[1], "error") for line in out.splitlines()
+                if line.count("\t") >= 2]
+    return verdicts, seconds, mib
+
+
+def timeout_history(n: int, inject: str | None, folder: str) -> tuple[str, int, int]:
+    """The history's file (Jepsen log lines), its seed and its timed-out operations."""
+    seed = 1
+    while True:
+        try:
+            w = RegisterWorkload(ops=n, processes=TIMEOUT_SHAPE.processes,
+                                 p_read=TIMEOUT_SHAPE.p_read, p_cas=TIMEOUT_SHAPE.p_cas,
+                                 p_timeout=TIMEOUT_SHAPE.p_timeout, inject=inject)
+            ops = register_history(seed, w)
+            break
+        except ValueError:
+            seed += 1
+    path = os.path.join(folder, f"register-{n}-{inject or 'valid'}-seed{seed}.log")
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(jepsen_log_lines(ops))
+    return path, seed, sum(o.type == "info" for o in ops)
+
+
+def cell(run: Run, expected: str) -> str:
+    mark = "" if run.verdict == expected else f" {run.verdict.upper()}"
+    return f"{run.seconds:.2f} s, {run.peak_mib:.0f} MiB{mark}"
+
+
+def bench_timeouts() -> None:
+    section("4. Histories full of timeouts (issue 10), whole command per file")
+    limit = float(os.environ.get("SPLITBRAIN_BENCH_LIMIT", "60"))
+    p_limit = float(os.environ.get("PORCUPINE_TIMEOUT", "30"))
+    print(f"processes past {MEMORY_CAP_MIB:.0f} MiB resident are killed (the machine is "
+          "shared; BENCH_MEMORY_CAP_MIB)")
+    have_porcupine = bool(os.environ.get("PORCUPINE_BIN"))
+    w = TIMEOUT_SHAPE
+    print(f"checker.simulate.register_history: 1 key, {w.processes} processes, reads "
+          f"{w.p_read:.0%}, cas {w.p_cas:.0%}, writes the rest; {w.p_timeout:.0%} of writes "
+          "and cas time out, half of those take effect; unique values; initial value 0")
+    print(f"each cell: wall time of `splitbrain check --model M --init 0 --time-limit "
+          f"{limit:g} FILE` in a fresh process (start, parse, check, explain) and its peak "
+          "RSS; a verdict is shown only when it is not the expected one")
+    if have_porcupine:
+        print(f"porcupine: {os.environ['PORCUPINE_BIN']} -init 0 -timeout {p_limit:g} "
+              "-verbose FILE (porcupine's etcd model: failed cas are observations), "
+              "same files")
+    else:
+        print("porcupine: not measured (set PORCUPINE_BIN)")
+    print(f"targets (issue 10): decided, < {TARGET_2K_S:g} s at 2,000 ops and < "
+          f"{TARGET_10K_S:g} s at 10,000, < {TARGET_MIB} MiB")
+    headers = ["history", "ops", "seed", "timed out", "etcd model", "cas-register model",
+               "porcupine", "status"]
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n in TIMEOUT_SIZES:
+            for inject in TIMEOUT_KINDS:
+                path, seed, info = timeout_history(n, inject, folder)
+                expected = "valid" if inject is None else "invalid"
+                etcd = ours(path, "etcd", limit)
+                reg = ours(path, "cas-register", limit)
+                if have_porcupine:
+                    verdicts, p_s, p_mib = porcupine([path], p_limit)
+                    got = verdicts[0] if verdicts else "error"
+                    mark = "" if got == expected else f" {got.upper()}"
+                    pcell = f"{p_s:.2f} s, {p_mib:.0f} MiB{mark}"
+                else:
+                    pcell = "not measured"
+                target = TARGET_2K_S if n <= 2_000 else TARGET_10K_S
+                worst = max(etcd.seconds, reg.seconds)
+                ok = (etcd.verdict == reg.verdict == expected and worst < target
+                      and max(etcd.peak_mib, reg.peak_mib) < TARGET_MIB)
+                rows.append([inject or "valid", f"{n:,}", str(seed), str(info),
+                             cell(etcd, expected), cell(reg, expected), pcell,
+                             "within" if ok else "MISSED"])
+                print(f"  done: {rows[-1][0]} {n}", file=sys.stderr)
+    table(headers, rows, left=1)
+
+
+# -- 5. the whole command on the corpora ---------------------------------------------------------
+
+CORPUS_GROUPS = (
+    ("knossos/cas-register/good", "cas-register", "0", 0),
+    ("knossos/cas-register/bad", "cas-register", "0", 1),
+    ("knossos/multi-register/good", "multi-register", '{"x": 0, "y": 0}', 0),
+    ("knossos/mutex/bad", "mutex", "false", 1),
+    ("porcupine-kv", "auto", None, 1),
+)
+
+
+def bench_whole_command() -> None:
+    section("5. The whole command (start, parse, check, explain) on the corpora")
+    print("one `splitbrain check` process per folder, all its files at once; wall time "
+          "and peak RSS of that process; exit code 0 = all valid, 1 = some invalid")
+    root = corpus_root()
+    rows: list[list[str]] = []
+    total = 0.0
+    if root.is_dir():
+        for folder, model, init, expected_code in CORPUS_GROUPS:
+            files = sorted(str(p) for p in (root / folder).glob("*") if p.is_file()
+                           and p.suffix != ".md")
+            if not files:
+                continue
+            argv = [*splitbrain_argv(), "check", "--model", model]
+            argv += ["--init", init] if init is not None else []
+            code, out, seconds, mib = run_process([*argv, *files], 600)
+            total += seconds
+            valid = sum(": valid" in line for line in out.splitlines())
+            invalid = sum(": NOT LINEARIZABLE" in line for line in out.splitlines())
+            rows.append([folder, str(len(files)), f"{valid} / {invalid}", f"{seconds:.2f}",
+                         f"{mib:.0f}", "OK" if code == expected_code else f"exit {code}"])
+        rows.append(["shared corpus, total", "", "", f"{total:.2f}", "", ""])
+    logs = os.environ.get("SPLITBRAIN_ETCD_LOGS")
+    if logs and os.path.isdir(logs):
+        files = sorted(os.path.join(logs, f) for f in os.listdir(logs) if f.endswith(".log"))
+        code, out, seconds, mib = run_process([*splitbrain_argv(), "check", *files], 600)
+        valid = sum(": valid" in line for line in out.splitlines())
+        invalid = sum(": NOT LINEARIZABLE" in line for line in out.splitlines())
+        rows.append([f"porcupine's etcd logs ({logs})", str(len(files)),
+                     f"{valid} / {invalid}", f"{seconds:.2f}", f"{mib:.0f}", f"exit {code}"])
+        if os.environ.get("PORCUPINE_BIN"):
+            binary = os.environ["PORCUPINE_BIN"]
+            argv = [binary, "-init", "nil", "-verbose", *files]
+            _, pout, p_s, p_mib = run_process(argv, 600)
+            p_valid = sum("\tOk\t" in line for line in pout.splitlines())
+            p_invalid = sum("\tIllegal\t" in line for line in pout.splitlines())
+            rows.append(["  the same, porcupine (-verbose)", str(len(files)),
+                         f"{p_valid} / {p_invalid}", f"{p_s:.2f}", f"{p_mib:.0f}", ""])
+    else:
+        rows.append(["porcupine's etcd logs", "", "", "not measured (set SPLITBRAIN_ETCD_LOGS)",
+                     "", ""])
+    table(["files", "count", "valid / invalid", "wall s", "peak MiB", "exit"], rows)
+
+
+# -- 6. the time limit -------------------------------------------------------------------------
+
+BUDGET_LIMITS = (1.0, 2.0, 5.0)
+BUDGET_CASE = Workload(kind="kv-append", ops=4000, processes=20, keys=1, p_info=0.3)
+
+
+def bench_time_limit() -> None:
+    section("6. The time limit is a promise (--time-limit)")
+    w = BUDGET_CASE
+    print(f"a history the search cannot finish: checker.simulate seed 0, kind={w.kind}, "
+          f"ops={w.ops}, processes={w.processes}, p_info={w.p_info}; whole command in a "
+          "fresh process; target: wall time within 1 s of the limit (plus Python's start)")
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "kv-append.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(write_jsonl(o) for o in simulate(0, w))
+        for limit in BUDGET_LIMITS:
+            argv = [*splitbrain_argv(), "check", "--model", "kv-append", "--time-limit",
+                    str(limit), path]
+            code, _, seconds, mib = run_process(argv, limit + 60)
+            verdict = {0: "valid", 1: "invalid", 2: "unknown"}.get(code, f"exit {code}")
+            rows.append([f"{limit:g}", verdict, f"{seconds:.2f}", f"{seconds - limit:+.2f}",
+                         f"{mib:.0f}", "within" if seconds < limit + 1 else "OVER"])
+    table(["limit s", "verdict", "wall s", "wall - limit", "peak MiB", "status"], rows)
+
+
 def seeds_used() -> Iterable[str]:
     yield f"etcd-like histories {ETCD_SEEDS.start}..{ETCD_SEEDS.stop - 1}"
     for case in SCALE_CASES:
         yield f"scale {case.label.split()[0]} {case.seed}"
+    yield "timeouts: the first seed from 1 where the injection finds a place (printed)"
+
+
+SECTIONS = {"1": bench_corpus, "2": bench_etcd_like, "3": bench_scale, "4": bench_timeouts,
+            "5": bench_whole_command, "6": bench_time_limit}
 
 
 def main() -> None:
     started = time.perf_counter()
+    chosen = sys.argv[1:] or list(SECTIONS)
     print(
         f"splitbrain checker benchmark: Python {platform.python_version()} "
         f"({platform.python_implementation()}), {os.cpu_count()} CPUs, {platform.platform()}"
     )
     print(f"seeds: {'; '.join(seeds_used())} (checker.simulate; the corpus needs none)")
-    bench_corpus()
-    bench_etcd_like()
-    bench_scale()
+    for name in chosen:
+        SECTIONS[name]()
     print()
     print(f"benchmark took {time.perf_counter() - started:.1f} s")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from checker.formats import read_ops
 from checker.history import UNOBSERVED, HistoryError, Operation, pair
-from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, check_operations
+from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, KeyResult, check_operations
 from checker.models import UNSET, make_model
 from checker.models.base import Model, freeze
 
@@ -73,13 +74,25 @@ def check_file(
     time_limit: float | None = None,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
+    explain: bool | float = True,
 ) -> FileResult:
-    """Check one history file. Raises HistoryError (with file and line) on bad input."""
+    """Check one history file. Raises HistoryError (with file and line) on bad input.
+    The time limit counts from the call, reading the file included."""
+    started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
+    used = fmt
     try:
         with open(path, encoding="utf-8", errors="strict") as stream:
             used, ops = read_ops(stream, path, fmt)
-            counted = _Counter(ops)
+            counted = _Counter(ops, deadline)
             operations = list(pair(counted, path))
+    except _OutOfTime:
+        name = model if isinstance(model, str) else model.name
+        reason = "time limit reached while reading the file"
+        return FileResult(path, used, CheckResult(
+            "unknown", name, 0, time.monotonic() - started,
+            [KeyResult(None, "unknown", 0, reason=reason, method="none")],
+            events=counted.count))
     except UnicodeDecodeError as e:
         raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
     except OSError as e:
@@ -105,21 +118,32 @@ def check_file(
             time_limit=time_limit,
             memory_limit=memory_limit,
             workers=workers,
+            explain=explain,
             ops_read=counted.count,
+            started=started,
         )
     except HistoryError as e:
         raise HistoryError(e.message, path, e.line) from None
     return FileResult(path, used, result)
 
 
-class _Counter:
-    """Counts the ops a reader yields, without holding them."""
+class _OutOfTime(Exception):
+    pass
 
-    def __init__(self, ops: Any):
+
+class _Counter:
+    """Counts the ops a reader yields, without holding them; past the deadline (checked
+    every 4,096 ops) it stops the reading with _OutOfTime."""
+
+    def __init__(self, ops: Any, deadline: float | None = None):
         self.ops = ops
         self.count = 0
+        self.deadline = deadline
 
     def __iter__(self) -> Any:
+        deadline = self.deadline
         for op in self.ops:
             self.count += 1
+            if deadline is not None and not self.count & 4095 and time.monotonic() > deadline:
+                raise _OutOfTime
             yield op

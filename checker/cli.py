@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
 from checker.check import FileResult, check_file
+from checker.explain import Window
 from checker.formats import FORMATS
 from checker.history import HistoryError
 from checker.models import MODELS, UNSET
@@ -37,6 +39,9 @@ def add_check_command(subparsers: Any) -> None:
                    metavar="SECONDS", help="give up (verdict unknown) after this long per file")
     p.add_argument("--memory-limit", type=_positive, default=DEFAULT_MEMORY_MB, metavar="MB",
                    help="give up (verdict unknown) past this resident memory per process")
+    p.add_argument("--explain-time", type=_positive, default=None, metavar="SECONDS",
+                   help="explain each invalid key for up to this long (default: as long as "
+                   "its check took, at least 0.2 s; never past --time-limit)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for checking keys in parallel (default: one per core)")
     p.set_defaults(run=run_check)
@@ -74,6 +79,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
                 time_limit=args.time_limit,
                 memory_limit=int(args.memory_limit * 2**20),
                 workers=args.workers,
+                explain=True if args.explain_time is None else args.explain_time,
             )
         except HistoryError as e:
             print(f"splitbrain check: {e}", file=err)
@@ -86,12 +92,16 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
         checked.append(result.to_json())
         codes.append(EXIT_VALID if valid is True else EXIT_INVALID if valid is False
                      else EXIT_UNKNOWN)
-        if args.json:
-            print(json.dumps(result.to_json(), default=str, ensure_ascii=False), file=out)
-        else:
-            print_human(result, out)
-        out.flush()
-    if getattr(args, "junit", None):
+        try:
+            if args.json:
+                print(json.dumps(result.to_json(), default=str, ensure_ascii=False), file=out)
+            else:
+                print_human(result, out)
+            out.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's own advice
+            return codes[-1]
+    if args.junit:
         from checker.junit import write_check
 
         write_check(checked, args.junit)
@@ -101,12 +111,30 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
     return EXIT_VALID
 
 
+def _where(op: dict[str, Any]) -> str:
+    """An op's place in the file: its lines when known (1-based), else its indexes."""
+    if op.get("invoke_line") is not None:
+        end = op.get("complete_line")
+        return f"lines {op['invoke_line']}..{end if end is not None else 'end (no completion)'}"
+    end = op.get("complete_index")
+    return f"indexes {op['invoke_index']}..{end if end is not None else 'end'}"
+
+
+def _window_where(w: Window) -> str:
+    ops = w.ops
+    lines = [op.get("invoke_line") for op in ops] + [op.get("complete_line") for op in ops]
+    known = [n for n in lines if n is not None]
+    if ops and all(op.get("invoke_line") is not None for op in ops):
+        return f"lines {min(known)}..{max(known)}"
+    return f"indexes {w.first_index}..{w.last_index}"
+
+
 def print_human(fr: FileResult, out: TextIO) -> None:
     r = fr.result
     verdict = {True: "valid", False: "NOT LINEARIZABLE"}.get(r.valid, "unknown")  # type: ignore[arg-type]
     keys = f", {len(r.keys)} keys" if len(r.keys) > 1 else ""
-    print(f"{fr.file}: {verdict} (model {r.model}, {r.ops} ops{keys}, {r.seconds:.3f} s)",
-          file=out)
+    print(f"{fr.file}: {verdict} (model {r.model}, {r.ops} operations{keys}, "
+          f"{r.seconds:.3f} s)", file=out)
     for k in r.keys:
         if k.valid is True:
             continue
@@ -118,18 +146,22 @@ def print_human(fr: FileResult, out: TextIO) -> None:
         if ce is None:
             print(f"  {name}not linearizable", file=out)
             continue
-        print(f"  {ce['explanation']}", file=out)
-        op = ce["op"]
-        print(f"    op: process {op['process']} {op['description']} "
-              f"(indexes {op['invoke_index']}..{op['complete_index']})", file=out)
-        w = ce["window"]
-        start = "any state" if w["initial"] == "any" else "the initial state"
-        print(f"    smallest failing window: indexes {w['first_index']}..{w['last_index']}, "
-              f"{len(w['ops'])} ops, from {start}", file=out)
-        for path in ce["partial_linearizations"][:1]:
-            print(f"    longest partial linearization ({path['length']} ops, from "
-                  f"{path['initial']}):", file=out)
+        print(f"  {ce.explanation}", file=out)
+        op = ce.op
+        print(f"    op: process {op['process']} {op['description']} ({_where(op)})", file=out)
+        w = ce.window
+        if not w.verified:
+            start = "not verified in the time allowed"
+        elif w.initial == "any":
+            start = "fails from any initial state"
+        else:
+            start = "fails from the initial state"
+        print(f"    smallest failing window: {_window_where(w)}, {len(w.ops)} operations, "
+              f"{start}", file=out)
+        for path in ce.partial_linearizations[:1]:
+            print(f"    longest partial linearization found ({path['length']} operations, "
+                  f"starting from the initial state {path['initial']}):", file=out)
             if path["omitted"]:
-                print(f"      … {path['omitted']} earlier ops", file=out)
+                print(f"      … {path['omitted']} earlier operations", file=out)
             for step in path["steps"][-8:]:
                 print(f"      {step['op']['description']:<40} → {step['state']}", file=out)

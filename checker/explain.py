@@ -4,7 +4,7 @@ For a key that is not linearizable: the operation that could not take effect,
 the operations concurrent with it, the longest partial linearizations the
 search found (with the model state after each operation), a one-line
 explanation, and the smallest window of the history that is still not
-linearizable, with its real-time order drawn as a graph.
+linearizable, with its real-time order (transitively reduced).
 """
 
 from __future__ import annotations
@@ -12,23 +12,39 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from checker.models.base import Model, key_prefix
+from checker.reduce import reduce
 from checker.refute import Refutation
 from checker.search import MAX_PATHS, Budget, Entry, Outcome, search
+from checker.zones import ZoneVerdict
 
 WINDOW_SECONDS = 10.0
 SHOWN_STEPS = 30
 SHOWN_CONCURRENT = 50
 GRAPH_MAX_OPS = 300
+EXPLAIN_MIN_SECONDS = 0.2
+MAX_WINDOW_STATES = 64  # a window that must fail from more starting states is not tried
+
+
+def explain_budget(budget: Budget, check_started: float, asked: bool | float = True) -> Budget:
+    """What explaining may spend: as long as the check took (at least
+    EXPLAIN_MIN_SECONDS, or `asked` seconds when a number), never past the check's
+    own deadline."""
+    now = time.monotonic()
+    floor = EXPLAIN_MIN_SECONDS if asked is True else float(asked)
+    deadline = now + max(now - check_started, floor)
+    if budget.deadline is not None:
+        deadline = min(deadline, budget.deadline)
+    return Budget(deadline, budget.max_rss_bytes)
 
 
 def describe(model: Model, entry: Entry) -> dict[str, Any]:
     out = entry.ref.to_json() if entry.ref is not None else {}
-    out["description"] = model.describe_call(entry.call)
+    out["description"] = model.describe_call(entry.shown if entry.shown is not None
+                                             else entry.call)
     if "invoke_index" not in out:
         out["invoke_index"], out["complete_index"] = entry.start, entry.end
     return out
@@ -49,7 +65,8 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
     state = initial
     steps = []
     for i in path:
-        state = model.step(state, entries[i].call)
+        e = entries[i]
+        state = model.step(state, e.shown if e.shown is not None else e.call)
         steps.append({"op": describe(model, entries[i]), "state": model.describe_state(state)})
     shown = steps[-SHOWN_STEPS:]
     return {
@@ -62,8 +79,14 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
 
 def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
                  budget: Budget) -> bool:
-    """True when the window linearizes from none of the `initial` states."""
-    return all(search(model, window, state, budget).valid is False for state in initial)
+    """True when the window linearizes from none of the `initial` states; False when
+    that cannot be shown within the budget (or from too many states to try)."""
+    if len(initial) > MAX_WINDOW_STATES:
+        return False
+    for state in initial:
+        if budget.exceeded() is not None or search(model, window, state, budget).valid is not False:
+            return False
+    return True
 
 
 def find_window(model: Model, entries: Sequence[Entry], c: int,
@@ -71,8 +94,10 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     """(first, stop, from_any_state): entries[first:stop] is not linearizable.
 
     The window ends with the last operation invoked before the culprit
-    completed; its start moves forward while the rest still fails from every
-    state it could start in (binary search, each candidate verified).
+    completed. Its start is the latest from which the rest still fails from
+    every state it could start in: windows starting ever further back from the
+    culprit are tried (1, 2, 4, … operations), then bisected; each verified.
+    Without one, the window is the whole prefix, from the initial state.
     """
     init = [model.init()]
     end = entries[c].end
@@ -80,39 +105,141 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     stop = max(stop, c + 1)
     if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
         stop = len(entries)
-    lo, hi = 0, c
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
+    if c == 0:
+        return 0, stop, False
+    floor = _few_states_from(model, entries, c, stop)
+
+    def fails(mid: int) -> bool | None:
         window = entries[mid:stop]
         starts = model.initial_states([e.call for e in window])
         if starts is None:
+            return None
+        return window_fails(model, window, starts, budget)
+
+    # Small windows first (they are cheap): grow by doubling from the culprit until one
+    # fails, then bisect between it and the last that did not.
+    passed, step, found = c + 1, 1, -1
+    while True:
+        mid = max(c - step + 1, floor, 1)
+        verdict = fails(mid)
+        if verdict is None:
+            return 0, stop, False
+        if verdict:
+            found = mid
             break
-        if window_fails(model, window, starts, budget):
+        passed = mid
+        if mid <= max(floor, 1) or budget.exceeded() is not None:
+            return 0, stop, False
+        step *= 2
+    lo, hi = found, passed - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fails(mid):
             lo = mid
         else:
             hi = mid - 1
     return lo, stop, lo > 0
 
 
+def _few_states_from(model: Model, entries: Sequence[Entry], c: int, stop: int) -> int:
+    """The earliest start (at most c) of a window ending at `stop` that would start from
+    at most MAX_WINDOW_STATES states (the fewer operations, the fewer values)."""
+    lo, hi = 1, c
+    while lo < hi:
+        mid = (lo + hi) // 2
+        starts = model.initial_states([e.call for e in entries[mid:stop]])
+        if starts is not None and len(starts) <= MAX_WINDOW_STATES:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
-    """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(e.start for e in window)
-    for a in window:
-        if a.end is None:
-            continue
-        for b in window:
-            if b.start > a.end:
-                graph.add_edge(a.start, b.start)
-    reduced = nx.transitive_reduction(graph)
-    return sorted([a, b] for a, b in reduced.edges)
+    """Edges a→b (invocation indexes): a completed before b was invoked; transitively reduced.
+
+    Real-time order is an interval order, so a→b is implied by another path exactly
+    when some c was invoked after a completed and completed before b was invoked:
+    a→b stays iff b was invoked before the earliest completion among the ops invoked
+    after a completed."""
+    done = sorted((e.start, e.end) for e in window if e.end is not None)
+    starts = sorted(e.start for e in window)
+    # earliest[k]: the earliest completion among determinate ops invoked at or after
+    # the k-th of `done` by invocation
+    done_starts = [s for s, _ in done]
+    earliest = [0] * (len(done) + 1)
+    earliest[len(done)] = 2**62
+    for k in range(len(done) - 1, -1, -1):
+        earliest[k] = min(done[k][1], earliest[k + 1])
+    edges = []
+    for a_start, a_end in done:
+        limit = earliest[bisect.bisect_right(done_starts, a_end)]
+        lo = bisect.bisect_right(starts, a_end)
+        hi = bisect.bisect_left(starts, limit)
+        edges.extend([a_start, b] for b in starts[lo:hi])
+    return sorted(edges)
 
 
 def _window_budget(budget: Budget) -> Budget:
     deadline = time.monotonic() + WINDOW_SECONDS
     if budget.deadline is not None:
-        deadline = min(deadline, max(budget.deadline, time.monotonic() + 1.0))
+        deadline = min(deadline, budget.deadline)
     return Budget(deadline, budget.max_rss_bytes)
+
+
+@dataclass
+class Window:
+    """The smallest stretch of the history found that still is not linearizable."""
+
+    first_index: int
+    last_index: int
+    initial: str  # "init": from the model's initial state; "any": from every state
+    ops: list[dict[str, Any]]  # the operations, described
+    order: list[list[int]] | None  # real-time order among them (None: too many to draw)
+    verified: bool = True  # False: the explanation budget ran out before one was
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"first_index": self.first_index, "last_index": self.last_index,
+                               "initial": self.initial, "ops": self.ops, "order": self.order}
+        if not self.verified:
+            out["verified"] = False
+        return out
+
+
+@dataclass
+class Counterexample:
+    """Why one key is not linearizable, for a person (see docs/history.md)."""
+
+    op: dict[str, Any]  # the operation that could not take effect, described
+    explanation: str
+    possible_states: list[str]
+    concurrent: list[dict[str, Any]]
+    concurrent_omitted: int
+    partial_linearizations: list[dict[str, Any]]
+    window: Window
+    proof: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "op": self.op,
+            "explanation": self.explanation,
+            "possible_states": self.possible_states,
+            "concurrent": self.concurrent,
+            "concurrent_omitted": self.concurrent_omitted,
+            "partial_linearizations": self.partial_linearizations,
+            "window": self.window.to_json(),
+        }
+        if self.proof is not None:
+            out["proof"] = self.proof
+        return out
+
+    # Read-only dict access to the JSON form, for callers written when the
+    # counterexample was a dict (store/raft/simulator.py reads .get("explanation")).
+    def __getitem__(self, name: str) -> Any:
+        return self.to_json()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.to_json().get(name, default)
 
 
 def _report(
@@ -124,32 +251,31 @@ def _report(
     states: Sequence[Any],
     paths: Sequence[tuple[Any, Sequence[int]]],
     window: tuple[int, int, bool],
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "op": describe(model, entries[culprit]),
-        "explanation": explanation,
-        "possible_states": [model.describe_state(s) for s in states],
-    }
+) -> Counterexample:
     others = concurrent_with(entries, culprit)
-    result["concurrent"] = [describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]]
-    result["concurrent_omitted"] = max(0, len(others) - SHOWN_CONCURRENT)
     ordered = sorted(paths, key=lambda p: len(p[1]), reverse=True)
-    result["partial_linearizations"] = [replay(model, entries, p, s) for s, p in ordered]
     first, stop, any_state = window
     ops = entries[first:stop]
-    result["window"] = {
-        "first_index": ops[0].start,
-        "last_index": max(e.end if e.end is not None else e.start for e in ops),
-        "initial": "any" if any_state else "init",
-        "ops": [describe(model, e) for e in ops],
-        "order": real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
-    }
-    return result
+    return Counterexample(
+        op=describe(model, entries[culprit]),
+        explanation=explanation,
+        possible_states=[model.describe_state(s) for s in states],
+        concurrent=[describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]],
+        concurrent_omitted=max(0, len(others) - SHOWN_CONCURRENT),
+        partial_linearizations=[replay(model, entries, p, s) for s, p in ordered],
+        window=Window(
+            first_index=ops[0].start,
+            last_index=max(e.end if e.end is not None else e.start for e in ops),
+            initial="any" if any_state else "init",
+            ops=[describe(model, e) for e in ops],
+            order=real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
+        ),
+    )
 
 
 def counterexample(
     model: Model, key: Any, entries: Sequence[Entry], outcome: Outcome, budget: Budget
-) -> dict[str, Any]:
+) -> Counterexample:
     """From a search that failed: the op at its furthest point and what it saw there."""
     stuck = outcome.stuck
     culprit = stuck.op if stuck is not None else len(entries) - 1
@@ -162,7 +288,7 @@ def counterexample(
 
 def refutation_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
-) -> dict[str, Any]:
+) -> Counterexample:
     """From a refutation: its proof, and a search of its window for partial linearizations."""
     first, stop = proof.window
     ops = entries[first:stop]
@@ -171,19 +297,44 @@ def refutation_counterexample(
     states: list[Any] = []
     paths: list[tuple[Any, list[int]]] = []
     small = _window_budget(budget)
+    reduced, kept = reduce(model, ops, deadlines=False)
     for initial in starts:
-        outcome = search(model, ops, initial, small)
+        if small.exceeded() is not None:
+            break
+        outcome = search(model, reduced, initial, small)
         stuck = outcome.stuck
-        if outcome.valid is False and stuck is not None and stuck.op + first == proof.culprit:
+        if (outcome.valid is False and stuck is not None
+                and first + kept[stuck.op] == proof.culprit):
             states.extend(s for s in stuck.states if s not in states)
-            paths.extend((initial, [first + i for i in p]) for p in stuck.paths[:1])
+            paths.extend((initial, [first + kept[i] for i in p]) for p in stuck.paths[:1])
     result = _report(
         model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
         paths[:MAX_PATHS], (first, stop, proof.from_any_state),
     )
-    result["proof"] = {
+    result.proof = {
         "destroyer": None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
         "last_producer": None if proof.producer is None else describe(
             model, entries[proof.producer]),
     }
+    return result
+
+
+def zone_counterexample(
+    model: Model, key: Any, entries: Sequence[Entry], verdict: ZoneVerdict, budget: Budget
+) -> Counterexample:
+    """From the zone procedure: its one-line proof; and, when a search of the operations
+    that must take effect fails within the budget, its partial linearizations and a
+    verified window."""
+    kept = [entries[i] for i in verdict.kept] if verdict.kept else list(entries)
+    outcome = search(model, kept, model.init(), _window_budget(budget))
+    if outcome.valid is False:
+        result = counterexample(model, key, kept, outcome, budget)
+        result.proof = {"zones": verdict.why}
+        return result
+    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
+    explanation = verdict.why or f"{key_prefix(key)}not linearizable"
+    result = _report(model, key, entries, culprit, explanation, [], [],
+                     (0, len(entries), False))
+    result.window.verified = False
+    result.proof = {"zones": verdict.why}
     return result

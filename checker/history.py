@@ -106,7 +106,8 @@ class Operation:
     ret: int | None
     invoke_value: Any = UNOBSERVED
     error: Any = None
-    line: int | None = None
+    line: int | None = None  # the file line of the invocation
+    complete_line: int | None = None  # and of the completion, when there is one
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"process": self.process, "f": self.f}
@@ -117,6 +118,10 @@ class Operation:
         out["result"] = self.result
         out["invoke_index"] = self.call
         out["complete_index"] = self.ret
+        if self.line is not None:
+            out["invoke_line"] = self.line
+        if self.complete_line is not None:
+            out["complete_line"] = self.complete_line
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -195,4 +200,5 @@ def _operation(inv: Op, done: Op | None) -> Operation:
         invoke_value=inv.value,
         error=done.error if done is not None else None,
         line=inv.line,
+        complete_line=done.line if done is not None else None,
     )

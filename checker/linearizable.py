@@ -7,20 +7,22 @@ and the history is linearizable exactly when every key is.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from checker.explain import counterexample, refutation_counterexample
 from checker.history import Operation
 from checker.models.base import Model
+from checker.reduce import reduce
 from checker.refute import refute
 from checker.search import Budget, Entry, search
+from checker.zones import decide
+
+if TYPE_CHECKING:
+    from checker.explain import Counterexample
 
 Verdict = bool | Literal["unknown"]
 PARALLEL_MIN_ENTRIES = 20_000
@@ -35,16 +37,18 @@ class KeyResult:
     configs: int = 0
     seconds: float = 0.0
     reason: str | None = None
-    counterexample: dict[str, Any] | None = None
+    counterexample: Counterexample | None = None
+    method: str = "search"  # how it was decided: "refutation", "zones" or "search"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
+        out["method"] = self.method
         out["configs"] = self.configs
         out["seconds"] = round(self.seconds, 6)
         if self.reason is not None:
             out["reason"] = self.reason
         if self.counterexample is not None:
-            out["counterexample"] = self.counterexample
+            out["counterexample"] = self.counterexample.to_json()
         return out
 
 
@@ -52,9 +56,10 @@ class KeyResult:
 class CheckResult:
     valid: Verdict
     model: str
-    ops: int
+    ops: int  # operations: invocations with their completions
     seconds: float
     keys: list[KeyResult] = field(default_factory=list)
+    events: int | None = None  # lines of the history read (invocations and completions)
 
     def to_json(self) -> dict[str, Any]:
         bad = [k for k in self.keys if k.valid is not True]
@@ -62,6 +67,7 @@ class CheckResult:
             "valid": self.valid,
             "model": self.model,
             "ops": self.ops,
+            **({"events": self.events} if self.events is not None else {}),
             "seconds": round(self.seconds, 6),
             "key_count": len(self.keys),
             "invalid_keys": [k.key for k in self.keys if k.valid is False],
@@ -100,26 +106,49 @@ def check_key(
     entries: list[Entry],
     deadline: float | None,
     max_rss: int | None,
-    explain: bool = True,
+    explain: bool | float = True,
 ) -> KeyResult:
     started = time.monotonic()
     budget = Budget(deadline, max_rss)
     refuted = refute(model, entries)
     if refuted is not None:
-        result = KeyResult(key, False, len(entries), reason="refuted without search")
+        result = KeyResult(key, False, len(entries), reason="refuted without search",
+                           method="refutation")
         if explain:
-            result.counterexample = refutation_counterexample(model, key, entries, refuted, budget)
+            result.counterexample = _explain().refutation_counterexample(
+                model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
-    outcome = search(model, entries, model.init(), budget)
+    zone = decide(model, entries, key)
+    if zone is not None:
+        result = KeyResult(key, zone.valid, len(entries), method="zones")
+        if not zone.valid and explain:
+            result.counterexample = _explain().zone_counterexample(
+                model, key, entries, zone, _explain().explain_budget(budget, started, explain))
+        result.seconds = time.monotonic() - started
+        return result
+    reduced, _ = reduce(model, entries)
+    outcome = search(model, reduced, model.init(), budget)
     if outcome.valid is None:
         result = KeyResult(key, "unknown", len(entries), outcome.configs, reason=outcome.reason)
     else:
         result = KeyResult(key, outcome.valid, len(entries), outcome.configs)
         if not outcome.valid and explain:
-            result.counterexample = counterexample(model, key, entries, outcome, budget)
+            # Aligned with `reduced`, but without the deadlines, which a window could
+            # not justify on its own.
+            windowed, _ = reduce(model, entries, deadlines=False)
+            result.counterexample = _explain().counterexample(
+                model, key, windowed, outcome, _explain().explain_budget(budget, started, explain))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _explain() -> Any:
+    """checker.explain, imported when a counterexample is wanted (valid histories never
+    pay for it)."""
+    from checker import explain
+
+    return explain
 
 
 def check_operations(
@@ -128,10 +157,16 @@ def check_operations(
     time_limit: float | None = None,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
-    explain: bool = True,
+    explain: bool | float = True,
     ops_read: int | None = None,
+    started: float | None = None,
 ) -> CheckResult:
-    started = time.monotonic()
+    """Check `operations` against `model`, key by key. `explain`: counterexamples for
+    invalid keys (False: none; a number: at least that many seconds on each, instead
+    of as long as its check took, at least EXPLAIN_MIN_SECONDS). `ops_read`: how many
+    history events the operations were paired from, reported as `events`. `started`:
+    the time.monotonic() the time limit counts from (default: now)."""
+    started = time.monotonic() if started is None else started
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)
     parts = partition(model, operations)
@@ -142,6 +177,9 @@ def check_operations(
         # Workers are forked and inherit the arguments; only indexes and results
         # cross the pipe. Biggest first, so one long key does not start last.
         order = sorted(range(len(args)), key=lambda i: -len(args[i][2]))
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         global _FORKED_ARGS
         _FORKED_ARGS = args
         try:
@@ -157,7 +195,8 @@ def check_operations(
     return CheckResult(
         valid=verdict,
         model=model.name,
-        ops=ops_read if ops_read is not None else len(operations),
+        ops=len(operations),
+        events=ops_read,
         seconds=time.monotonic() - started,
         keys=results,
     )

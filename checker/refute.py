@@ -8,9 +8,8 @@ before d and d before r. The initial state counts as a producer that finished
 before everything. This catches the classic stale read in time linear in the
 history, where a search would have to refute every interleaving.
 
-Models opt in with `dead(state, call)` (no fitting state), `provides(call)`
-(the states a call can leave) and `destroys(call, needy)`; `needs(call)` (the
-exact fitting values) makes it faster.
+Models opt in by implementing `Refutable` (`dead`, `provides`, `destroys`);
+`NeedsExactly` (`needs`: the exact fitting values) makes it faster.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checker.models.base import Model
+from checker.models.base import Model, NeedsExactly, Refutable, implements
 from checker.search import Entry
 
 SCAN_LIMIT = 256  # ops looked at, backwards from r, for a destroyer
@@ -38,12 +37,10 @@ class Refutation:
 
 
 def refute(model: Model, entries: Sequence[Entry]) -> Refutation | None:
-    dead = getattr(model, "dead", None)
-    provides = getattr(model, "provides", None)
-    destroys = getattr(model, "destroys", None)
-    if dead is None or provides is None or destroys is None:
+    if not implements(model, Refutable):
         return None
-    needs = getattr(model, "needs", None)
+    dead, provides, destroys = model.dead, model.provides, model.destroys
+    needs = model.needs if implements(model, NeedsExactly) else None
     starts = [e.start for e in entries]
     # value -> (starts, running max of ends, running argmax) over its producers
     producers: dict[Any, tuple[list[int], list[float], list[int]]] = {}
@@ -104,14 +101,14 @@ def _why(model: Model, entries: Sequence[Entry], needy: Entry, destroyer: Entry,
          producer: int | None) -> str:
     what, killer = model.describe_call(needy.call), model.describe_call(destroyer.call)
     text = (
-        f"{what} (invoked at index {needy.start}) cannot take effect: {killer} completed at "
-        f"index {destroyer.end}, before it began, and left a value it cannot fit; "
+        f"{what} (invoked at {needy.invoked_at()}) cannot take effect: {killer} completed at "
+        f"{destroyer.completed_at()}, before it began, and left a value it cannot fit; "
     )
     if producer is None:
         return text + "only the initial value fitted, and nothing could restore one"
     made = entries[producer]
     return text + (
         f"the last operation that could restore a fitting value, "
-        f"{model.describe_call(made.call)}, completed at index {made.end}, "
+        f"{model.describe_call(made.call)}, completed at {made.completed_at()}, "
         f"before {killer} began"
     )

@@ -29,10 +29,17 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.models.base import INVALID, Model
+from checker.models.base import (
+    INVALID,
+    Model,
+    NeedsExactly,
+    Refutable,
+    ValueModel,
+    implements,
+)
 
 _PAGE = 4096
-_BUDGET_EVERY = 2048
+_BUDGET_EVERY = 1024
 
 
 @dataclass
@@ -68,6 +75,19 @@ class Entry:
     start: int  # history position of the invocation
     end: int | None  # history position of the completion; None: indeterminate
     ref: Any = None  # what the caller wants back (the Operation)
+    shown: Hashable | None = None  # the call as recorded, when `call` was rewritten
+
+    def invoked_at(self) -> str:
+        """Where the invocation is, for people: its file line when known."""
+        line = getattr(self.ref, "line", None)
+        return f"line {line}" if line is not None else f"index {self.start}"
+
+    def completed_at(self) -> str:
+        """Where the completion is: its file line when known; "never" without one."""
+        if self.end is None:
+            return "never"
+        line = getattr(self.ref, "complete_line", None)
+        return f"line {line}" if line is not None else f"index {self.end}"
 
 
 @dataclass
@@ -105,8 +125,9 @@ def search(
     starts = [e.start for e in entries]
     read_only = [model.read_only(c) for c in calls]
     ends = [e.end for e in entries]
-    dead = getattr(model, "dead", None)
-    rescuers = _rescuers(model, calls, starts, ends, read_only) if dead is not None else None
+    refutable = implements(model, Refutable)
+    dead = model.dead if refutable else None  # type: ignore[attr-defined]
+    rescuers = _rescuers(model, calls, starts, ends, read_only) if refutable else None
 
     # Doubly linked event lists: determinate ops' calls and returns by
     # position (call event 2i, return 2i+1), and indeterminate ops' calls.
@@ -143,6 +164,30 @@ def search(
         twin[i] = last_seen.get(calls[i], -1)
         last_seen[calls[i]] = i
 
+    # Values the state never returns to once it leaves them (one writer, or the
+    # initial value when none writes it), and the indeterminate ops needing each:
+    # once the state has left v, those ops can never take effect, so whether they
+    # did makes no difference to what follows, and the memo forgets them.
+    once = _once_masks(model, calls, ends, initial)
+
+    # The largest group of interchangeable indeterminate ops (equal calls), for
+    # models whose calls each leave one fixed value: two configurations that
+    # differ only in how many of its ops were placed (always the earliest ones),
+    # the one with fewer dominates: whatever completes the other completes it,
+    # using its earlier-invoked twins. The memo keeps the fewest seen.
+    group = 0
+    if implements(model, ValueModel) and indeterminate:
+        sizes: dict[Any, int] = {}
+        for i in indeterminate:
+            sizes[calls[i]] = sizes.get(calls[i], 0) + 1
+        biggest = max(sizes, key=sizes.__getitem__)
+        if sizes[biggest] > 1:
+            for i in indeterminate:
+                if calls[i] == biggest:
+                    group |= 1 << i
+
+    free = _free_ops(model, calls, ends)
+
     remaining = n - len(indeterminate)
     if remaining == 0:
         return Outcome(True, 0, [])
@@ -165,13 +210,14 @@ def search(
         nxt[prv[e]] = e
         prv[nxt[e]] = e
 
-    def candidates(state: Any, lin: int) -> tuple[list[int], int]:
+    def candidates(state: Any, lin: int, erased: int) -> tuple[list[int], int]:
         """The ops that may take effect next, and the op whose completion bounds them.
 
         No ops when the configuration is a dead end; the bounding op is then
         the read it can no longer satisfy.
         """
         found: list[int] = []
+        waiting: list[int] = []  # read-only ops that do not fit the state
         e = nxt[head]
         while not e & 1:
             i = e >> 1
@@ -180,57 +226,85 @@ def search(
                     return [i], -1
                 if dead is not None and dead(state, calls[i]) and not rescuers[i] & ~lin:
                     return [], i
+                waiting.append(i)
             found.append(i)
             e = nxt[e]
         frontier = e >> 1
         bound = ends[frontier]
         e = nxt[ihead]
+        enables: dict[Any, bool] = {}
+        frees: list[int] = []
         while e != itail:
             i = e >> 1
             if starts[i] > bound:
                 break
             t = twin[i]
-            if t < 0 or lin >> t & 1:
-                found.append(i)
+            if (t < 0 or lin >> t & 1) and not erased >> i & 1:
+                if free[i]:
+                    call = calls[i]
+                    ok = enables.get(call)
+                    if ok is None:
+                        after = step(state, call)
+                        ok = enables[call] = after is not INVALID and any(
+                            step(after, calls[j]) is not INVALID for j in waiting)
+                    if not ok:
+                        e = nxt[e]
+                        continue
+                    frees.append(i)
+                else:
+                    found.append(i)
             e = nxt[e]
+        if len(found) > 1:
+            found.sort(key=starts.__getitem__)
+        found.extend(frees)  # last: configurations with fewer of them dominate
         return found, frontier
 
     state = initial
     lin = 0
-    seen: set[tuple[int, Any]] = set()
-    stack: list[tuple[int, Any, list[int], int, int]] = []
-    cands, frontier = candidates(state, lin)
+    erased = 0
+    seen: dict[tuple[int, Any], int] = {}
+    stack: list[tuple[int, Any, list[int], int, int, int]] = []
+    cands, frontier = candidates(state, lin, erased)
     idx = 0
     configs = 0
+    steps = 0
     stuck: Stuck | None = None
     stuck_end = -1
     stuck_states: set[Any] = set()
 
     while True:
+        steps += 1
+        if not steps % _BUDGET_EVERY and budget is not None:
+            reason = budget.exceeded()
+            if reason is not None:
+                return Outcome(None, configs, stuck=stuck, reason=reason)
         while idx < len(cands):
             i = cands[idx]
             idx += 1
             new = step(state, calls[i])
-            if new is INVALID:
-                continue
+            if new is INVALID or (new == state and ends[i] is None):
+                continue  # an indeterminate op that changes nothing need not happen
             new_lin = lin | (1 << i)
-            config = (new_lin, new)
-            if config in seen:
+            new_erased = erased
+            if once and new != state:
+                mask = once.get(state)
+                if mask:
+                    new_erased |= mask
+            forget = new_erased | group
+            config = (new_lin & ~forget if forget else new_lin, new)
+            placed = (new_lin & group).bit_count() if group else 0
+            if seen.get(config, placed + 1) <= placed:
                 continue
-            seen.add(config)
+            seen[config] = placed
             configs += 1
-            stack.append((i, state, cands, idx, frontier))
+            stack.append((i, state, cands, idx, frontier, erased))
             lift(i)
-            state, lin = new, new_lin
+            state, lin, erased = new, new_lin, new_erased
             if ends[i] is not None:
                 remaining -= 1
                 if remaining == 0:
                     return Outcome(True, configs, [s[0] for s in stack])
-            if not configs % _BUDGET_EVERY and budget is not None:
-                reason = budget.exceeded()
-                if reason is not None:
-                    return Outcome(None, configs, stuck=stuck, reason=reason)
-            cands, frontier = candidates(state, lin)
+            cands, frontier = candidates(state, lin, erased)
             idx = 0
             break
         else:
@@ -249,11 +323,51 @@ def search(
                         stuck.paths.append([s[0] for s in stack])
             if not stack:
                 return Outcome(False, configs, stuck=stuck)
-            i, state, cands, idx, frontier = stack.pop()
+            i, state, cands, idx, frontier, erased = stack.pop()
             unlift(i)
             lin ^= 1 << i
             if ends[i] is not None:
                 remaining += 1
+
+
+def _free_ops(model: Model, calls: Sequence[Any], ends: Sequence[int | None]) -> list[bool]:
+    """Indeterminate ops that ignore the state and leave a value no op compares the
+    state with: such an op need only ever take effect just before a read-only op that
+    fits the state it leaves and not the one before (docs/checker.md)."""
+    n = len(calls)
+    if not implements(model, ValueModel):
+        return [False] * n
+    observed: set[Any] = {None, model.init()}  # type: ignore[attr-defined]
+    for call in calls:
+        observed.update(model.observes(call))
+    return [
+        ends[i] is None and not model.observes(call) and bool(model.provides(call))
+        and all(v not in observed for v in model.provides(call))
+        for i, call in enumerate(calls)
+    ]
+
+
+def _once_masks(model: Model, calls: Sequence[Any], ends: Sequence[int | None],
+                initial: Any) -> dict[Any, int]:
+    """For each value the state cannot return to once it leaves it, a bitmask of the
+    indeterminate ops that need exactly that value; empty for other models."""
+    if not implements(model, ValueModel):
+        return {}
+    writers: dict[Any, int] = {}
+    for call in calls:
+        for v in model.provides(call):
+            writers[v] = writers.get(v, 0) + 1
+    masks: dict[Any, int] = {}
+    for i, call in enumerate(calls):
+        if ends[i] is not None:
+            continue
+        needs = model.needs(call)
+        if len(needs) != 1:
+            continue
+        v = needs[0]
+        if writers.get(v, 0) == (0 if v == initial else 1):
+            masks[v] = masks.get(v, 0) | 1 << i
+    return masks
 
 
 def _rescuers(
@@ -266,7 +380,7 @@ def _rescuers(
     """For each determinate read-only op, a bitmask of the ops that could produce a
     state from which it fits, invoked before it completes."""
     provides = model.provides  # type: ignore[attr-defined]
-    needs = getattr(model, "needs", None)
+    needs = model.needs if implements(model, NeedsExactly) else None  # type: ignore[attr-defined]
     dead = model.dead  # type: ignore[attr-defined]
     by_value: dict[Any, list[int]] = {}
     for j, call in enumerate(calls):

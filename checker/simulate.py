@@ -9,6 +9,7 @@ seeded generator.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import random
 from dataclasses import dataclass
@@ -162,3 +163,218 @@ def inject_impossible(ops: list[Op], seed: int) -> list[Op]:
         inv = ops[j]
         out[j] = Op(inv.index, inv.process, "invoke", inv.f, bogus, inv.key, inv.time)
     return out
+
+
+# -- one register, unique values, many timeouts ------------------------------------------------
+
+INJECTIONS = ("stale-read", "inversion")
+
+
+@dataclass
+class RegisterWorkload:
+    """One key read, written and cas'ed by `processes` clients, every written value unique.
+
+    A fraction `p_timeout` of the writes and cas time out (`info`): each takes
+    effect with probability 1/2, at an instant that may come after the
+    timeout, and its process is replaced, as in Jepsen. Values are 1, 2, 3, …
+    in invocation order; the register starts at 0 (Knossos's cas-register).
+    A cas compares with the value its process last saw (0 at first), so some
+    succeed and some fail. `inject` spoils the history in one place so that it
+    is not linearizable: "stale-read" (an ok read returns a value that a write
+    completed before the read began had already replaced), "inversion" (an ok
+    read returns the value that an indeterminate write had replaced, after
+    another read saw that write).
+    """
+
+    ops: int = 1000
+    processes: int = 10
+    p_read: float = 0.5
+    p_cas: float = 0.15
+    p_timeout: float = 0.3
+    inject: str | None = None
+
+
+def register_history(seed: int, w: RegisterWorkload) -> list[Op]:
+    """A cas-register history (initial value 0); linearizable unless `w.inject`.
+
+    Raises ValueError when the injection finds no place to go (try another seed).
+    """
+    if w.inject is not None and w.inject not in INJECTIONS:
+        raise ValueError(f"unknown injection {w.inject!r}; known: {', '.join(INJECTIONS)}")
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    events: list[tuple[int, int, str, Any]] = []
+    seq = 0
+
+    def push(t: int, kind: str, payload: Any) -> None:
+        nonlocal seq
+        heapq.heappush(events, (t, seq, kind, payload))
+        seq += 1
+
+    state = 0
+    seen: dict[int, Any] = {}
+    # value -> its writer's record; records are dicts shared with the op list
+    writer: dict[Any, dict[str, Any]] = {0: {"start": -1, "end": -1, "info": False}}
+    applied: list[Any] = [0]  # values in the order they took effect
+    records: list[dict[str, Any]] = []
+    next_value = 1
+    next_process = w.processes
+    for p in range(w.processes):
+        push(rng.randrange(100), "invoke", p)
+    invoked = 0
+    while events:
+        t, _, kind, payload = heapq.heappop(events)
+        if kind == "invoke":
+            if invoked >= w.ops:
+                continue
+            invoked += 1
+            p = payload
+            r = rng.random()
+            rec: dict[str, Any] = {"process": p, "start": len(ops), "end": None, "info": False}
+            if r < w.p_read:
+                rec.update(f="read", value=None)
+            elif r < w.p_read + w.p_cas:
+                rec.update(f="cas", value=[seen.get(p, 0), next_value])
+                next_value += 1
+            else:
+                rec.update(f="write", value=next_value)
+                next_value += 1
+            records.append(rec)
+            ops.append(_op(p, "invoke", rec["f"], None, rec["value"], t))
+            crash = rec["f"] != "read" and rng.random() < w.p_timeout
+            apply_at = t + 1 + rng.randrange(200)
+            done_at = t + 2 + rng.randrange(400)
+            if crash:
+                rec["info"] = True
+                if rng.random() < 0.5:
+                    push(t + 1 + rng.randrange(800), "apply", rec)  # maybe after the timeout
+                push(done_at, "timeout", rec)
+            else:
+                push(apply_at, "apply", rec)
+                push(max(done_at, apply_at + 1), "complete", rec)
+        elif kind == "apply":
+            rec = payload
+            if rec["f"] == "read":
+                rec["result"] = ("ok", state)
+            elif rec["f"] == "write" or state == rec["value"][0]:
+                state = rec["value"] if rec["f"] == "write" else rec["value"][1]
+                writer[state] = rec
+                applied.append(state)
+                rec["result"] = ("ok", rec["value"])
+            else:
+                rec["result"] = ("fail", rec["value"])
+        elif kind == "timeout":
+            rec = payload
+            rec["end"] = len(ops)
+            ops.append(_op(rec["process"], "info", rec["f"], None, rec["value"], t,
+                           error="timeout"))
+            push(t + 1 + rng.randrange(50), "invoke", next_process)
+            next_process += 1
+        else:
+            rec = payload
+            typ, value = rec["result"]
+            rec["end"] = len(ops)
+            if rec["f"] == "read":
+                seen[rec["process"]] = value
+            elif typ == "ok":
+                seen[rec["process"]] = value if rec["f"] == "write" else value[1]
+            ops.append(_op(rec["process"], typ, rec["f"], None, value, t,
+                           error="compare-failed" if typ == "fail" else None))
+            push(t + 1 + rng.randrange(50), "invoke", rec["process"])
+    ops = [Op(i, o.process, o.type, o.f, o.value, o.key, o.time, o.error)
+           for i, o in enumerate(ops)]
+    if w.inject == "stale-read":
+        return _inject_stale_read(ops, records, writer, applied, rng)
+    if w.inject == "inversion":
+        return _inject_inversion(ops, records, writer, applied)
+    return ops
+
+
+def _reads(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["f"] == "read" and r["end"] is not None]
+
+
+def _with_read_value(ops: list[Op], read: dict[str, Any], value: Any) -> list[Op]:
+    out = list(ops)
+    o = ops[read["end"]]
+    out[read["end"]] = Op(o.index, o.process, o.type, o.f, value, o.key, o.time, o.error)
+    return out
+
+
+def _inject_stale_read(ops: list[Op], records: list[dict[str, Any]],
+                       writer: dict[Any, dict[str, Any]], applied: list[Any],
+                       rng: random.Random) -> list[Op]:
+    """An ok read returns v although v's writer, then a determinate write of another
+    value, both completed before the read began (real time forbids it)."""
+    reads = _reads(records)
+    rng.shuffle(reads)
+    for read in reads:
+        for k in range(len(applied) - 2, -1, -1):
+            v, later = applied[k], writer[applied[k + 1]]
+            w_v = writer[v]
+            if (w_v["end"] is not None and not w_v["info"] and not later["info"]
+                    and later["end"] is not None and later["start"] > w_v["end"]
+                    and later["end"] < read["start"]):
+                return _with_read_value(ops, read, v)
+    raise ValueError("no place for a stale read; try another seed")
+
+
+def _inject_inversion(ops: list[Op], records: list[dict[str, Any]],
+                      writer: dict[Any, dict[str, Any]], applied: list[Any]) -> list[Op]:
+    """Read r1 sees v, written by an indeterminate write; a read r2 invoked after r1
+    completed returns u, the value v replaced, whose writer completed before r1 began.
+
+    Real time forces u's writer, then v's, then r1, then r2: r2 cannot see u.
+    Among the places this can go, the one that leaves the fewest determinate
+    writes completing between u's writer and r2 (none, when it can), so that
+    only a search, not a cheap refutation, finds it.
+    """
+    reads = _reads(records)
+    first_read_after: list[tuple[int, dict[str, Any]]] = sorted(
+        (r["start"], r) for r in reads)
+    starts = [s for s, _ in first_read_after]
+    determinate = [r for r in records if r["f"] != "read" and not r["info"]
+                   and r["end"] is not None and r.get("result", ("fail",))[0] == "ok"]
+    best: tuple[int, dict[str, Any], Any] | None = None
+    middle = len(applied) // 2  # from the middle on, then the first half
+    for k in [*range(max(1, middle), len(applied)), *range(1, max(1, middle))]:
+        u, v = applied[k - 1], applied[k]
+        w_u, w_v = writer[u], writer[v]
+        if not w_v["info"] or w_u["info"] or w_u["end"] is None:
+            continue
+        for r1 in reads:
+            if r1["result"][1] != v or r1["start"] < w_u["end"]:
+                continue
+            i = bisect.bisect_right(starts, r1["end"])
+            if i == len(starts):
+                continue
+            r2 = first_read_after[i][1]
+            blockers = sum(1 for d in determinate
+                           if d["start"] > w_u["end"] and d["end"] < r2["start"])
+            if best is None or blockers < best[0]:
+                best = (blockers, r2, u)
+            break
+        if best is not None and best[0] == 0:
+            break
+    if best is None:
+        raise ValueError("no place for an inversion; try another seed")
+    return _with_read_value(ops, best[1], best[2])
+
+
+def jepsen_log_lines(ops: list[Op]) -> list[str]:
+    """A register history as Jepsen's log lines (porcupine's etcd test data format):
+    `INFO  jepsen.util - P<TAB>:type<TAB>:f<TAB>value`; an `info` completion's value is
+    `:timed-out`. Integer values, cas values [old new], reads' invocations nil."""
+
+    def edn(value: Any) -> str:
+        if value is None or value is UNOBSERVED:
+            return "nil"
+        if isinstance(value, list | tuple):
+            return "[" + " ".join(edn(v) for v in value) + "]"
+        return str(value)
+
+    lines = []
+    for o in ops:
+        value = ":timed-out" if o.type == "info" else edn(o.value)
+        lines.append(f"INFO  jepsen.util - {o.process}\t:{o.type}\t:{o.f}\t{value}\n")
+    return lines

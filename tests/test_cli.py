@@ -48,7 +48,7 @@ def test_valid_invalid_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert [(r["file"], r["valid"], r["model"]) for r in lines] == [
         (good, True, "register"), (bad, False, "register")]
     for r in lines:
-        assert r["ops"] == 4 and isinstance(r["seconds"], float)
+        assert r["ops"] == 2 and r["events"] == 4 and isinstance(r["seconds"], float)
     ce = lines[1]["keys"][0]["counterexample"]
     assert ce["op"]["description"] == "read 2" and ce["window"]["ops"]
 
@@ -102,3 +102,14 @@ def test_console_script_installed(tmp_path: Path) -> None:
     proc = subprocess.run([str(exe), "check", path], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 1 and "NOT LINEARIZABLE" in proc.stdout
+
+
+def test_a_time_limit_reached_while_reading_gives_unknown(tmp_path: Path) -> None:
+    from checker import check_file
+
+    ops = simulate(5, Workload(kind="etcd", ops=5000, processes=10, keys=1, p_info=0.05))
+    path = jsonl(tmp_path, "long.jsonl", ops)
+    result = check_file(path, time_limit=1e-9)
+    assert result.result.valid == "unknown"
+    assert "while reading" in (result.result.keys[0].reason or "")
+    assert 0 < (result.result.events or 0) < len(ops)

@@ -52,7 +52,7 @@ def test_corpus_verdict(path: Path) -> None:
     if not good:
         bad = [k for k in result.result.keys if k.valid is False]
         assert bad and all(k.counterexample for k in bad)
-        assert all(k.counterexample["explanation"] for k in bad)
+        assert all(k.counterexample.explanation for k in bad)
 
 
 def test_corpus_auto_detects_porcupine_model() -> None:

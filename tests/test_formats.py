@@ -9,6 +9,7 @@ import pytest
 
 from checker import UNOBSERVED, HistoryError, check_file, pair
 from checker.formats import detect, read_ops
+from tests.conftest import require_corpus
 
 
 def ops_of(text: str, fmt: str = "auto", name: str = "h") -> list:
@@ -208,3 +209,53 @@ def test_format_detection_and_unknown(tmp_path: Path) -> None:
         check_file(str(path))
     with pytest.raises(HistoryError, match="No such file"):
         check_file(str(tmp_path / "missing.jsonl"))
+
+
+EDN_FORMS = [
+    "nil", "true", "false", "-3", "42", "1.5", "-2.5e3", "1e5", '"a\\"b\\\\c\\n"', '"x;y"',
+    "[1 2 [3]]", "(1 2)", "{:a 1, :b nil}", "{}", "[]", ":kw", '{:value [:read "k" 1]}',
+    '{:process 0, :type :invoke, :f :get, :key "0", :value nil}',
+    # left to edn-format:
+    ":ns/kw", "sym", "#{1 2}", "\\c", "1N", "1.5M", '"\\u0041"', "#inst \"2020-01-01\"",
+    "{[1 2] 3}", "[1 ; comment\n 2]",
+]
+
+
+@pytest.mark.parametrize("text", EDN_FORMS)
+def test_simple_edn_reader_agrees_with_edn_format(text: str) -> None:
+    from checker.formats import edn_fast
+    from checker.formats.edn import edn_format, plain
+
+    try:
+        expected = plain(edn_format().loads(text))
+    except Exception:
+        expected = "error"
+    try:
+        got = edn_fast.loads(text)
+    except edn_fast.NotSimple:
+        return  # edn-format reads it
+    assert got == expected and type(got) is type(expected), text
+
+
+def test_simple_edn_reader_agrees_on_the_corpus() -> None:
+    from checker.formats import edn_fast
+    from checker.formats.edn import edn_format, plain, split_forms
+
+    root = require_corpus()
+    forms = 0
+    for path in sorted(root.rglob("*.edn"))[:40] + sorted(root.rglob("*.txt")):
+        with path.open(encoding="utf-8") as stream:
+            for k, (text, line) in enumerate(split_forms(stream, str(path))):
+                if k >= 60:  # edn-format is slow; the first forms of each file will do
+                    break
+                forms += 1
+                assert edn_fast.loads(text) == plain(edn_format().loads(text)), (path, line)
+    assert forms > 1000
+
+
+@pytest.mark.parametrize("text", [
+    "{:process 0, :type :invoke, :f :read, :value nil}", "{:a 1:b 2}", "{:a [1 2]:b 2}",
+    "{:a [1 2x]}", "{:a [1,2],:b 3}", '{:a "s", :b [1 "q" :k]}', "{:a -1.5, :b true}",
+])
+def test_flat_maps_agree_with_edn_format(text: str) -> None:
+    test_simple_edn_reader_agrees_with_edn_format(text)

@@ -21,8 +21,8 @@ def test_register_stale_read_is_invalid_and_explained() -> None:
     result = check("register", h, 0)
     assert result.valid is False
     ce = result.keys[0].counterexample
-    assert ce["op"]["description"] == "read 1"
-    assert "write 2" in ce["explanation"]
+    assert ce.op["description"] == "read 1"
+    assert "write 2" in ce.explanation
 
 
 def test_concurrent_write_may_be_seen_or_not() -> None:
@@ -118,3 +118,15 @@ def test_unknown_operation_for_model_is_bad_input() -> None:
 
     with pytest.raises(HistoryError, match="has no operation 'frob'"):
         check("register", history((0, "invoke", "frob", 1), (0, "ok", "frob", 1)))
+
+
+def test_counterexample_still_reads_as_a_dict() -> None:
+    """Callers outside the checker (the Raft simulator) read it with .get and [...]."""
+    from tests.histories import _, check, history
+
+    ops = history((0, "invoke", "write", 1), (0, "ok", "write", 1),
+                  (1, "invoke", "read", _), (1, "ok", "read", 2))
+    ce = check("cas-register", ops, 0).keys[0].counterexample
+    assert ce is not None
+    assert ce.get("explanation") == ce["explanation"] == ce.explanation
+    assert ce.get("nothing", "default") == "default"

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checker import Op, Operation, check_operations, make_model, pair
+from checker.explain import Window
 from checker.models.base import INVALID
 from checker.search import Budget, Entry, search
 from checker.simulate import Workload, initial, inject_impossible, simulate
@@ -83,21 +84,21 @@ def test_agrees_with_brute_force_on_small_histories(model: str, data: st.DataObj
     result = check_operations(m, pair(ops), workers=1)
     assert result.valid is expected, f"history: {[o.to_json() for o in ops]}"
     if result.valid is False:
-        assert_window_fails(m, result.keys[0].counterexample["window"])
+        assert_window_fails(m, result.keys[0].counterexample.window)
 
 
-def window_operations(window: dict[str, Any]) -> list[Operation]:
+def window_operations(window: Window) -> list[Operation]:
     return [
         Operation(
             process=o["process"], f=o["f"], key=o.get("key"), value=o.get("value"),
             result=o["result"], call=o["invoke_index"], ret=o["complete_index"],
             error=o.get("error"),
         )
-        for o in window["ops"]
+        for o in window.ops
     ]
 
 
-def assert_window_fails(model: Any, window: dict[str, Any]) -> None:
+def assert_window_fails(model: Any, window: Window) -> None:
     """The reported window is itself not linearizable, from every state it could start in."""
     ops = window_operations(window)
     calls = []
@@ -106,12 +107,13 @@ def assert_window_fails(model: Any, window: dict[str, Any]) -> None:
         if call is not None and not (op.ret is None and model.read_only(call)):
             calls.append(Entry(call, op.call, op.ret, op))
     starts = [model.init()]
-    if window["initial"] == "any":
+    assert window.verified
+    if window.initial == "any":
         starts = model.initial_states([e.call for e in calls])
         assert starts
     for state in starts:
         assert search(model, calls, state, Budget()).valid is False, (
-            f"window linearizes from {state!r}: {window['ops']}"
+            f"window linearizes from {state!r}: {window.ops}"
         )
         if len(ops) <= 10:
             assert not brute_force_linearizable(model, ops, state)
@@ -139,8 +141,8 @@ def test_one_impossible_read_or_cas_makes_it_invalid(kind: str, seed: int) -> No
     result = check_operations(model, pair(ops), workers=1)
     assert result.valid is False, f"seed {seed}"
     ce = result.keys[0].counterexample
-    assert "never-written" in ce["op"]["description"], f"seed {seed}: {ce['op']}"
-    assert_window_fails(model, ce["window"])
+    assert "never-written" in ce.op["description"], f"seed {seed}: {ce.op}"
+    assert_window_fails(model, ce.window)
 
 
 def test_search_windows_of_stale_reads_fail() -> None:
@@ -157,9 +159,9 @@ def test_search_windows_of_stale_reads_fail() -> None:
     assert result.keys[0].reason is None  # decided by search
     ce = result.keys[0].counterexample
     # After both writes and the read of 1, the value is 1 until the end.
-    assert ce["op"]["invoke_index"] == 6 and "could only be 1 then" in ce["explanation"]
-    assert ce["partial_linearizations"] and ce["concurrent"] == []
-    assert_window_fails(m, ce["window"])
+    assert ce.op["invoke_index"] == 6 and "could only be 1 then" in ce.explanation
+    assert ce.partial_linearizations and ce.concurrent == []
+    assert_window_fails(m, ce.window)
 
 
 def test_budget_gives_unknown_not_a_hang() -> None:
@@ -200,3 +202,27 @@ def test_step_refusal_is_a_distinct_value() -> None:
     m = make_model("etcd")
     assert m.step(None, ("read", None)) is None  # absent is a state, not a refusal
     assert m.step(None, ("read", 1)) is INVALID
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_real_time_order_is_networkx_transitive_reduction(seed: int) -> None:
+    import random
+
+    from checker.explain import real_time_order
+
+    nx = pytest.importorskip("networkx")  # only to compare with; the checker does without
+
+    rng = random.Random(seed)
+    window = []
+    for i in range(rng.randrange(1, 25)):
+        start = 2 * i
+        end = None if rng.random() < 0.2 else start + 1 + 2 * rng.randrange(0, 8)
+        window.append(Entry(("w", i), start, end))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(e.start for e in window)
+    for a in window:
+        for b in window:
+            if a.end is not None and b.start > a.end:
+                graph.add_edge(a.start, b.start)
+    expected = sorted([a, b] for a, b in nx.transitive_reduction(graph).edges)
+    assert real_time_order(window) == expected, f"seed {seed}"

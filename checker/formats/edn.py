@@ -4,7 +4,8 @@ Accepted: one vector (or list) of op maps, or one op map after another (one per 
 porcupine's data); `;` comments; `#jepsen.history.Op{...}` records. To stream
 and to name lines in errors, the text is cut into top-level forms by tracking
 brackets, strings and comments only; every form is then decoded by edn-format,
-many at a time.
+many at a time, except the simple forms histories are made of, which
+`edn_fast` reads directly (edn-format rebuilds its lexer and parser per call).
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any
 
-import edn_format
-from edn_format import Keyword, Symbol
-
+from checker.formats import edn_fast
 from checker.formats.common import OpBuilder
 from checker.history import Op
 
@@ -22,19 +21,32 @@ _BATCH = 512
 _OPEN = {"{": "}", "[": "]", "(": ")"}
 _CLOSE = frozenset("}])")
 _DELIMITERS = frozenset(' \t\r\n,;{}[]()"')
+_SLOW = frozenset(';\\#')  # comments, escapes, tags: walk the line
 
 
 def _pass_through(value: Any) -> Any:
     return value
 
 
-for _tag in ("jepsen.history.Op", "jepsen.history/Op"):
-    edn_format.add_tag(_tag, _pass_through)
+_EDN: Any = None
+
+
+def edn_format() -> Any:
+    """The edn-format module, imported (it takes a while) and set up on first use."""
+    global _EDN
+    if _EDN is None:
+        import edn_format as module
+
+        for tag in ("jepsen.history.Op", "jepsen.history/Op"):
+            module.add_tag(tag, _pass_through)
+        _EDN = module
+    return _EDN
 
 
 def plain(value: Any) -> Any:
     """EDN data as plain Python: keywords and symbols become their names."""
-    if isinstance(value, Keyword | Symbol):
+    edn = edn_format()
+    if isinstance(value, edn.Keyword | edn.Symbol):
         return value.name
     if isinstance(value, str):
         return value
@@ -57,6 +69,16 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
     in_string = False
     in_atom = False
     for number, line in enumerate(lines, 1):
+        if not (form or closers or in_string or in_atom):
+            # The common case, one flat map on its own line: no need to walk it.
+            text = line.strip(" \t\r\n,")
+            if (text[:1] == "{" and text[-1:] == "}" and text.count("{") == 1
+                    and text.count("}") == 1 and not _SLOW.intersection(text)
+                    and text.count("[") == text.count("]")
+                    and text.count("(") == text.count(")")):
+                started = True
+                yield text, number
+                continue
         seg = 0 if (form or closers or in_string) else -1
         i, n = 0, len(line)
         while i <= n:
@@ -127,15 +149,16 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
     batch: list[tuple[str, int]] = []
 
     def decode(batch: list[tuple[str, int]]) -> Iterator[Op]:
+        """Forms the simple reader left over, decoded by edn-format in one call."""
         try:
-            values = edn_format.loads_all(" ".join(text for text, _ in batch))
+            values = edn_format().loads_all(" ".join(text for text, _ in batch))
             if len(values) != len(batch):
                 raise ValueError("form count mismatch")
         except Exception:
             values = []
             for text, number in batch:  # find the line at fault
                 try:
-                    values.append(edn_format.loads(text))
+                    values.append(edn_format().loads(text))
                 except Exception as e:
                     raise builder.fail(f"not valid EDN: {e}", number) from None
         for value, (_, number) in zip(values, batch, strict=True):
@@ -143,8 +166,18 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
                 raise builder.fail(f"an op must be a map, got {plain(value)!r}", number)
             yield builder.build(plain(value), number)
 
-    for form in split_forms(lines, source):
-        batch.append(form)
+    for text, number in split_forms(lines, source):
+        if not batch:
+            try:
+                value = edn_fast.loads(text)
+            except edn_fast.NotSimple:
+                pass
+            else:
+                if not isinstance(value, dict):
+                    raise builder.fail(f"an op must be a map, got {value!r}", number)
+                yield builder.build(value, number)
+                continue
+        batch.append((text, number))  # and every form after it, to keep the order
         if len(batch) >= _BATCH:
             yield from decode(batch)
             batch = []
@@ -158,4 +191,7 @@ def edn_value(text: str) -> Any:
         return None
     if text.lstrip("-").isdigit():
         return int(text)
-    return plain(edn_format.loads(text))
+    try:
+        return edn_fast.loads(text)
+    except edn_fast.NotSimple:
+        return plain(edn_format().loads(text))

@@ -9,7 +9,7 @@ steps a state by a call. States must be hashable: the search memoises
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 from checker.history import UNOBSERVED, Operation
 
@@ -36,7 +36,18 @@ class _Other:
 OTHER: Final = _Other()
 
 
-class Model(Protocol):
+class _Nothing:
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+NOTHING: Final = _Nothing()
+"""In `RegisterModel.register_effect`: the call reads (or writes) no value."""
+
+
+class SequentialModel(Protocol):
+    """The sequential object itself: all the search needs."""
+
     name: str
 
     def init(self) -> Hashable: ...
@@ -53,6 +64,10 @@ class Model(Protocol):
         """True when `call` never changes any state (it may still refuse one)."""
         ...
 
+
+class Explainable(Protocol):
+    """What counterexamples need."""
+
     def describe_call(self, call: Any) -> str: ...
 
     def describe_state(self, state: Any) -> str: ...
@@ -68,6 +83,87 @@ class Model(Protocol):
         history's beginning, from `init()`.
         """
         ...
+
+
+class Model(SequentialModel, Explainable, Protocol):
+    """A model the checker takes: the sequential object and its explanations.
+    Optional, declared apart and checked with isinstance: `Refutable`,
+    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` (zones)."""
+
+
+@runtime_checkable
+class Refutable(Protocol):
+    """What cheap refutation (checker/refute.py) and the search's dead-end rule need."""
+
+    def dead(self, state: Any, call: Any) -> bool:
+        """True when `call` (read-only, or needing a value) fits no state `state` can
+        lead to without another operation providing a fitting one."""
+        ...
+
+    def provides(self, call: Any) -> tuple[Any, ...]:
+        """The states `call` can leave."""
+        ...
+
+    def destroys(self, call: Any, needy: Any) -> bool:
+        """True when `call` leaves a state that `needy` does not fit."""
+        ...
+
+
+@runtime_checkable
+class NeedsExactly(Protocol):
+    """Models whose needy calls fit exactly the values listed (faster refutation)."""
+
+    def needs(self, call: Any) -> tuple[Any, ...]:
+        """The states `call` fits; () when it fits any."""
+        ...
+
+
+@runtime_checkable
+class RegisterModel(Protocol):
+    """A model whose plain calls read one value, write one, or both (a cas).
+
+    The zone decision procedure (checker/zones.py) uses it for histories whose
+    written values are all distinct.
+    """
+
+    def register_effect(self, call: Any) -> tuple[Any, Any] | None:
+        """(value the call needs, value it leaves), NOTHING for neither; None when the
+        call is not a plain read, write or successful cas."""
+        ...
+
+
+@runtime_checkable
+class ValueModel(Protocol):
+    """A model whose states are single values that calls compare with and overwrite.
+
+    The reductions in checker/reduce.py use it, with the refutation members
+    `needs` (the one value a call needs the state to equal) and `provides`.
+    """
+
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        """Every value the call compares the state with (to succeed or to fail)."""
+        ...
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        """The same call writing `value` instead; None when it writes nothing."""
+        ...
+
+    def needs(self, call: Any) -> tuple[Any, ...]: ...
+
+    def provides(self, call: Any) -> tuple[Any, ...]: ...
+
+
+_KINDS: dict[tuple[type, type], bool] = {}
+
+
+def implements(model: Any, protocol: type) -> bool:
+    """isinstance(model, protocol) for a runtime-checkable Protocol, remembered per
+    class (checking a Protocol walks its members every time)."""
+    key = (type(model), protocol)
+    known = _KINDS.get(key)
+    if known is None:
+        known = _KINDS[key] = isinstance(model, protocol)
+    return known
 
 
 def freeze(value: Any) -> Hashable:

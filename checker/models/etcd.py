@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.history import UNOBSERVED, HistoryError, Operation
-from checker.models.base import INVALID, OTHER, freeze, key_prefix, one_of, show
+from checker.models.base import INVALID, NOTHING, OTHER, freeze, key_prefix, one_of, show
 from checker.models.etcd_errors import PRECONDITION_FAILURES
 from checker.models.register import cas_pair
 
@@ -144,6 +144,30 @@ class Etcd:
         if kind in ("write", "cas", "create"):
             return (call[-1],)
         return (None,) if kind == "delete" else ()
+
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        kind = call[0]
+        if kind == "write":
+            return ()
+        if kind in ("read", "cas", "cas-failed"):
+            return (call[1], None) if kind != "read" else (call[1],)
+        return (None,)  # create, delete and their failures ask whether the key exists
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        kind = call[0]
+        if kind in ("write", "create"):
+            return (kind, value)
+        return ("cas", call[1], value) if kind == "cas" else None
+
+    def register_effect(self, call: Any) -> tuple[Any, Any] | None:
+        kind = call[0]
+        if kind == "read":
+            return call[1], NOTHING
+        if kind == "write":
+            return NOTHING, call[1]
+        if kind == "cas" and call[1] is not None:  # a cas from absent never succeeds
+            return call[1], call[2]
+        return None
 
     def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
         values: set[Any] = {None, self.init()}

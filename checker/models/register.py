@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.history import UNOBSERVED, HistoryError, Operation
-from checker.models.base import INVALID, OTHER, freeze, key_prefix, one_of, show
+from checker.models.base import INVALID, NOTHING, OTHER, freeze, key_prefix, one_of, show
 
 
 def cas_pair(op: Operation) -> tuple[Hashable, Hashable]:
@@ -86,6 +86,21 @@ class CasRegister:
 
     def provides(self, call: Any) -> tuple[Any, ...]:
         return (call[-1],) if call[0] in ("write", "cas") else ()
+
+    def observes(self, call: Any) -> tuple[Any, ...]:
+        return () if call[0] == "write" else (call[1],)
+
+    def with_written(self, call: Any, value: Any) -> Any:
+        if call[0] == "write":
+            return ("write", value)
+        return ("cas", call[1], value) if call[0] == "cas" else None
+
+    def register_effect(self, call: Any) -> tuple[Any, Any] | None:
+        if call[0] == "read":
+            return call[1], NOTHING
+        if call[0] == "write":
+            return NOTHING, call[1]
+        return call[1], call[2]
 
     def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
         values: set[Any] = {self.init()}

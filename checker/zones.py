@@ -1,0 +1,293 @@
+"""A polynomial decision procedure for registers whose written values are all distinct.
+
+Gibbons & Korach ("Testing shared memories", SIAM J. Comput. 1997) decide a
+read/write register history with a known read-mapping by "zones"; here the
+same idea is extended to compare-and-set and to indeterminate operations.
+docs/checker.md carries the proofs; in short:
+
+1. Every write and successful cas writes a value no other operation writes and
+   that differs from the initial value, so each read (and each cas) names the
+   one operation it must follow: its *writer*. An operation that needs a value
+   nobody can write never takes effect (fatal for a determinate one).
+2. A value is *needed* when it is the initial value, written by a determinate
+   operation, read by a determinate operation, or read by a cas that writes a
+   needed value. An indeterminate operation that writes a value not needed is
+   irrelevant: drop it. Every operation left must take effect.
+3. Since no value is written twice, the register holds each value during one
+   stretch of the linearization, and a cas from v ends v's stretch and starts
+   its new value's. A *chain* is a write (or the initial value) followed by the
+   cas links that start from it; at most one cas may leave a value. Chains
+   follow one another in the linearization, each over one stretch of time.
+4. A chain fits its own operations' intervals iff, for its values in order,
+   no operation that must come before value k's instant (a read of an earlier
+   value, or the operation that writes k) was invoked after an operation that
+   must come after it (a read of value k or later, or a later writer)
+   completed. It then occupies any stretch [x, y) with x before D, the first
+   completion among its operations, and y after L, the last invocation.
+5. Chains with D < L (forward zones) must hold the register across [D, L], so
+   forward zones must be disjoint; a chain with L < D (a backward zone) needs
+   an instant in (L, D) that no forward zone covers. Those conditions, with 4,
+   are necessary and sufficient.
+
+Every step is linear or a sort: O(n log n) for n operations.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checker.models.base import NOTHING, Model, RegisterModel, implements, key_prefix, show
+from checker.search import Entry
+
+_INF = float("inf")
+_INIT = -1  # the initial value's writer: as if invoked at -2 and completed at -1
+
+
+@dataclass
+class ZoneVerdict:
+    valid: bool
+    kept: list[int] = field(default_factory=list)  # entries that must take effect
+    dropped: int = 0  # indeterminate entries shown irrelevant
+    culprit: int | None = None  # entry the explanation is about
+    why: str | None = None
+
+
+@dataclass
+class _Chain:
+    values: list[Any]
+    ops: list[int]  # entry indexes, writer first
+    first_end: float  # D
+    first_end_op: int
+    last_start: int  # L
+    last_start_op: int
+
+
+def applies(model: Model, entries: Sequence[Entry]) -> bool:
+    """True when the model and every call fit the zone procedure (values not checked)."""
+    if not implements(model, RegisterModel):
+        return False
+    return all(model.register_effect(e.call) is not None for e in entries)
+
+
+def decide(model: Model, entries: Sequence[Entry], key: Any = None) -> ZoneVerdict | None:
+    """Whether `entries` (sorted by start) linearize from `model.init()`; None when a
+    written value repeats (or equals the initial one), or the model does not fit."""
+    if not implements(model, RegisterModel):
+        return None
+    init = model.init()
+    effects: list[tuple[Any, Any]] = []
+    writer: dict[Any, int] = {init: _INIT}
+    for i, e in enumerate(entries):
+        effect = model.register_effect(e.call)
+        if effect is None:
+            return None
+        effects.append(effect)
+        w = effect[1]
+        if w is not NOTHING:
+            if w in writer:
+                return None
+            writer[w] = i
+    return _Decider(model, entries, effects, writer, init, key).run()
+
+
+class _Decider:
+    def __init__(self, model: Model, entries: Sequence[Entry], effects: list[tuple[Any, Any]],
+                 writer: dict[Any, int], init: Any, key: Any):
+        self.model = model
+        self.entries = entries
+        self.effects = effects
+        self.writer = writer
+        self.init = init
+        self.prefix = key_prefix(key)
+        self.kept: list[int] = []
+
+    def describe(self, i: int) -> str:
+        if i == _INIT:
+            return f"the initial value {show(self.init)}"
+        e = self.entries[i]
+        return f"{self.model.describe_call(e.call)} ({e.invoked_at()} to {e.completed_at()})"
+
+    def invoked(self, i: int) -> str:
+        return "the start" if i == _INIT else self.entries[i].invoked_at()
+
+    def completed(self, i: int) -> str:
+        return "the start" if i == _INIT else self.entries[i].completed_at()
+
+    def fail(self, culprit: int, why: str) -> ZoneVerdict:
+        return ZoneVerdict(False, kept=self.kept, culprit=culprit, why=self.prefix + why)
+
+    def run(self) -> ZoneVerdict:
+        entries, effects, writer = self.entries, self.effects, self.writer
+        n = len(entries)
+        readers: dict[Any, list[int]] = {}
+        for i, (r, _) in enumerate(effects):
+            if r is not NOTHING:
+                readers.setdefault(r, []).append(i)
+
+        # 1. Operations needing a value nobody can write never take effect.
+        alive = [True] * n
+        lost = [v for v in readers if v not in writer]
+        while lost:
+            v = lost.pop()
+            for i in readers.get(v, ()):
+                if not alive[i]:
+                    continue
+                if entries[i].end is not None:
+                    return self.fail(i, f"{self.describe(i)} needs {show(v)}, which is neither "
+                                     "the initial value nor written by any operation that "
+                                     "could take effect")
+                alive[i] = False
+                w = effects[i][1]
+                if w is not NOTHING and writer.get(w) == i:
+                    del writer[w]
+                    lost.append(w)
+
+        # 2. Needed values; indeterminate operations writing anything else are dropped.
+        needed: set[Any] = set()
+        stack = [self.init]
+        for i, (r, w) in enumerate(effects):
+            if alive[i] and entries[i].end is not None:
+                if r is not NOTHING:
+                    stack.append(r)
+                if w is not NOTHING:
+                    stack.append(w)
+        while stack:
+            v = stack.pop()
+            if v in needed:
+                continue
+            needed.add(v)
+            wi = writer[v]
+            if wi != _INIT and effects[wi][0] is not NOTHING:
+                stack.append(effects[wi][0])
+        kept = [i for i in range(n) if alive[i]
+                and (entries[i].end is not None or effects[i][1] in needed)]
+        dropped = n - len(kept)
+        self.kept = kept
+
+        # 3. Chains: at most one cas leaves a value.
+        successor: dict[Any, int] = {}
+        for i in kept:
+            r, w = effects[i]
+            if r is not NOTHING and w is not NOTHING:
+                other = successor.get(r)
+                if other is not None:
+                    return self.fail(i, f"{self.describe(other)} and {self.describe(i)} both "
+                                     f"must take effect, but only one cas can leave "
+                                     f"{show(r)}, as it is never written again")
+                successor[r] = i
+        reads_of: dict[Any, list[int]] = {}
+        for i in kept:
+            r, w = effects[i]
+            if r is not NOTHING and w is NOTHING:
+                reads_of.setdefault(r, []).append(i)
+        roots = [self.init] + [effects[i][1] for i in kept if effects[i][0] is NOTHING]
+        chains: list[_Chain] = []
+        placed: set[Any] = set()
+        for root in roots:
+            chain = self.chain(root, successor, reads_of)
+            if isinstance(chain, ZoneVerdict):
+                return chain
+            placed.update(chain.values)
+            chains.append(chain)
+        for v in needed:
+            if v not in placed:  # only reachable through a cycle of cas
+                who = (reads_of.get(v) or [writer[v]])[0]
+                return self.fail(who, f"{self.describe(who)} needs {show(v)}, which only a "
+                                 "cas from a value that itself needs it could write")
+
+        # 5. Forward zones disjoint; no backward zone inside a forward one.
+        forward = sorted((c for c in chains if c.first_end < c.last_start),
+                         key=lambda c: c.first_end)
+        for a, b in itertools.pairwise(forward):
+            if a.last_start > b.first_end:
+                return self.overlap(a, b)
+        ends = [c.first_end for c in forward]
+        for c in chains:
+            if c.first_end < c.last_start:
+                continue
+            k = bisect.bisect_left(ends, c.last_start) - 1
+            if k >= 0 and forward[k].last_start > c.first_end:
+                return self.inside(c, forward[k])
+        return ZoneVerdict(True, kept=kept, dropped=dropped)
+
+    def chain(self, root: Any, successor: dict[Any, int],
+              reads_of: dict[Any, list[int]]) -> _Chain | ZoneVerdict:
+        """The chain from `root`, checked as in 4 (greedy earliest instants)."""
+        entries = self.entries
+        w = self.writer[root]
+        values = [root]
+        ops = [w]
+        first_end, first_end_op = (-1.0, _INIT) if w == _INIT else (_INF, w)
+        last_start, last_start_op = (-2, _INIT) if w == _INIT else (entries[w].start, w)
+        # before: the latest invocation among operations that must precede the current
+        # value's instant, and who; the current writer's own start counts.
+        before, before_op = last_start, last_start_op
+        value, writer_op = root, w
+        while True:
+            # Value `value`, written by writer_op at instant x > before; its readers and
+            # its writer must complete after x.
+            deadline, deadline_op = (-1.0, _INIT) if writer_op == _INIT else (
+                _end(entries[writer_op]), writer_op)
+            group = reads_of.get(value, [])
+            for r in group:
+                if _end(entries[r]) < deadline:
+                    deadline, deadline_op = _end(entries[r]), r
+            if before >= deadline:
+                return self.fail(
+                    deadline_op if deadline_op != _INIT else before_op,
+                    f"{self.describe(deadline_op)} completed before {self.describe(before_op)} "
+                    f"was invoked, yet {show(value)} must be written after the latter took "
+                    "effect and before the former did",
+                )
+            if deadline < first_end:
+                first_end, first_end_op = deadline, deadline_op
+            ops.extend(group)
+            nxt = successor.get(value)
+            for r in [*group, *([nxt] if nxt is not None else [])]:
+                s = entries[r].start
+                if s > before:
+                    before, before_op = s, r
+                if s > last_start:
+                    last_start, last_start_op = s, r
+            if nxt is None:
+                break
+            value, writer_op = self.effects[nxt][1], nxt
+            values.append(value)
+            ops.append(nxt)
+            if len(values) > len(entries) + 1:  # a cycle: cannot happen from a root
+                break
+        return _Chain(values, ops, first_end, first_end_op, last_start, last_start_op)
+
+    def values(self, c: _Chain) -> str:
+        shown = [show(v) for v in c.values[:4]]
+        more = f" … ({len(c.values) - 4} more)" if len(c.values) > 4 else ""
+        return ("value " if len(c.values) == 1 else "values ") + ", ".join(shown) + more
+
+    def overlap(self, a: _Chain, b: _Chain) -> ZoneVerdict:
+        return self.fail(
+            b.first_end_op if b.first_end_op != _INIT else b.last_start_op,
+            f"the register must hold {self.values(a)} from {self.completed(a.first_end_op)} "
+            f"(when {self.describe(a.first_end_op)} completed) to "
+            f"{self.invoked(a.last_start_op)} (when {self.describe(a.last_start_op)} was "
+            f"invoked), and {self.values(b)} from {self.completed(b.first_end_op)} (when "
+            f"{self.describe(b.first_end_op)} completed) to {self.invoked(b.last_start_op)} "
+            f"(when {self.describe(b.last_start_op)} was invoked): the two overlap",
+        )
+
+    def inside(self, c: _Chain, f: _Chain) -> ZoneVerdict:
+        return self.fail(
+            c.first_end_op if c.first_end_op != _INIT else c.last_start_op,
+            f"{self.values(c)} can only hold between {self.invoked(c.last_start_op)} (when "
+            f"{self.describe(c.last_start_op)} was invoked) and "
+            f"{self.completed(c.first_end_op)} (when {self.describe(c.first_end_op)} "
+            f"completed), but all that time the register must hold {self.values(f)}, from "
+            f"{self.completed(f.first_end_op)} to {self.invoked(f.last_start_op)}",
+        )
+
+
+def _end(e: Entry) -> float:
+    return _INF if e.end is None else e.end

@@ -45,18 +45,21 @@ def ok(endpoints: str, *args: str) -> str:
 
 def test_keys_directories_and_compare_and_swap(endpoints: str) -> None:
     assert ok(endpoints, "set", "/t/foo", "bar") == "bar\n"
-    assert ok(endpoints, "get", "/t/foo") == "bar\n"
+    # Reads name --quorum: etcdctl picks any member, and a follower's default read may not
+    # have applied the write yet (etcd's own default reads are stale that way too).
+    assert ok(endpoints, "get", "--quorum", "/t/foo") == "bar\n"
     mk = ctl(endpoints, "mk", "/t/foo", "x")
     assert mk.returncode != 0 and "105: Key already exists (/t/foo)" in mk.stderr
     ok(endpoints, "mkdir", "/t/d")
     ok(endpoints, "set", "/t/d/a", "1")
-    assert ok(endpoints, "ls", "--recursive", "/t").split() == ["/t/foo", "/t/d", "/t/d/a"]
+    listed = ok(endpoints, "ls", "--recursive", "--quorum", "/t").split()
+    assert listed == ["/t/foo", "/t/d", "/t/d/a"]
     assert ok(endpoints, "update", "/t/foo", "baz") == "baz\n"
     assert ok(endpoints, "set", "/t/foo", "qux", "--swap-with-value", "baz") == "qux\n"
     swap = ctl(endpoints, "set", "/t/foo", "no", "--swap-with-value", "baz")
     assert swap.returncode != 0 and "101: Compare failed" in swap.stderr
     ok(endpoints, "rm", "/t/foo")
-    gone = ctl(endpoints, "get", "/t/foo")
+    gone = ctl(endpoints, "get", "--quorum", "/t/foo")
     assert gone.returncode != 0 and "100: Key not found (/t/foo)" in gone.stderr
     rmdir = ctl(endpoints, "rmdir", "/t/d")
     assert rmdir.returncode != 0 and "108: Directory not empty" in rmdir.stderr

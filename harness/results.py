@@ -18,14 +18,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from checker.linearizable import Verdict, combine
 from harness.spec import Spec, document, parse
 
 SCHEMA_VERSION = 1
-Verdict = bool | Literal["unknown"]
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2, 3
 
 
@@ -65,14 +65,6 @@ def load_run_spec(run_dir: Path) -> Spec:
         if not resolved:
             raise
         return parse(document(resolved), str(run_dir / "results.json"))
-
-
-def combine(verdicts: list[Verdict]) -> Verdict:
-    if any(v is False for v in verdicts):
-        return False
-    if any(v == "unknown" for v in verdicts):
-        return "unknown"
-    return True
 
 
 def exit_code(verdict: Verdict, interrupted: bool) -> int:

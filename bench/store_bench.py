@@ -224,7 +224,7 @@ def restart_trial(cluster: LocalCluster, timeout: float = 30.0) -> float:
         cluster.kill(name)
     ports = [cluster.member(n).client_port for n in cluster.members]
     started_at = time.perf_counter()
-    cluster.start()
+    cluster.up()
     acked_at = _run(_first_new_term_ack(ports, old_term, timeout))
     cluster.wait_ready(60.0)
     if acked_at is None:

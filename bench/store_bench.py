@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -300,6 +300,30 @@ def bench_system(kind: str, args: argparse.Namespace, root: Path) -> SystemRun:
     return run
 
 
+def print_trials(
+    title: str,
+    etcd: SystemRun | None,
+    ours: SystemRun | None,
+    trials: Callable[[SystemRun], list[float]],
+) -> None:
+    print()
+    print(f"{title:36} | {'system':5} | "
+          f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
+    for run in (etcd, ours):
+        if run is None or not trials(run):
+            continue
+        seconds = trials(run)
+        mean = statistics.mean(seconds)
+        compared = ""
+        if run is ours and etcd is not None and trials(etcd):
+            compared = ratio(mean, statistics.mean(trials(etcd)))
+        print(
+            f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
+            f"{min(seconds) * 1e3:7.0f} | {max(seconds) * 1e3:7.0f} | "
+            f"{len(seconds):6} | {compared}"
+        )
+
+
 def client_cpu(result: Result) -> float:
     return 100.0 * result.client_cpu / result.seconds if result.seconds else 0.0
 
@@ -332,37 +356,9 @@ def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
                 f"{client_cpu(r):9.0f}% | {compared}"
             )
     if args.trials:
-        print()
-        print(f"{'failover (kill leader -> first ack)':36} | {'system':5} | "
-              f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
-        for run in (etcd, ours):
-            if run is None or not run.failovers:
-                continue
-            mean = statistics.mean(run.failovers)
-            compared = ""
-            if run is ours and etcd is not None and etcd.failovers:
-                compared = ratio(mean, statistics.mean(etcd.failovers))
-            print(
-                f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
-                f"{min(run.failovers) * 1e3:7.0f} | {max(run.failovers) * 1e3:7.0f} | "
-                f"{len(run.failovers):6} | {compared}"
-            )
+        print_trials("failover (kill leader -> first ack)", etcd, ours, lambda r: r.failovers)
     if args.restarts:
-        print()
-        print(f"{'kill-all restart (start -> first ack)':36} | {'system':5} | "
-              f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
-        for run in (etcd, ours):
-            if run is None or not run.restarts:
-                continue
-            mean = statistics.mean(run.restarts)
-            compared = ""
-            if run is ours and etcd is not None and etcd.restarts:
-                compared = ratio(mean, statistics.mean(etcd.restarts))
-            print(
-                f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
-                f"{min(run.restarts) * 1e3:7.0f} | {max(run.restarts) * 1e3:7.0f} | "
-                f"{len(run.restarts):6} | {compared}"
-            )
+        print_trials("kill-all restart (start -> first ack)", etcd, ours, lambda r: r.restarts)
     print()
     print(f"etcd reference, {REFERENCE}:")
     print("  " + ", ".join(f"{k} {v:.0f} ops/s" for k, v in REFERENCE_ETCD.items()))

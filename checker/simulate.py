@@ -37,20 +37,33 @@ def initial(kind: str) -> Any:
     return {"cas-register": 0, "etcd": None, "kv-append": ""}[kind]
 
 
+class Events:
+    """Simulated events in time order; equal times in the order they were pushed."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, str, Any]] = []
+        self._seq = 0
+
+    def push(self, t: int, kind: str, payload: Any) -> None:
+        heapq.heappush(self._heap, (t, self._seq, kind, payload))
+        self._seq += 1
+
+    def pop(self) -> tuple[int, str, Any]:
+        t, _, kind, payload = heapq.heappop(self._heap)
+        return t, kind, payload
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+
 def simulate(seed: int, w: Workload) -> list[Op]:
     if w.kind not in WORKLOADS:
         raise ValueError(f"unknown workload {w.kind!r}")
     rng = random.Random(seed)
     state: dict[Any, Any] = {}
     ops: list[Op] = []
-    # (time, seq, kind, payload) with kind: "invoke" | "apply" | "complete"
-    events: list[tuple[int, int, str, Any]] = []
-    seq = 0
-
-    def push(t: int, kind: str, payload: Any) -> None:
-        nonlocal seq
-        heapq.heappush(events, (t, seq, kind, payload))
-        seq += 1
+    events = Events()  # kind: "invoke" | "apply" | "complete"
+    push = events.push
 
     next_process = w.processes
     for p in range(w.processes):
@@ -58,7 +71,7 @@ def simulate(seed: int, w: Workload) -> list[Op]:
     invoked = 0
     appended = 0
     while events:
-        t, _, kind, payload = heapq.heappop(events)
+        t, kind, payload = events.pop()
         if kind == "invoke":
             if invoked >= w.ops:
                 continue
@@ -203,13 +216,8 @@ def register_history(seed: int, w: RegisterWorkload) -> list[Op]:
         raise ValueError(f"unknown injection {w.inject!r}; known: {', '.join(INJECTIONS)}")
     rng = random.Random(seed)
     ops: list[Op] = []
-    events: list[tuple[int, int, str, Any]] = []
-    seq = 0
-
-    def push(t: int, kind: str, payload: Any) -> None:
-        nonlocal seq
-        heapq.heappush(events, (t, seq, kind, payload))
-        seq += 1
+    events = Events()
+    push = events.push
 
     state = 0
     seen: dict[int, Any] = {}
@@ -223,7 +231,7 @@ def register_history(seed: int, w: RegisterWorkload) -> list[Op]:
         push(rng.randrange(100), "invoke", p)
     invoked = 0
     while events:
-        t, _, kind, payload = heapq.heappop(events)
+        t, kind, payload = events.pop()
         if kind == "invoke":
             if invoked >= w.ops:
                 continue

@@ -127,13 +127,6 @@ class NodeDown(RuntimeError):
     """The node is not running, so nothing can run in it."""
 
 
-def node(cluster: Cluster, name: str) -> NodeSpec:
-    for spec in cluster.nodes:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"no node {name!r}; the nodes are {[n.name for n in cluster.nodes]}")
-
-
 def collect_logs(cluster: Cluster, dest: Path) -> list[Path]:
     """Each node's log into dest/NAME.log; a node whose log cannot be read is noted in it."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -337,7 +337,7 @@ def bench_etcd_like() -> None:
     for seed in ETCD_SEEDS:
         operations = list(pair(simulate(seed, w), f"etcd-seed-{seed}"))
         ops += len(operations)
-        info += sum(o.result == "info" for o in operations)
+        info += sum(o.outcome == "info" for o in operations)
         seconds, verdict, _ = timed_check(
             "etcd", initial("etcd"), operations, ETCD_REPEATS, workers=1
         )
@@ -404,7 +404,7 @@ def bench_scale() -> None:
                 case.model,
                 str(len(operations)),
                 str(len(result.keys)),
-                str(sum(o.result == "info" for o in operations)),
+                str(sum(o.outcome == "info" for o in operations)),
                 f"{check_s:.2f}",
                 f"{wall_s:.2f}",
                 verdict,

@@ -18,7 +18,7 @@ from typing import Any
 from checker.models.base import Model, key_prefix
 from checker.reduce import reduce
 from checker.refute import Refutation
-from checker.search import MAX_PATHS, Budget, Entry, Outcome, search
+from checker.search import MAX_PATHS, Budget, Entry, SearchResult, search
 from checker.zones import ZoneVerdict
 
 WINDOW_SECONDS = 10.0
@@ -46,17 +46,17 @@ def describe(model: Model, entry: Entry) -> dict[str, Any]:
     out["description"] = model.describe_call(entry.shown if entry.shown is not None
                                              else entry.call)
     if "invoke_index" not in out:
-        out["invoke_index"], out["complete_index"] = entry.start, entry.end
+        out["invoke_index"], out["complete_index"] = entry.invoked, entry.completed
     return out
 
 
 def concurrent_with(entries: Sequence[Entry], c: int) -> list[int]:
     me = entries[c]
-    end = me.end if me.end is not None else float("inf")
+    end = me.completed if me.completed is not None else float("inf")
     return [
         i
         for i, e in enumerate(entries)
-        if i != c and e.start < end and (e.end is None or e.end > me.start)
+        if i != c and e.invoked < end and (e.completed is None or e.completed > me.invoked)
     ]
 
 
@@ -100,8 +100,8 @@ def find_window(model: Model, entries: Sequence[Entry], c: int,
     Without one, the window is the whole prefix, from the initial state.
     """
     init = [model.init()]
-    end = entries[c].end
-    stop = len(entries) if end is None else bisect.bisect_left([e.start for e in entries], end)
+    end = entries[c].completed
+    stop = len(entries) if end is None else bisect.bisect_left([e.invoked for e in entries], end)
     stop = max(stop, c + 1)
     if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
         stop = len(entries)
@@ -162,8 +162,8 @@ def real_time_order(window: Sequence[Entry]) -> list[list[int]]:
     when some c was invoked after a completed and completed before b was invoked:
     a→b stays iff b was invoked before the earliest completion among the ops invoked
     after a completed."""
-    done = sorted((e.start, e.end) for e in window if e.end is not None)
-    starts = sorted(e.start for e in window)
+    done = sorted((e.invoked, e.completed) for e in window if e.completed is not None)
+    starts = sorted(e.invoked for e in window)
     # earliest[k]: the earliest completion among determinate ops invoked at or after
     # the k-th of `done` by invocation
     done_starts = [s for s, _ in done]
@@ -264,8 +264,8 @@ def _report(
         concurrent_omitted=max(0, len(others) - SHOWN_CONCURRENT),
         partial_linearizations=[replay(model, entries, p, s) for s, p in ordered],
         window=Window(
-            first_index=ops[0].start,
-            last_index=max(e.end if e.end is not None else e.start for e in ops),
+            first_index=ops[0].invoked,
+            last_index=max(e.completed if e.completed is not None else e.invoked for e in ops),
             initial="any" if any_state else "init",
             ops=[describe(model, e) for e in ops],
             order=real_time_order(ops) if len(ops) <= GRAPH_MAX_OPS else None,
@@ -274,7 +274,7 @@ def _report(
 
 
 def counterexample(
-    model: Model, key: Any, entries: Sequence[Entry], outcome: Outcome, budget: Budget
+    model: Model, key: Any, entries: Sequence[Entry], outcome: SearchResult, budget: Budget
 ) -> Counterexample:
     """From a search that failed: the op at its furthest point and what it saw there."""
     stuck = outcome.stuck

@@ -84,30 +84,30 @@ class Op:
         return out
 
 
-Result = Literal["ok", "fail", "info"]
+Outcome = Literal["ok", "fail", "info"]
 
 
 @dataclass(slots=True)
 class Operation:
     """An invocation paired with its completion: one interval of the history.
 
-    `call` and `ret` are positions in the history (the invocation's and the
-    completion's `index`); `ret` is None when the outcome is unknown (an `info`
+    `invoked` and `completed` are positions in the history (the invocation's and the
+    completion's `index`); `completed` is None when the outcome is unknown (an `info`
     completion, or none at all): such an operation may take effect at any
-    instant after `call`, or never.
+    instant after `invoked`, or never.
     """
 
     process: int | str
     f: str
     key: Any
     value: Any
-    result: Result
-    call: int
-    ret: int | None
+    outcome: Outcome
+    invoked: int
+    completed: int | None
     invoke_value: Any = UNOBSERVED
     error: Any = None
     line: int | None = None  # the file line of the invocation
-    complete_line: int | None = None  # and of the completion, when there is one
+    completed_line: int | None = None  # and of the completion, when there is one
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"process": self.process, "f": self.f}
@@ -115,13 +115,13 @@ class Operation:
             out["key"] = self.key
         if self.value is not UNOBSERVED:
             out["value"] = self.value
-        out["result"] = self.result
-        out["invoke_index"] = self.call
-        out["complete_index"] = self.ret
+        out["result"] = self.outcome
+        out["invoke_index"] = self.invoked
+        out["complete_index"] = self.completed
         if self.line is not None:
             out["invoke_line"] = self.line
-        if self.complete_line is not None:
-            out["complete_line"] = self.complete_line
+        if self.completed_line is not None:
+            out["complete_line"] = self.completed_line
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -182,23 +182,23 @@ def pair(ops: Iterable[Op], source: str | None = None) -> Iterator[Operation]:
 
 def _operation(inv: Op, done: Op | None) -> Operation:
     if done is None or done.type == "info":
-        result: Result = "info"
+        outcome: Outcome = "info"
         value = inv.value
-        ret = None
+        completed = None
     else:
-        result = "ok" if done.type == "ok" else "fail"
+        outcome = "ok" if done.type == "ok" else "fail"
         value = done.value if done.value is not UNOBSERVED else inv.value
-        ret = done.index
+        completed = done.index
     return Operation(
         process=inv.process,
         f=inv.f,
         key=inv.key,
         value=value,
-        result=result,
-        call=inv.index,
-        ret=ret,
+        outcome=outcome,
+        invoked=inv.index,
+        completed=completed,
         invoke_value=inv.value,
         error=done.error if done is not None else None,
         line=inv.line,
-        complete_line=done.line if done is not None else None,
+        completed_line=done.line if done is not None else None,
     )

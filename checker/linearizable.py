@@ -92,11 +92,11 @@ def partition(model: Model, operations: Iterable[Operation]) -> dict[Any, list[E
         call = model.prepare(op)
         if call is None:
             continue
-        if op.ret is None and model.read_only(call):
+        if op.completed is None and model.read_only(call):
             continue  # an indeterminate read changes nothing
-        parts[op.key].append(Entry(call, op.call, op.ret, op))
+        parts[op.key].append(Entry(call, op.invoked, op.completed, op))
     for entries in parts.values():
-        entries.sort(key=lambda e: e.start)
+        entries.sort(key=lambda e: e.invoked)
     return dict(parts)
 
 

@@ -34,7 +34,7 @@ from checker.search import Entry
 
 def reduce(model: Model, entries: Sequence[Entry],
            deadlines: bool = True) -> tuple[list[Entry], list[int]]:
-    """`entries` reduced as above (still sorted by start), and the indexes in `entries`
+    """`entries` reduced as above (still sorted by invocation), and the indexes in `entries`
     of those kept, in order; unchanged for other models. Without `deadlines`, no
     indeterminate op becomes determinate: the result stays equivalent to `entries` in
     every window (a read outside a window cannot bind a write inside it)."""
@@ -55,7 +55,7 @@ def reduce(model: Model, entries: Sequence[Entry],
     while changed:
         changed = False
         for i in range(n):
-            if not alive[i] or entries[i].end is not None or not needs[i]:
+            if not alive[i] or entries[i].completed is not None or not needs[i]:
                 continue
             if all(v != init and not writers.get(v) for v in needs[i]):
                 alive[i] = False
@@ -76,12 +76,13 @@ def reduce(model: Model, entries: Sequence[Entry],
     deadline: dict[int, int] = {}
     for i in kept if deadlines else ():
         e = entries[i]
-        if e.end is None:
+        if e.completed is None:
             continue
         for v in needs[i]:
             j = single.get(v, -1)
-            if j >= 0 and v != init and entries[j].end is None and e.end > entries[j].start:
-                deadline[j] = min(deadline.get(j, e.end), e.end)
+            if (j >= 0 and v != init and entries[j].completed is None
+                    and e.completed > entries[j].invoked):
+                deadline[j] = min(deadline.get(j, e.completed), e.completed)
 
     out: list[Entry] = []
     for i in kept:
@@ -92,8 +93,9 @@ def reduce(model: Model, entries: Sequence[Entry],
             renamed = model.with_written(call, OTHER)
             if renamed is not None:
                 call = renamed
-        end = deadline.get(i, e.end)
-        if call is not e.call or end != e.end:
-            e = replace(e, call=call, end=end, shown=e.shown if e.shown is not None else e.call)
+        end = deadline.get(i, e.completed)
+        if call is not e.call or end != e.completed:
+            shown = e.shown if e.shown is not None else e.call
+            e = replace(e, call=call, completed=end, shown=shown)
         out.append(e)
     return out, kept

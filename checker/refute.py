@@ -41,23 +41,23 @@ def refute(model: Model, entries: Sequence[Entry]) -> Refutation | None:
         return None
     dead, provides, destroys = model.dead, model.provides, model.destroys
     needs = model.needs if implements(model, NeedsExactly) else None
-    starts = [e.start for e in entries]
+    starts = [e.invoked for e in entries]
     # value -> (starts, running max of ends, running argmax) over its producers
     producers: dict[Any, tuple[list[int], list[float], list[int]]] = {}
     for j, e in enumerate(entries):
         for value in provides(e.call):
             at, ends, who = producers.setdefault(value, ([], [], []))
-            end = _INF if e.end is None else e.end
+            end = _INF if e.completed is None else e.completed
             if ends and ends[-1] >= end:
                 end, k = ends[-1], who[-1]
             else:
                 k = j
-            at.append(e.start)
+            at.append(e.invoked)
             ends.append(end)
             who.append(k)
     init = model.init()
     for r, e in enumerate(entries):
-        if e.end is None:
+        if e.completed is None:
             continue
         if needs is not None:
             wanted = needs(e.call)
@@ -71,10 +71,10 @@ def refute(model: Model, entries: Sequence[Entry]) -> Refutation | None:
         last, producer = (-1.0, None) if not dead(init, e.call) else (None, None)
         for value in fitting:
             at, ends, who = producers[value]
-            k = bisect.bisect_left(at, e.end)
+            k = bisect.bisect_left(at, e.completed)
             if k and (last is None or ends[k - 1] > last):
                 last, producer = ends[k - 1], who[k - 1]
-        stop = bisect.bisect_left(starts, e.end)
+        stop = bisect.bisect_left(starts, e.completed)
         if last is None:
             return Refutation(
                 r, None, None, (0, stop), False,
@@ -83,11 +83,12 @@ def refute(model: Model, entries: Sequence[Entry]) -> Refutation | None:
             )
         if last == _INF:
             continue  # a producer that may take effect at any time
-        d = bisect.bisect_left(starts, e.start) - 1
+        d = bisect.bisect_left(starts, e.invoked) - 1
         scanned = 0
         while d >= 0 and starts[d] > last and scanned < SCAN_LIMIT:
             cand = entries[d]
-            if cand.end is not None and cand.end < e.start and destroys(cand.call, e.call):
+            done = cand.completed
+            if done is not None and done < e.invoked and destroys(cand.call, e.call):
                 return Refutation(
                     r, d, producer, (d, stop), True,
                     _why(model, entries, e, cand, producer),

@@ -72,22 +72,22 @@ class Entry:
     """One operation as the search sees it."""
 
     call: Hashable  # the model's call
-    start: int  # history position of the invocation
-    end: int | None  # history position of the completion; None: indeterminate
+    invoked: int  # history position of the invocation
+    completed: int | None  # history position of the completion; None: indeterminate
     ref: Any = None  # what the caller wants back (the Operation)
     shown: Hashable | None = None  # the call as recorded, when `call` was rewritten
 
     def invoked_at(self) -> str:
         """Where the invocation is, for people: its file line when known."""
         line = getattr(self.ref, "line", None)
-        return f"line {line}" if line is not None else f"index {self.start}"
+        return f"line {line}" if line is not None else f"index {self.invoked}"
 
     def completed_at(self) -> str:
         """Where the completion is: its file line when known; "never" without one."""
-        if self.end is None:
+        if self.completed is None:
             return "never"
-        line = getattr(self.ref, "complete_line", None)
-        return f"line {line}" if line is not None else f"index {self.end}"
+        line = getattr(self.ref, "completed_line", None)
+        return f"line {line}" if line is not None else f"index {self.completed}"
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Stuck:
 
 
 @dataclass
-class Outcome:
+class SearchResult:
     valid: bool | None  # None: the budget ran out
     configs: int
     linearization: list[int] | None = None
@@ -117,14 +117,14 @@ def search(
     entries: Sequence[Entry],
     initial: Any,
     budget: Budget | None = None,
-) -> Outcome:
-    """Decide whether `entries`, sorted by `start`, linearize from state `initial`."""
+) -> SearchResult:
+    """Decide whether `entries`, sorted by `invoked`, linearize from state `initial`."""
     n = len(entries)
     step = model.step
     calls = [e.call for e in entries]
-    starts = [e.start for e in entries]
+    starts = [e.invoked for e in entries]
     read_only = [model.read_only(c) for c in calls]
-    ends = [e.end for e in entries]
+    ends = [e.completed for e in entries]
     refutable = implements(model, Refutable)
     dead = model.dead if refutable else None  # type: ignore[attr-defined]
     rescuers = _rescuers(model, calls, starts, ends, read_only) if refutable else None
@@ -190,7 +190,7 @@ def search(
 
     remaining = n - len(indeterminate)
     if remaining == 0:
-        return Outcome(True, 0, [])
+        return SearchResult(True, 0, [])
 
     def lift(i: int) -> None:
         e = 2 * i
@@ -277,7 +277,7 @@ def search(
         if not steps % _BUDGET_EVERY and budget is not None:
             reason = budget.exceeded()
             if reason is not None:
-                return Outcome(None, configs, stuck=stuck, reason=reason)
+                return SearchResult(None, configs, stuck=stuck, reason=reason)
         while idx < len(cands):
             i = cands[idx]
             idx += 1
@@ -303,7 +303,7 @@ def search(
             if ends[i] is not None:
                 remaining -= 1
                 if remaining == 0:
-                    return Outcome(True, configs, [s[0] for s in stack])
+                    return SearchResult(True, configs, [s[0] for s in stack])
             cands, frontier = candidates(state, lin, erased)
             idx = 0
             break
@@ -322,7 +322,7 @@ def search(
                     if len(stuck.paths) < MAX_PATHS:
                         stuck.paths.append([s[0] for s in stack])
             if not stack:
-                return Outcome(False, configs, stuck=stuck)
+                return SearchResult(False, configs, stuck=stuck)
             i, state, cands, idx, frontier, erased = stack.pop()
             unlift(i)
             lin ^= 1 << i
@@ -386,7 +386,7 @@ def _rescuers(
     for j, call in enumerate(calls):
         for value in provides(call):
             by_value.setdefault(value, []).append(j)
-    # Cumulative masks in invocation order (ops are sorted by start).
+    # Cumulative masks in invocation order (ops are sorted by invocation).
     cumulative: dict[Any, tuple[list[int], list[int]]] = {}
     for value, ops in by_value.items():
         masks, mask = [], 0

@@ -103,14 +103,13 @@ def check_set_full(ops: Iterable[Op], linearizable: bool = True) -> SetFullResul
     times = {op.index: op.time or 0 for op in ops}
     adds: dict[Any, dict[Any, _Add]] = defaultdict(dict)
     reads: dict[Any, list[_Read]] = defaultdict(list)
-    for operation in pair(ops):
-        key = operation.key
-        if operation.f == "add":
-            done = times.get(operation.ret) if operation.ret is not None else None
-            adds[key][operation.value] = _Add(times[operation.call], operation.result, done)
-        elif operation.f == "read" and operation.result == "ok" and operation.ret is not None:
-            seen = frozenset(operation.value or ())
-            reads[key].append(_Read(times[operation.call], times[operation.ret], seen))
+    for op in pair(ops):
+        if op.f == "add":
+            done = times.get(op.completed) if op.completed is not None else None
+            adds[op.key][op.value] = _Add(times[op.invoked], op.outcome, done)
+        elif op.f == "read" and op.outcome == "ok" and op.completed is not None:
+            seen = frozenset(op.value or ())
+            reads[op.key].append(_Read(times[op.invoked], times[op.completed], seen))
     results = [
         _check_key(key, adds.get(key, {}), sorted(reads.get(key, []), key=lambda r: r.invoked),
                    linearizable)

@@ -90,9 +90,9 @@ def compute(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -> Stats
     latencies: dict[str, list[float]] = defaultdict(list)
     oks: list[tuple[float, float]] = []  # (invoked, completed) of ok client operations
     for operation in pair(ops):
-        by_f[operation.f][operation.result] += 1
-        if operation.result == "ok" and operation.ret is not None:
-            start, end = times[operation.call], times[operation.ret]
+        by_f[operation.f][operation.outcome] += 1
+        if operation.outcome == "ok" and operation.completed is not None:
+            start, end = times[operation.invoked], times[operation.completed]
             latencies[operation.f].append((end - start) * 1000)
             oks.append((start, end))
     oks.sort(key=lambda span: span[1])

@@ -136,7 +136,7 @@ class _Decider:
             for i in readers.get(v, ()):
                 if not alive[i]:
                     continue
-                if entries[i].end is not None:
+                if entries[i].completed is not None:
                     return self.fail(i, f"{self.describe(i)} needs {show(v)}, which is neither "
                                      "the initial value nor written by any operation that "
                                      "could take effect")
@@ -150,7 +150,7 @@ class _Decider:
         needed: set[Any] = set()
         stack = [self.init]
         for i, (r, w) in enumerate(effects):
-            if alive[i] and entries[i].end is not None:
+            if alive[i] and entries[i].completed is not None:
                 if r is not NOTHING:
                     stack.append(r)
                 if w is not NOTHING:
@@ -164,7 +164,7 @@ class _Decider:
             if wi != _INIT and effects[wi][0] is not NOTHING:
                 stack.append(effects[wi][0])
         kept = [i for i in range(n) if alive[i]
-                and (entries[i].end is not None or effects[i][1] in needed)]
+                and (entries[i].completed is not None or effects[i][1] in needed)]
         dropped = n - len(kept)
         self.kept = kept
 
@@ -222,7 +222,7 @@ class _Decider:
         values = [root]
         ops = [w]
         first_end, first_end_op = (-1.0, _INIT) if w == _INIT else (_INF, w)
-        last_start, last_start_op = (-2, _INIT) if w == _INIT else (entries[w].start, w)
+        last_start, last_start_op = (-2, _INIT) if w == _INIT else (entries[w].invoked, w)
         # before: the latest invocation among operations that must precede the current
         # value's instant, and who; the current writer's own start counts.
         before, before_op = last_start, last_start_op
@@ -248,7 +248,7 @@ class _Decider:
             ops.extend(group)
             nxt = successor.get(value)
             for r in [*group, *([nxt] if nxt is not None else [])]:
-                s = entries[r].start
+                s = entries[r].invoked
                 if s > before:
                     before, before_op = s, r
                 if s > last_start:
@@ -290,4 +290,4 @@ class _Decider:
 
 
 def _end(e: Entry) -> float:
-    return _INF if e.end is None else e.end
+    return _INF if e.completed is None else e.completed

@@ -20,7 +20,7 @@ def brute_force_linearizable(model: Model, operations: Sequence[Operation], init
     for op in operations:
         call = model.prepare(op)
         if call is not None:
-            ops.append((call, op.call, op.ret))
+            ops.append((call, op.invoked, op.completed))
     n = len(ops)
     must = frozenset(i for i, (_, _, ret) in enumerate(ops) if ret is not None)
 

@@ -35,7 +35,7 @@ def test_jsonl_fields_and_unobserved_versus_null() -> None:
     assert ops[1].value is None
     assert ops[2].process == "nemesis"
     (read,) = list(pair(ops))
-    assert read.value is None and read.result == "ok" and (read.call, read.ret) == (0, 1)
+    assert read.value is None and read.outcome == "ok" and (read.invoked, read.completed) == (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -83,10 +83,10 @@ def test_info_frees_the_process_and_stays_indeterminate() -> None:
         '{"process": 0, "type": "info", "f": "write", "error": "timeout"}\n'
         '{"process": 0, "type": "invoke", "f": "read"}\n'
     )
-    write_, read = sorted(pair(ops), key=lambda o: o.call)
-    assert write_.result == "info" and write_.ret is None and write_.value == 1
+    write_, read = sorted(pair(ops), key=lambda o: o.invoked)
+    assert write_.outcome == "info" and write_.completed is None and write_.value == 1
     assert write_.error == "timeout"
-    assert read.result == "info" and read.ret is None  # never completed
+    assert read.outcome == "info" and read.completed is None  # never completed
 
 
 EDN_VECTOR = """; a comment

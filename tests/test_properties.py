@@ -91,7 +91,7 @@ def window_operations(window: Window) -> list[Operation]:
     return [
         Operation(
             process=o["process"], f=o["f"], key=o.get("key"), value=o.get("value"),
-            result=o["result"], call=o["invoke_index"], ret=o["complete_index"],
+            outcome=o["result"], invoked=o["invoke_index"], completed=o["complete_index"],
             error=o.get("error"),
         )
         for o in window.ops
@@ -104,8 +104,8 @@ def assert_window_fails(model: Any, window: Window) -> None:
     calls = []
     for op in ops:
         call = model.prepare(op)
-        if call is not None and not (op.ret is None and model.read_only(call)):
-            calls.append(Entry(call, op.call, op.ret, op))
+        if call is not None and not (op.completed is None and model.read_only(call)):
+            calls.append(Entry(call, op.invoked, op.completed, op))
     starts = [model.init()]
     assert window.verified
     if window.initial == "any":
@@ -219,10 +219,10 @@ def test_real_time_order_is_networkx_transitive_reduction(seed: int) -> None:
         end = None if rng.random() < 0.2 else start + 1 + 2 * rng.randrange(0, 8)
         window.append(Entry(("w", i), start, end))
     graph = nx.DiGraph()
-    graph.add_nodes_from(e.start for e in window)
+    graph.add_nodes_from(e.invoked for e in window)
     for a in window:
         for b in window:
-            if a.end is not None and b.start > a.end:
-                graph.add_edge(a.start, b.start)
+            if a.completed is not None and b.invoked > a.completed:
+                graph.add_edge(a.invoked, b.invoked)
     expected = sorted([a, b] for a, b in nx.transitive_reduction(graph).edges)
     assert real_time_order(window) == expected, f"seed {seed}"

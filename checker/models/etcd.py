@@ -57,14 +57,14 @@ class Etcd:
                 "create, delete",
                 line=op.line,
             )
-        if op.result == "fail":
+        if op.outcome == "fail":
             if _error_code(op.error) not in PRECONDITION_ERRORS or f in ("read", "write"):
                 return None
             if f == "cas":
                 return ("cas-failed", cas_pair(op)[0])
             return (f"{f}-failed",)
         if f == "read":
-            if op.result != "ok" or op.value is UNOBSERVED:
+            if op.outcome != "ok" or op.value is UNOBSERVED:
                 return None
             return ("read", freeze(op.value))
         if f == "write":

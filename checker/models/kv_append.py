@@ -26,10 +26,10 @@ class KvAppend:
                 f"model kv-append has no operation {op.f!r}; it knows get, put, append",
                 line=op.line,
             )
-        if op.result == "fail":
+        if op.outcome == "fail":
             return None
         if op.f == "get":
-            if op.result != "ok" or op.value is UNOBSERVED:
+            if op.outcome != "ok" or op.value is UNOBSERVED:
                 return None
             return ("get", "" if op.value is None else str(op.value))
         return (op.f, "" if op.value is None else str(op.value))

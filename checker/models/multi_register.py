@@ -32,7 +32,7 @@ class MultiRegister:
             raise HistoryError(
                 f"model multi-register has no operation {op.f!r}; it knows txn", line=op.line
             )
-        if op.result == "fail":
+        if op.outcome == "fail":
             return None
         micro = []
         for mop in op.value or ():
@@ -40,7 +40,7 @@ class MultiRegister:
                 raise HistoryError(f"txn micro-op must be [read|write k v], got {mop!r}",
                                    line=op.line)
             kind = _KINDS[mop[0]]
-            if kind == "r" and (mop[2] is None or op.result != "ok"):
+            if kind == "r" and (mop[2] is None or op.outcome != "ok"):
                 continue
             micro.append((kind, freeze(mop[1]), freeze(mop[2])))
         return ("txn", tuple(micro)) if micro else None

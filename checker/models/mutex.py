@@ -24,7 +24,7 @@ class Mutex:
                 f"model mutex has no operation {op.f!r}; it knows acquire, release",
                 line=op.line,
             )
-        return None if op.result == "fail" else (op.f,)
+        return None if op.outcome == "fail" else (op.f,)
 
     def step(self, state: Any, call: Any) -> Any:
         if call[0] == "acquire":

@@ -31,10 +31,10 @@ class CasRegister:
         return freeze(self.initial)
 
     def prepare(self, op: Operation) -> Hashable | None:
-        if op.result == "fail":
+        if op.outcome == "fail":
             return None
         if op.f == "read":
-            if op.result != "ok" or op.value is None or op.value is UNOBSERVED:
+            if op.outcome != "ok" or op.value is None or op.value is UNOBSERVED:
                 return None
             return ("read", freeze(op.value))
         if op.f == "write":

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from checker.history import UNOBSERVED, Op, Result, pair
+from checker.history import UNOBSERVED, Op, Outcome, pair
 from checker.linearizable import CheckResult, check_operations
 from checker.models import make_model
 from store.raft.core import Raft
@@ -471,7 +471,7 @@ class Simulation:
         self.nodes[op.node].waiting.pop(op.tag, None)
         self._complete(op, "info", error="timeout")
 
-    def _complete(self, op: ClientOp, kind: Result, error: Any = None) -> None:
+    def _complete(self, op: ClientOp, kind: Outcome, error: Any = None) -> None:
         if op.done:
             return
         self.history.complete(self.now, op, kind, error)

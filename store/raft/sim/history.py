@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checker.history import UNOBSERVED, Op, OpType, Result
+from checker.history import UNOBSERVED, Op, OpType, Outcome
 
 Stamp = tuple[int, int]  # (virtual ms, sequence)
 
@@ -31,13 +31,13 @@ class ClientOp:
     node: int
     tag: int | bytes  # request id (write, cas) or read context
     invoked: Stamp
-    result: Result | None = None
+    outcome: Outcome | None = None
     completed: Stamp | None = None
     error: Any = None
 
     @property
     def done(self) -> bool:
-        return self.result is not None
+        return self.outcome is not None
 
 
 class History:
@@ -67,8 +67,8 @@ class History:
         self.ops.append(op)
         return op
 
-    def complete(self, now: int, op: ClientOp, result: Result, error: Any = None) -> None:
-        op.result = result
+    def complete(self, now: int, op: ClientOp, outcome: Outcome, error: Any = None) -> None:
+        op.outcome = outcome
         op.completed = self.stamp(now)
         op.error = error
 
@@ -82,8 +82,8 @@ class History:
         events: list[tuple[Stamp, OpType, ClientOp]] = []
         for op in self.ops:
             events.append((op.invoked, "invoke", op))
-            if op.result is not None and op.completed is not None:
-                events.append((op.completed, op.result, op))
+            if op.outcome is not None and op.completed is not None:
+                events.append((op.completed, op.outcome, op))
         return _ops(events)
 
     def resolved(self) -> list[Op]:
@@ -93,19 +93,19 @@ class History:
         end = (last + 1, 0)  # after everything: for writes still pending at the end
         for op in self.ops:
             events.append((op.invoked, "invoke", op))
-            result, when = op.result, op.completed
-            if op.f != "read" and result in (None, "info"):
+            outcome, when = op.outcome, op.completed
+            if op.f != "read" and outcome in (None, "info"):
                 assert isinstance(op.tag, int)
                 applied = self.applied.get(op.tag)
                 if applied is None:
-                    result = "fail"  # no node applied it: no read can have seen it
+                    outcome = "fail"  # no node applied it: no read can have seen it
                     when = when or end
                 else:
                     stamp, ok = applied
-                    result = "ok" if ok else "fail"
+                    outcome = "ok" if ok else "fail"
                     when = max(when, stamp) if when else stamp
-            if result is not None and when is not None:
-                events.append((when, result, op))
+            if outcome is not None and when is not None:
+                events.append((when, outcome, op))
         return _ops(events)
 
 

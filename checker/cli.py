@@ -111,21 +111,12 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
     return EXIT_VALID
 
 
-def _where(op: dict[str, Any]) -> str:
-    """An op's place in the file: its lines when known (1-based), else its indexes."""
-    if op.get("invoke_line") is not None:
-        end = op.get("complete_line")
-        return f"lines {op['invoke_line']}..{end if end is not None else 'end (no completion)'}"
-    end = op.get("complete_index")
-    return f"indexes {op['invoke_index']}..{end if end is not None else 'end'}"
-
-
 def _window_where(w: Window) -> str:
-    ops = w.ops
-    lines = [op.get("invoke_line") for op in ops] + [op.get("complete_line") for op in ops]
-    known = [n for n in lines if n is not None]
-    if ops and all(op.get("invoke_line") is not None for op in ops):
-        return f"lines {min(known)}..{max(known)}"
+    recorded = [op.operation for op in w.ops]
+    if recorded and all(op is not None and op.line is not None for op in recorded):
+        lines = [n for op in recorded if op is not None
+                 for n in (op.line, op.completed_line) if n is not None]
+        return f"lines {min(lines)}..{max(lines)}"
     return f"indexes {w.first_index}..{w.last_index}"
 
 
@@ -148,7 +139,7 @@ def print_human(fr: FileResult, out: TextIO) -> None:
             continue
         print(f"  {ce.explanation}", file=out)
         op = ce.op
-        print(f"    op: process {op['process']} {op['description']} ({_where(op)})", file=out)
+        print(f"    op: process {op.process} {op.description} ({op.where()})", file=out)
         w = ce.window
         if not w.verified:
             start = "not verified in the time allowed"
@@ -159,9 +150,9 @@ def print_human(fr: FileResult, out: TextIO) -> None:
         print(f"    smallest failing window: {_window_where(w)}, {len(w.ops)} operations, "
               f"{start}", file=out)
         for path in ce.partial_linearizations[:1]:
-            print(f"    longest partial linearization found ({path['length']} operations, "
-                  f"starting from the initial state {path['initial']}):", file=out)
-            if path["omitted"]:
-                print(f"      … {path['omitted']} earlier operations", file=out)
-            for step in path["steps"][-8:]:
-                print(f"      {step['op']['description']:<40} → {step['state']}", file=out)
+            print(f"    longest partial linearization found ({path.length} operations, "
+                  f"starting from the initial state {path.initial}):", file=out)
+            if path.omitted:
+                print(f"      … {path.omitted} earlier operations", file=out)
+            for step in path.steps[-8:]:
+                print(f"      {step.op.description:<40} → {step.state}", file=out)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checker.history import Operation
 from checker.models.base import Model, key_prefix
 from checker.reduce import reduce
 from checker.refute import Refutation
@@ -41,13 +42,79 @@ def explain_budget(budget: Budget, check_started: float, asked: bool | float = T
     return Budget(deadline, budget.max_rss_bytes)
 
 
-def describe(model: Model, entry: Entry) -> dict[str, Any]:
-    out = entry.ref.to_json() if entry.ref is not None else {}
-    out["description"] = model.describe_call(entry.shown if entry.shown is not None
-                                             else entry.call)
-    if "invoke_index" not in out:
-        out["invoke_index"], out["complete_index"] = entry.invoked, entry.completed
-    return out
+@dataclass
+class DescribedOp:
+    """One operation as a counterexample shows it."""
+
+    description: str  # the call, as the model words it
+    invoked: int  # history positions, as in Operation
+    completed: int | None
+    operation: Operation | None = None  # as recorded, when known
+
+    @property
+    def process(self) -> int | str | None:
+        return None if self.operation is None else self.operation.process
+
+    def where(self) -> str:
+        """Its place in the file: its lines when known (1-based), else its indexes."""
+        op = self.operation
+        if op is not None and op.line is not None:
+            end = op.completed_line
+            return f"lines {op.line}..{end if end is not None else 'end (no completion)'}"
+        end = self.completed
+        return f"indexes {self.invoked}..{end if end is not None else 'end'}"
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.operation.to_json() if self.operation is not None else {
+            "invoke_index": self.invoked, "complete_index": self.completed}
+        out["description"] = self.description
+        return out
+
+
+@dataclass
+class Step:
+    op: DescribedOp
+    state: str  # the model state after it, described
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op.to_json(), "state": self.state}
+
+
+@dataclass
+class PartialLinearization:
+    """A prefix the search could linearize, from `initial`; only its last steps kept."""
+
+    initial: str
+    length: int  # operations linearized
+    omitted: int  # of those, not in `steps`
+    steps: list[Step]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"initial": self.initial, "length": self.length, "omitted": self.omitted,
+                "steps": [s.to_json() for s in self.steps]}
+
+
+@dataclass
+class Proof:
+    """What decided the key without a search: a refutation's two operations, or the
+    zone procedure's one line."""
+
+    destroyer: DescribedOp | None = None
+    last_producer: DescribedOp | None = None
+    zones: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.zones is not None:
+            return {"zones": self.zones}
+        return {"destroyer": None if self.destroyer is None else self.destroyer.to_json(),
+                "last_producer": None if self.last_producer is None
+                else self.last_producer.to_json()}
+
+
+def describe(model: Model, entry: Entry) -> DescribedOp:
+    ref = entry.ref if isinstance(entry.ref, Operation) else None
+    call = entry.shown if entry.shown is not None else entry.call
+    return DescribedOp(model.describe_call(call), entry.invoked, entry.completed, ref)
 
 
 def concurrent_with(entries: Sequence[Entry], c: int) -> list[int]:
@@ -61,20 +128,17 @@ def concurrent_with(entries: Sequence[Entry], c: int) -> list[int]:
 
 
 def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
-           initial: Any) -> dict[str, Any]:
+           initial: Any) -> PartialLinearization:
     state = initial
-    steps = []
+    states = []
     for i in path:
         e = entries[i]
         state = model.step(state, e.shown if e.shown is not None else e.call)
-        steps.append({"op": describe(model, entries[i]), "state": model.describe_state(state)})
-    shown = steps[-SHOWN_STEPS:]
-    return {
-        "initial": model.describe_state(initial),
-        "length": len(steps),
-        "omitted": len(steps) - len(shown),
-        "steps": shown,
-    }
+        states.append(state)
+    first = max(0, len(path) - SHOWN_STEPS)
+    steps = [Step(describe(model, entries[i]), model.describe_state(st))
+             for i, st in zip(path[first:], states[first:], strict=True)]
+    return PartialLinearization(model.describe_state(initial), len(path), first, steps)
 
 
 def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
@@ -194,13 +258,14 @@ class Window:
     first_index: int
     last_index: int
     initial: str  # "init": from the model's initial state; "any": from every state
-    ops: list[dict[str, Any]]  # the operations, described
+    ops: list[DescribedOp]
     order: list[list[int]] | None  # real-time order among them (None: too many to draw)
     verified: bool = True  # False: the explanation budget ran out before one was
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"first_index": self.first_index, "last_index": self.last_index,
-                               "initial": self.initial, "ops": self.ops, "order": self.order}
+                               "initial": self.initial,
+                               "ops": [op.to_json() for op in self.ops], "order": self.order}
         if not self.verified:
             out["verified"] = False
         return out
@@ -210,36 +275,28 @@ class Window:
 class Counterexample:
     """Why one key is not linearizable, for a person (see docs/history.md)."""
 
-    op: dict[str, Any]  # the operation that could not take effect, described
+    op: DescribedOp  # the operation that could not take effect
     explanation: str
     possible_states: list[str]
-    concurrent: list[dict[str, Any]]
+    concurrent: list[DescribedOp]
     concurrent_omitted: int
-    partial_linearizations: list[dict[str, Any]]
+    partial_linearizations: list[PartialLinearization]
     window: Window
-    proof: dict[str, Any] | None = None
+    proof: Proof | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "op": self.op,
+            "op": self.op.to_json(),
             "explanation": self.explanation,
             "possible_states": self.possible_states,
-            "concurrent": self.concurrent,
+            "concurrent": [op.to_json() for op in self.concurrent],
             "concurrent_omitted": self.concurrent_omitted,
-            "partial_linearizations": self.partial_linearizations,
+            "partial_linearizations": [p.to_json() for p in self.partial_linearizations],
             "window": self.window.to_json(),
         }
         if self.proof is not None:
-            out["proof"] = self.proof
+            out["proof"] = self.proof.to_json()
         return out
-
-    # Read-only dict access to the JSON form, for callers written when the
-    # counterexample was a dict (store/raft/simulator.py reads .get("explanation")).
-    def __getitem__(self, name: str) -> Any:
-        return self.to_json()[name]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.to_json().get(name, default)
 
 
 def _report(
@@ -311,11 +368,11 @@ def refutation_counterexample(
         model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
         paths[:MAX_PATHS], (first, stop, proof.from_any_state),
     )
-    result.proof = {
-        "destroyer": None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
-        "last_producer": None if proof.producer is None else describe(
-            model, entries[proof.producer]),
-    }
+    result.proof = Proof(
+        destroyer=None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
+        last_producer=None if proof.producer is None else describe(model,
+                                                                   entries[proof.producer]),
+    )
     return result
 
 
@@ -329,12 +386,12 @@ def zone_counterexample(
     outcome = search(model, kept, model.init(), _window_budget(budget))
     if outcome.valid is False:
         result = counterexample(model, key, kept, outcome, budget)
-        result.proof = {"zones": verdict.why}
+        result.proof = Proof(zones=verdict.why)
         return result
     culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
     explanation = verdict.why or f"{key_prefix(key)}not linearizable"
     result = _report(model, key, entries, culprit, explanation, [], [],
                      (0, len(entries), False))
     result.window.verified = False
-    result.proof = {"zones": verdict.why}
+    result.proof = Proof(zones=verdict.why)
     return result

@@ -21,7 +21,7 @@ def test_register_stale_read_is_invalid_and_explained() -> None:
     result = check("register", h, 0)
     assert result.valid is False
     ce = result.keys[0].counterexample
-    assert ce.op["description"] == "read 1"
+    assert ce.op.description == "read 1"
     assert "write 2" in ce.explanation
 
 
@@ -120,13 +120,19 @@ def test_unknown_operation_for_model_is_bad_input() -> None:
         check("register", history((0, "invoke", "frob", 1), (0, "ok", "frob", 1)))
 
 
-def test_counterexample_still_reads_as_a_dict() -> None:
-    """Callers outside the checker (the Raft simulator) read it with .get and [...]."""
+def test_counterexample_is_typed_and_its_json_says_the_same() -> None:
     from tests.histories import _, check, history
 
     ops = history((0, "invoke", "write", 1), (0, "ok", "write", 1),
                   (1, "invoke", "read", _), (1, "ok", "read", 2))
     ce = check("cas-register", ops, 0).keys[0].counterexample
     assert ce is not None
-    assert ce.get("explanation") == ce["explanation"] == ce.explanation
-    assert ce.get("nothing", "default") == "default"
+    assert ce.op.description == "read 2" and ce.op.process == 1
+    assert (ce.op.invoked, ce.op.completed) == (2, 3)
+    out = ce.to_json()
+    assert out["explanation"] == ce.explanation
+    assert out["op"]["description"] == "read 2" and out["op"]["invoke_index"] == 2
+    assert [op["description"] for op in out["window"]["ops"]] == [
+        op.description for op in ce.window.ops]
+    path = ce.partial_linearizations[0]
+    assert out["partial_linearizations"][0]["steps"][-1]["state"] == path.steps[-1].state

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from checker import Op, Operation, check_operations, make_model, pair
 from checker.explain import Window
 from checker.models.base import INVALID
+from checker.models.register import Read, Write
 from checker.search import Budget, Entry, search
 from checker.simulate import Workload, initial, inject_impossible, simulate
 from tests.brute import brute_force_linearizable
@@ -88,14 +89,9 @@ def test_agrees_with_brute_force_on_small_histories(model: str, data: st.DataObj
 
 
 def window_operations(window: Window) -> list[Operation]:
-    return [
-        Operation(
-            process=o["process"], f=o["f"], key=o.get("key"), value=o.get("value"),
-            outcome=o["result"], invoked=o["invoke_index"], completed=o["complete_index"],
-            error=o.get("error"),
-        )
-        for o in window.ops
-    ]
+    recorded = [o.operation for o in window.ops]
+    assert all(o is not None for o in recorded), "a window's operations come from the history"
+    return [o for o in recorded if o is not None]
 
 
 def assert_window_fails(model: Any, window: Window) -> None:
@@ -141,7 +137,7 @@ def test_one_impossible_read_or_cas_makes_it_invalid(kind: str, seed: int) -> No
     result = check_operations(model, pair(ops), workers=1)
     assert result.valid is False, f"seed {seed}"
     ce = result.keys[0].counterexample
-    assert "never-written" in ce.op["description"], f"seed {seed}: {ce.op}"
+    assert "never-written" in ce.op.description, f"seed {seed}: {ce.op}"
     assert_window_fails(model, ce.window)
 
 
@@ -159,7 +155,7 @@ def test_search_windows_of_stale_reads_fail() -> None:
     assert result.keys[0].reason is None  # decided by search
     ce = result.keys[0].counterexample
     # After both writes and the read of 1, the value is 1 until the end.
-    assert ce.op["invoke_index"] == 6 and "could only be 1 then" in ce.explanation
+    assert ce.op.invoked == 6 and "could only be 1 then" in ce.explanation
     assert ce.partial_linearizations and ce.concurrent == []
     assert_window_fails(m, ce.window)
 
@@ -200,8 +196,8 @@ def test_parallel_and_serial_agree() -> None:
 
 def test_step_refusal_is_a_distinct_value() -> None:
     m = make_model("etcd")
-    assert m.step(None, ("read", None)) is None  # absent is a state, not a refusal
-    assert m.step(None, ("read", 1)) is INVALID
+    assert m.step(None, Read(None)) is None  # absent is a state, not a refusal
+    assert m.step(None, Read(1)) is INVALID
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -217,7 +213,7 @@ def test_real_time_order_is_networkx_transitive_reduction(seed: int) -> None:
     for i in range(rng.randrange(1, 25)):
         start = 2 * i
         end = None if rng.random() < 0.2 else start + 1 + 2 * rng.randrange(0, 8)
-        window.append(Entry(("w", i), start, end))
+        window.append(Entry(Write(i), start, end))
     graph = nx.DiGraph()
     graph.add_nodes_from(e.invoked for e in window)
     for a in window:

@@ -87,7 +87,7 @@ def test_zones_agree_with_brute_force(model: str, timeouts: bool, data: st.DataO
     parts = partition(m, operations)
     for entries in parts.values():
         verdict = decide(m, entries)
-        if model != "etcd" or all(e.call[0] in ("read", "write", "cas") for e in entries):
+        if model != "etcd" or all(e.call.kind in ("read", "write", "cas") for e in entries):
             assert verdict is not None, f"history: {[o.to_json() for o in ops]}"
         if verdict is not None:
             assert verdict.valid is expected, f"history: {[o.to_json() for o in ops]}"

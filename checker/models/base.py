@@ -1,9 +1,11 @@
 """What every model is: the sequential object a history must match.
 
-A model turns each paired `Operation` into a *call* (a small hashable value, or
-None when the operation can have had no effect and constrains nothing), and
-steps a state by a call. States must be hashable: the search memoises
-(linearized set, state) configurations.
+A model turns each paired `Operation` into a *call*, or None when the operation
+can have had no effect and constrains nothing, and steps a state by a call. A
+call is a NamedTuple, one class per kind of call (`Read`, `Write`, `Cas`, …),
+whose last field `kind` names it, so that calls of different kinds never
+compare equal. Calls and states must be hashable: the search memoises (linearized
+set, state) configurations and compares calls to find interchangeable ones.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from checker.history import UNOBSERVED, HistoryError, Operation
 from checker.models.base import INVALID, NOTHING, OTHER, freeze, key_prefix, one_of, show
 from checker.models.etcd_errors import PRECONDITION_FAILURES
-from checker.models.register import cas_pair
+from checker.models.register import Cas, Read, Write, cas_pair
 
 # Errors that mean "the server evaluated the precondition and it was false".
 PRECONDITION_ERRORS = frozenset(
@@ -30,7 +30,38 @@ PRECONDITION_ERRORS = frozenset(
     }
 )
 
+
+
+class CasFailed(NamedTuple):
+    """A cas whose compare with `old` failed: the key held something else, or nothing."""
+
+    old: Hashable
+    kind: Literal["cas-failed"] = "cas-failed"
+
+
+class Create(NamedTuple):
+    """A create (prevExist=false) of `value` that succeeded."""
+
+    value: Hashable
+    kind: Literal["create"] = "create"
+
+
+class CreateFailed(NamedTuple):
+    kind: Literal["create-failed"] = "create-failed"
+
+
+class Delete(NamedTuple):
+    kind: Literal["delete"] = "delete"
+
+
+class DeleteFailed(NamedTuple):
+    kind: Literal["delete-failed"] = "delete-failed"
+
+
+EtcdCall = Read | Write | Cas | CasFailed | Create | CreateFailed | Delete | DeleteFailed
+
 _READ_ONLY = frozenset({"read", "cas-failed", "create-failed", "delete-failed"})
+_FAILED = {"cas": CasFailed, "create": CreateFailed, "delete": DeleteFailed}
 
 
 def _error_code(error: Any) -> Any:
@@ -49,7 +80,7 @@ class Etcd:
     def init(self) -> Hashable:
         return freeze(self.initial)
 
-    def prepare(self, op: Operation) -> Hashable | None:
+    def prepare(self, op: Operation) -> EtcdCall | None:
         f = op.f
         if f not in ("read", "write", "cas", "create", "delete"):
             raise HistoryError(
@@ -60,119 +91,127 @@ class Etcd:
         if op.outcome == "fail":
             if _error_code(op.error) not in PRECONDITION_ERRORS or f in ("read", "write"):
                 return None
-            if f == "cas":
-                return ("cas-failed", cas_pair(op)[0])
-            return (f"{f}-failed",)
+            return CasFailed(cas_pair(op)[0]) if f == "cas" else _FAILED[f]()
         if f == "read":
             if op.outcome != "ok" or op.value is UNOBSERVED:
                 return None
-            return ("read", freeze(op.value))
+            return Read(freeze(op.value))
         if f == "write":
-            return ("write", freeze(op.value))
+            return Write(freeze(op.value))
         if f == "cas":
-            return ("cas", *cas_pair(op))
+            return Cas(*cas_pair(op))
         if f == "create":
-            return ("create", freeze(op.value))
-        return ("delete",)
+            return Create(freeze(op.value))
+        return Delete()
 
-    def step(self, state: Any, call: Any) -> Any:
-        kind = call[0]
+    def step(self, state: Any, call: EtcdCall) -> Any:
+        kind = call.kind
         if kind == "read":
-            return state if state == call[1] else INVALID
+            return state if state == call.value else INVALID
         if kind == "write":
-            return call[1]
+            return call.value
         if kind == "cas":
-            return call[2] if state is not None and state == call[1] else INVALID
+            return call.new if state is not None and state == call.old else INVALID
         if kind == "cas-failed":
-            return state if state is None or state != call[1] else INVALID
+            return state if state is None or state != call.old else INVALID
         if kind == "create":
-            return call[1] if state is None else INVALID
+            return call.value if state is None else INVALID
         if kind == "create-failed":
             return state if state is not None else INVALID
         if kind == "delete":
             return None if state is not None else INVALID
         return state if state is None else INVALID  # delete-failed
 
-    def read_only(self, call: Any) -> bool:
-        return call[0] in _READ_ONLY
+    def read_only(self, call: EtcdCall) -> bool:
+        return call.kind in _READ_ONLY
 
-    def describe_call(self, call: Any) -> str:
-        kind = call[0]
+    def describe_call(self, call: EtcdCall) -> str:
+        kind = call.kind
         if kind == "read":
-            return f"read {self.describe_state(call[1])}"
-        if kind == "write":
-            return f"write {show(call[1])}"
+            return f"read {self.describe_state(call.value)}"
+        if kind in ("write", "create"):
+            return f"{kind} {show(call.value)}"
         if kind == "cas":
-            return f"cas {show(call[1])}→{show(call[2])}"
+            return f"cas {show(call.old)}→{show(call.new)}"
         if kind == "cas-failed":
-            return f"cas from {show(call[1])} failed"
-        if kind == "create":
-            return f"create {show(call[1])}"
+            return f"cas from {show(call.old)} failed"
         return kind.replace("-", " ")
 
     def describe_state(self, state: Any) -> str:
         return "absent" if state is None else show(state)
 
-    def explain(self, call: Any, states: Sequence[Any], key: Any) -> str:
+    def explain(self, call: EtcdCall, states: Sequence[Any], key: Any) -> str:
         could = one_of(states, self.describe_state)
-        what = {
-            "read": lambda: f"read returned {self.describe_state(call[1])}",
-            "cas": lambda: f"cas from {show(call[1])} to {show(call[2])} succeeded",
-            "cas-failed": lambda: f"cas from {show(call[1])} failed its compare",
-            "create": lambda: "create succeeded",
-            "create-failed": lambda: "create failed because the key existed",
-            "delete": lambda: "delete succeeded",
-            "delete-failed": lambda: "delete failed because the key was absent",
-        }[call[0]]()
+        kind = call.kind
+        if kind == "read":
+            what = f"read returned {self.describe_state(call.value)}"
+        elif kind == "cas":
+            what = f"cas from {show(call.old)} to {show(call.new)} succeeded"
+        elif kind == "cas-failed":
+            what = f"cas from {show(call.old)} failed its compare"
+        elif kind == "create-failed":
+            what = "create failed because the key existed"
+        elif kind == "delete-failed":
+            what = "delete failed because the key was absent"
+        else:
+            what = f"{kind} succeeded"
         return f"{key_prefix(key)}{what}, but the key could only be {could} then"
 
-    def dead(self, state: Any, call: Any) -> bool:
+    def dead(self, state: Any, call: EtcdCall) -> bool:
         """A read of v (a cas from v) fits no state but v, until something writes v."""
-        return call[0] in ("read", "cas") and state != call[1]
+        needs = self.needs(call)
+        return bool(needs) and state != needs[0]
 
-    def destroys(self, call: Any, needy: Any) -> bool:
-        kind = call[0]
-        if kind in ("write", "cas", "create"):
-            return call[-1] != needy[1]
-        return kind == "delete" and needy[1] is not None
+    def destroys(self, call: EtcdCall, needy: EtcdCall) -> bool:
+        left = self.provides(call)
+        return bool(left) and left[0] != self.needs(needy)[0]
 
-    def needs(self, call: Any) -> tuple[Any, ...]:
-        return (call[1],) if call[0] in ("read", "cas") else ()
+    def needs(self, call: EtcdCall) -> tuple[Any, ...]:
+        kind = call.kind
+        if kind == "read":
+            return (call.value,)
+        return (call.old,) if kind == "cas" else ()
 
-    def provides(self, call: Any) -> tuple[Any, ...]:
-        kind = call[0]
-        if kind in ("write", "cas", "create"):
-            return (call[-1],)
+    def provides(self, call: EtcdCall) -> tuple[Any, ...]:
+        kind = call.kind
+        if kind in ("write", "create"):
+            return (call.value,)
+        if kind == "cas":
+            return (call.new,)
         return (None,) if kind == "delete" else ()
 
-    def observes(self, call: Any) -> tuple[Any, ...]:
-        kind = call[0]
+    def observes(self, call: EtcdCall) -> tuple[Any, ...]:
+        kind = call.kind
         if kind == "write":
             return ()
-        if kind in ("read", "cas", "cas-failed"):
-            return (call[1], None) if kind != "read" else (call[1],)
+        if kind == "read":
+            return (call.value,)
+        if kind in ("cas", "cas-failed"):
+            return (call.old, None)
         return (None,)  # create, delete and their failures ask whether the key exists
 
-    def with_written(self, call: Any, value: Any) -> Any:
-        kind = call[0]
-        if kind in ("write", "create"):
-            return (kind, value)
-        return ("cas", call[1], value) if kind == "cas" else None
-
-    def register_effect(self, call: Any) -> tuple[Any, Any] | None:
-        kind = call[0]
-        if kind == "read":
-            return call[1], NOTHING
+    def with_written(self, call: EtcdCall, value: Any) -> EtcdCall | None:
+        kind = call.kind
         if kind == "write":
-            return NOTHING, call[1]
-        if kind == "cas" and call[1] is not None:  # a cas from absent never succeeds
-            return call[1], call[2]
+            return Write(value)
+        if kind == "create":
+            return Create(value)
+        return Cas(call.old, value) if kind == "cas" else None
+
+    def register_effect(self, call: EtcdCall) -> tuple[Any, Any] | None:
+        kind = call.kind
+        if kind == "read":
+            return call.value, NOTHING
+        if kind == "write":
+            return NOTHING, call.value
+        if kind == "cas" and call.old is not None:  # a cas from absent never succeeds
+            return call.old, call.new
         return None
 
-    def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
+    def initial_states(self, calls: Sequence[EtcdCall]) -> list[Any] | None:
         values: set[Any] = {None, self.init()}
         for call in calls:
-            values.update(call[1:])
+            values.update(self.observes(call), self.provides(call))
         return [*values, OTHER]
 
 

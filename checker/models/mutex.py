@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from checker.history import HistoryError, Operation
 from checker.models.base import INVALID, key_prefix, one_of
+
+
+class Acquire(NamedTuple):
+    kind: Literal["acquire"] = "acquire"
+
+
+class Release(NamedTuple):
+    kind: Literal["release"] = "release"
+
+
+MutexCall = Acquire | Release
 
 
 @dataclass(frozen=True)
@@ -18,33 +29,35 @@ class Mutex:
     def init(self) -> Hashable:
         return bool(self.initial)
 
-    def prepare(self, op: Operation) -> Hashable | None:
+    def prepare(self, op: Operation) -> MutexCall | None:
         if op.f not in ("acquire", "release"):
             raise HistoryError(
                 f"model mutex has no operation {op.f!r}; it knows acquire, release",
                 line=op.line,
             )
-        return None if op.outcome == "fail" else (op.f,)
+        if op.outcome == "fail":
+            return None
+        return Acquire() if op.f == "acquire" else Release()
 
-    def step(self, state: Any, call: Any) -> Any:
-        if call[0] == "acquire":
+    def step(self, state: Any, call: MutexCall) -> Any:
+        if call.kind == "acquire":
             return True if not state else INVALID
         return False if state else INVALID
 
-    def read_only(self, call: Any) -> bool:
+    def read_only(self, call: MutexCall) -> bool:
         return False
 
-    def describe_call(self, call: Any) -> str:
-        return call[0]
+    def describe_call(self, call: MutexCall) -> str:
+        return call.kind
 
     def describe_state(self, state: Any) -> str:
         return "held" if state else "free"
 
-    def explain(self, call: Any, states: Sequence[Any], key: Any) -> str:
+    def explain(self, call: MutexCall, states: Sequence[Any], key: Any) -> str:
         could = one_of(states, self.describe_state)
-        return f"{key_prefix(key)}{call[0]} succeeded, but the lock could only be {could} then"
+        return f"{key_prefix(key)}{call.kind} succeeded, but the lock could only be {could} then"
 
-    def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
+    def initial_states(self, calls: Sequence[MutexCall]) -> list[Any] | None:
         return [False, True]
 
 

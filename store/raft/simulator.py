@@ -544,7 +544,7 @@ class Simulation:
         for verdict, which in ((observed, "observed"), (resolved, "resolved")):
             if verdict.valid is False:
                 bad = next(k for k in verdict.keys if k.valid is False)
-                why = (bad.counterexample or {}).get("explanation", "")
+                why = bad.counterexample.explanation if bad.counterexample else ""
                 res.violation = f"{which} history not linearizable on key {bad.key!r}: {why}"
                 return
 

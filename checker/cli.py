@@ -151,7 +151,7 @@ def print_human(fr: FileResult, out: TextIO) -> None:
               f"{start}", file=out)
         for path in ce.partial_linearizations[:1]:
             print(f"    longest partial linearization found ({path.length} operations, "
-                  f"starting from the initial state {path.initial}):", file=out)
+                  f"starting from {path.origin()}):", file=out)
             if path.omitted:
                 print(f"      … {path.omitted} earlier operations", file=out)
             for step in path.steps[-8:]:

@@ -88,10 +88,17 @@ class PartialLinearization:
     length: int  # operations linearized
     omitted: int  # of those, not in `steps`
     steps: list[Step]
+    from_history_start: bool = True  # False: from `initial` at the window's start
 
     def to_json(self) -> dict[str, Any]:
         return {"initial": self.initial, "length": self.length, "omitted": self.omitted,
+                "from_history_start": self.from_history_start,
                 "steps": [s.to_json() for s in self.steps]}
+
+    def origin(self) -> str:
+        if self.from_history_start:
+            return f"the initial state {self.initial}"
+        return f"state {self.initial} at the window's start"
 
 
 @dataclass
@@ -128,7 +135,7 @@ def concurrent_with(entries: Sequence[Entry], c: int) -> list[int]:
 
 
 def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
-           initial: Any) -> PartialLinearization:
+           initial: Any, from_history_start: bool = True) -> PartialLinearization:
     state = initial
     states = []
     for i in path:
@@ -138,7 +145,8 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
     first = max(0, len(path) - SHOWN_STEPS)
     steps = [Step(describe(model, entries[i]), model.describe_state(st))
              for i, st in zip(path[first:], states[first:], strict=True)]
-    return PartialLinearization(model.describe_state(initial), len(path), first, steps)
+    return PartialLinearization(model.describe_state(initial), len(path), first, steps,
+                                from_history_start)
 
 
 def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
@@ -153,56 +161,61 @@ def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
     return True
 
 
-def find_window(model: Model, entries: Sequence[Entry], c: int,
-                budget: Budget) -> tuple[int, int, bool]:
+def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
+                stop: int | None = None, latest: int | None = None) -> tuple[int, int, bool]:
     """(first, stop, from_any_state): entries[first:stop] is not linearizable.
 
-    The window ends with the last operation invoked before the culprit
-    completed. Its start is the latest from which the rest still fails from
-    every state it could start in: windows starting ever further back from the
-    culprit are tried (1, 2, 4, … operations), then bisected; each verified.
-    Without one, the window is the whole prefix, from the initial state.
+    By default the window ends with the last operation invoked before the culprit
+    `c` completed and starts at or before `c` (`stop` and `latest` override both).
+    Windows from every state they could start in come first, as they are small and
+    cheap: starting ever further back from `latest` (1, 2, 4, … operations), then
+    bisected; each verified by the search. Without one, the prefix up to `stop`
+    from the initial state, verified too; without that, the whole history, from the
+    initial state (the caller's proof covers it).
     """
-    init = [model.init()]
-    end = entries[c].completed
-    stop = len(entries) if end is None else bisect.bisect_left([e.invoked for e in entries], end)
-    stop = max(stop, c + 1)
-    if stop < len(entries) and not window_fails(model, entries[:stop], init, budget):
-        stop = len(entries)
-    if c == 0:
+    if stop is None:
+        end = entries[c].completed
+        stop = len(entries) if end is None else bisect.bisect_left(
+            [e.invoked for e in entries], end)
+        stop = max(stop, c + 1)
+    latest = c if latest is None else latest
+    if latest > 0:
+        floor = _few_states_from(model, entries, latest, stop)
+
+        def fails(mid: int) -> bool | None:
+            window = entries[mid:stop]
+            starts = model.initial_states([e.call for e in window])
+            if starts is None:
+                return None
+            return window_fails(model, window, starts, budget)
+
+        # Grow by doubling from `latest` until one fails, then bisect between it and
+        # the last that did not.
+        passed, step, found = latest + 1, 1, -1
+        while budget.exceeded() is None:
+            mid = max(latest - step + 1, floor, 1)
+            verdict = fails(mid)
+            if verdict is None:
+                break
+            if verdict:
+                found = mid
+                break
+            passed = mid
+            if mid <= max(floor, 1):
+                break
+            step *= 2
+        if found >= 0:
+            lo, hi = found, passed - 1
+            while lo < hi and budget.exceeded() is None:
+                mid = (lo + hi + 1) // 2
+                if fails(mid):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            return lo, stop, True
+    if stop < len(entries) and window_fails(model, entries[:stop], [model.init()], budget):
         return 0, stop, False
-    floor = _few_states_from(model, entries, c, stop)
-
-    def fails(mid: int) -> bool | None:
-        window = entries[mid:stop]
-        starts = model.initial_states([e.call for e in window])
-        if starts is None:
-            return None
-        return window_fails(model, window, starts, budget)
-
-    # Small windows first (they are cheap): grow by doubling from the culprit until one
-    # fails, then bisect between it and the last that did not.
-    passed, step, found = c + 1, 1, -1
-    while True:
-        mid = max(c - step + 1, floor, 1)
-        verdict = fails(mid)
-        if verdict is None:
-            return 0, stop, False
-        if verdict:
-            found = mid
-            break
-        passed = mid
-        if mid <= max(floor, 1) or budget.exceeded() is not None:
-            return 0, stop, False
-        step *= 2
-    lo, hi = found, passed - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fails(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo, stop, lo > 0
+    return 0, len(entries), False
 
 
 def _few_states_from(model: Model, entries: Sequence[Entry], c: int, stop: int) -> int:
@@ -308,6 +321,7 @@ def _report(
     states: Sequence[Any],
     paths: Sequence[tuple[Any, Sequence[int]]],
     window: tuple[int, int, bool],
+    from_history_start: bool = True,
 ) -> Counterexample:
     others = concurrent_with(entries, culprit)
     ordered = sorted(paths, key=lambda p: len(p[1]), reverse=True)
@@ -319,7 +333,8 @@ def _report(
         possible_states=[model.describe_state(s) for s in states],
         concurrent=[describe(model, entries[i]) for i in others[:SHOWN_CONCURRENT]],
         concurrent_omitted=max(0, len(others) - SHOWN_CONCURRENT),
-        partial_linearizations=[replay(model, entries, p, s) for s, p in ordered],
+        partial_linearizations=[replay(model, entries, p, s, from_history_start)
+                                for s, p in ordered],
         window=Window(
             first_index=ops[0].invoked,
             last_index=max(e.completed if e.completed is not None else e.invoked for e in ops),
@@ -347,27 +362,9 @@ def refutation_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
 ) -> Counterexample:
     """From a refutation: its proof, and a search of its window for partial linearizations."""
-    first, stop = proof.window
-    ops = entries[first:stop]
-    starts = model.initial_states([e.call for e in ops]) if proof.from_any_state else None
-    starts = (starts or [model.init()])[:8]
-    states: list[Any] = []
-    paths: list[tuple[Any, list[int]]] = []
-    small = _window_budget(budget)
-    reduced, kept = reduce(model, ops, deadlines=False)
-    for initial in starts:
-        if small.exceeded() is not None:
-            break
-        outcome = search(model, reduced, initial, small)
-        stuck = outcome.stuck
-        if (outcome.valid is False and stuck is not None
-                and first + kept[stuck.op] == proof.culprit):
-            states.extend(s for s in stuck.states if s not in states)
-            paths.extend((initial, [first + kept[i] for i in p]) for p in stuck.paths[:1])
-    result = _report(
-        model, key, entries, proof.culprit, f"{key_prefix(key)}{proof.why}", states,
-        paths[:MAX_PATHS], (first, stop, proof.from_any_state),
-    )
+    result = _window_counterexample(model, key, entries, proof.culprit,
+                                    f"{key_prefix(key)}{proof.why}",
+                                    (*proof.window, proof.from_any_state), budget)
     result.proof = Proof(
         destroyer=None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
         last_producer=None if proof.producer is None else describe(model,
@@ -379,19 +376,61 @@ def refutation_counterexample(
 def zone_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], verdict: ZoneVerdict, budget: Budget
 ) -> Counterexample:
-    """From the zone procedure: its one-line proof; and, when a search of the operations
-    that must take effect fails within the budget, its partial linearizations and a
-    verified window."""
+    """From the zone procedure: its one-line proof, and a window around the operations
+    it names, verified by a search, with the search's partial linearizations. Without
+    one, a search of every operation that must take effect, if it fails in time."""
+    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
+    explanation = verdict.why or f"{key_prefix(key)}not linearizable"
+    small = _window_budget(budget)
+    involved = sorted({culprit, *verdict.involved})
+    first, stop, any_state = find_window(model, entries, culprit, small,
+                                         stop=involved[-1] + 1, latest=involved[0])
+    if any_state:
+        result = _window_counterexample(model, key, entries, culprit, explanation,
+                                        (first, stop, True), small)
+        result.proof = Proof(zones=verdict.why)
+        return result
     kept = [entries[i] for i in verdict.kept] if verdict.kept else list(entries)
-    outcome = search(model, kept, model.init(), _window_budget(budget))
+    outcome = search(model, kept, model.init(), small)
     if outcome.valid is False:
         result = counterexample(model, key, kept, outcome, budget)
         result.proof = Proof(zones=verdict.why)
         return result
-    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
-    explanation = verdict.why or f"{key_prefix(key)}not linearizable"
     result = _report(model, key, entries, culprit, explanation, [], [],
                      (0, len(entries), False))
     result.window.verified = False
     result.proof = Proof(zones=verdict.why)
     return result
+
+
+def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], culprit: int,
+                           explanation: str, window: tuple[int, int, bool],
+                           budget: Budget) -> Counterexample:
+    """A proof's counterexample: `window` (first, stop, from any state) is known not to
+    linearize; a search of it from its starting states gives the states the culprit
+    met and partial linearizations (those stuck at the culprit first)."""
+    first, stop, from_any_state = window
+    ops = entries[first:stop]
+    starts = model.initial_states([e.call for e in ops]) if from_any_state else None
+    starts = (starts or [model.init()])[:MAX_WINDOW_STATES]
+    states: list[Any] = []
+    at_culprit: list[tuple[Any, list[int]]] = []
+    elsewhere: list[tuple[Any, list[int]]] = []
+    small = _window_budget(budget)
+    reduced, kept = reduce(model, ops, deadlines=False)
+    for initial in starts:
+        if small.exceeded() is not None:
+            break
+        outcome = search(model, reduced, initial, small)
+        stuck = outcome.stuck
+        if outcome.valid is not False or stuck is None:
+            continue
+        found = [(initial, [first + kept[i] for i in p]) for p in stuck.paths[:1]]
+        if first + kept[stuck.op] == culprit:
+            states.extend(s for s in stuck.states if s not in states)
+            at_culprit.extend(found)
+        else:
+            elsewhere.extend(found)
+    paths = sorted(at_culprit or elsewhere, key=lambda p: -len(p[1]))[:MAX_PATHS]
+    return _report(model, key, entries, culprit, explanation, states, paths, window,
+                   from_history_start=first == 0 and not from_any_state)

@@ -56,8 +56,9 @@ def describe_counterexample(ce: dict[str, Any]) -> str:
                  f"{len(w['ops'])} operations, from "
                  f"{'any state' if w['initial'] == 'any' else 'the initial state'}")
     for path in ce.get("partial_linearizations", [])[:1]:
+        origin = "" if path.get("from_history_start", True) else " at the window's start"
         lines.append(f"longest partial linearization ({path['length']} ops from "
-                     f"{path['initial']}):")
+                     f"{path['initial']}{origin}):")
         if path["omitted"]:
             lines.append(f"  ... {path['omitted']} earlier operations")
         lines += [f"  {s['op']['description']:<40} -> {s['state']}" for s in path["steps"]]

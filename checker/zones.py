@@ -54,6 +54,7 @@ class ZoneVerdict:
     dropped: int = 0  # indeterminate entries shown irrelevant
     culprit: int | None = None  # entry the explanation is about
     why: str | None = None
+    involved: list[int] = field(default_factory=list)  # entries the proof names
 
 
 @dataclass
@@ -117,8 +118,10 @@ class _Decider:
     def completed(self, i: int) -> str:
         return "the start" if i == _INIT else self.entries[i].completed_at()
 
-    def fail(self, culprit: int, why: str) -> ZoneVerdict:
-        return ZoneVerdict(False, kept=self.kept, culprit=culprit, why=self.prefix + why)
+    def fail(self, culprit: int, why: str, involved: Sequence[int] = ()) -> ZoneVerdict:
+        named = sorted(i for i in {culprit, *involved} if i != _INIT)
+        return ZoneVerdict(False, kept=self.kept, culprit=culprit, why=self.prefix + why,
+                           involved=named)
 
     def run(self) -> ZoneVerdict:
         entries, effects, writer = self.entries, self.effects, self.writer
@@ -177,7 +180,8 @@ class _Decider:
                 if other is not None:
                     return self.fail(i, f"{self.describe(other)} and {self.describe(i)} both "
                                      f"must take effect, but only one cas can leave "
-                                     f"{show(r)}, as it is never written again")
+                                     f"{show(r)}, as it is never written again",
+                                     [other, writer[r]])
                 successor[r] = i
         reads_of: dict[Any, list[int]] = {}
         for i in kept:
@@ -242,6 +246,7 @@ class _Decider:
                     f"{self.describe(deadline_op)} completed before {self.describe(before_op)} "
                     f"was invoked, yet {show(value)} must be written after the latter took "
                     "effect and before the former did",
+                    [*ops, *group, before_op, deadline_op],
                 )
             if deadline < first_end:
                 first_end, first_end_op = deadline, deadline_op
@@ -276,6 +281,7 @@ class _Decider:
             f"invoked), and {self.values(b)} from {self.completed(b.first_end_op)} (when "
             f"{self.describe(b.first_end_op)} completed) to {self.invoked(b.last_start_op)} "
             f"(when {self.describe(b.last_start_op)} was invoked): the two overlap",
+            [*_ends(a), *_ends(b)],
         )
 
     def inside(self, c: _Chain, f: _Chain) -> ZoneVerdict:
@@ -286,7 +292,13 @@ class _Decider:
             f"{self.completed(c.first_end_op)} (when {self.describe(c.first_end_op)} "
             f"completed), but all that time the register must hold {self.values(f)}, from "
             f"{self.completed(f.first_end_op)} to {self.invoked(f.last_start_op)}",
+            [*_ends(c), *_ends(f)],
         )
+
+
+def _ends(c: _Chain) -> tuple[int, int, int]:
+    """The operations that pin a chain's zone: its writer, and those at D and at L."""
+    return c.ops[0], c.first_end_op, c.last_start_op
 
 
 def _end(e: Entry) -> float:

@@ -13,6 +13,7 @@ from checker.linearizable import partition
 from checker.simulate import RegisterWorkload, register_history
 from checker.zones import decide
 from tests.brute import brute_force_linearizable
+from tests.test_properties import assert_window_fails
 
 INITIAL = {"cas-register": 0, "register": 0, "etcd": None}
 
@@ -132,7 +133,11 @@ def test_generated_large_histories_are_decided(model: str, inject: str | None,
     if model == "cas-register":
         assert result.keys[0].method in ("zones", "refutation"), f"seed {seed}"
     if inject:
-        assert result.keys[0].counterexample.explanation, f"seed {seed}"
+        ce = result.keys[0].counterexample
+        assert ce is not None and ce.explanation, f"seed {seed}"
+        # A small window around the operations the proof names, verified by a search.
+        assert ce.window.initial == "any" and len(ce.window.ops) <= 60, f"seed {seed}"
+        assert_window_fails(m, ce.window)
 
 
 def test_repeated_values_fall_back_to_search() -> None:

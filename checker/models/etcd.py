@@ -167,7 +167,17 @@ class Etcd:
             return NOTHING, call[1]
         if kind == "cas" and call[1] is not None:  # a cas from absent never succeeds
             return call[1], call[2]
-        return None
+        if kind == "delete-failed":  # the key was absent: a read of None
+            return None, NOTHING
+        if kind == "cas-failed" and call[1] is None:  # fits every state
+            return NOTHING, NOTHING
+        return None  # create and delete write None, which may recur
+
+    def register_excludes(self, call: Any) -> Any:
+        kind = call[0]
+        if kind == "cas-failed":  # fits every state but its old value (absent included)
+            return call[1]
+        return None if kind == "create-failed" else NOTHING
 
     def initial_states(self, calls: Sequence[Any]) -> list[Any] | None:
         values: set[Any] = {None, self.init()}

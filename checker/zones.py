@@ -33,10 +33,11 @@ docs/checker.md carries the proofs; in short:
    out of 1-5: if the others do not linearize, neither does the whole. If they do,
    a concrete linearization of the others is built (chains in an order that keeps
    every later chain placeable, or in the zone order of 5; every operation as
-   early as that order allows), and when every such operation finds, inside its
-   interval, an instant at which that linearization holds another value, the
-   whole linearizes. Otherwise the verdict is left to the search (None): another
-   linearization may exist.
+   early as that order allows; timed-out writes nobody needs put in where they
+   end a value such an operation must not see), and when every such operation
+   finds, inside its interval, an instant at which that linearization holds
+   another value, the whole linearizes. Otherwise the verdict is left to the
+   search (None): another linearization may exist.
 
 Every step is linear or a sort: O(n log n) for n operations.
 """
@@ -149,6 +150,7 @@ class _Decider:
         self.prefix = key_prefix(key)
         self.excludes = excludes
         self.aside = aside
+        self.spare: list[int] = []
         self.kept: list[int] = []
 
     def describe(self, i: int) -> str:
@@ -214,6 +216,9 @@ class _Decider:
                 and (entries[i].completed is not None or effects[i][1] in needed)]
         dropped = n - len(kept) - len(self.aside)
         self.kept = kept
+        kept_set = set(kept)  # indeterminate writes of values nobody needs, for 6
+        self.spare = [i for i in range(n) if alive[i] and i not in kept_set
+                      and effects[i][0] is NOTHING and effects[i][1] is not NOTHING]
 
         # 3. Chains: at most one cas leaves a value.
         successor: dict[Any, int] = {}
@@ -350,13 +355,15 @@ class _Decider:
         return sorted(chains, key=place)
 
     def witness(self, order: list[_Chain], reads_of: dict[Any, list[int]]) -> bool:
-        """Every kept operation as early as the chain order allows; True when it fits and
-        every operation excluding a value fits it."""
+        """Every kept operation as early as the chain order allows, then spare writes
+        where an operation excluding a value needs another; True when it fits and every
+        operation excluding a value fits it."""
         entries = self.entries
-        # Instants are (position p, k): the k-th instant in (p, p + 1).
-        start: dict[Any, tuple[int, int]] = {}  # value -> its writer's instant
-        end: dict[Any, tuple[int, int]] = {}  # value -> the next writer's instant
-        last = (-3, 0)
+        # Instants are (position p, k): ordered as the k-th instant in (p, p + 1).
+        start: dict[Any, tuple[int, float]] = {}  # value -> its writer's instant
+        end: dict[Any, tuple[int, float]] = {}  # value -> the next writer's; none: ∞
+        busy: dict[Any, tuple[int, float]] = {}  # value -> its last operation's instant
+        last: tuple[int, float] = (-3, 0)
         held: Any = NOTHING
         for c in order:
             for v in c.values:
@@ -374,14 +381,39 @@ class _Decider:
                     if completed is not None and tr[0] >= completed:
                         return False
                     last = max(last, tr)
-        for i, x in self.excludes.items():
+                busy[v] = last
+
+        def fits(i: int, x: Any) -> bool:
             if x not in start:
-                continue  # never held
+                return True  # never held
             e_x = end.get(x)
-            if not (start[x][0] >= entries[i].invoked
-                    or (e_x is not None and e_x[0] < _end(entries[i]))):
+            return start[x][0] >= entries[i].invoked or (
+                e_x is not None and e_x[0] < _end(entries[i]))
+
+        # A spare write may end a value x that is last in its chain (the next writer is
+        # a write, not a cas from x), after every kept operation needing x.
+        ends_chain = {c.values[-1] for c in order}
+        spare = iter(self.spare)
+        unfit = sorted((i for i, x in self.excludes.items() if not fits(i, x)),
+                       key=lambda i: _end(entries[i]))
+        for i in unfit:
+            x = self.excludes[i]
+            if fits(i, x):
+                continue
+            j = next(spare, None)
+            if x not in ends_chain or j is None:
                 return False
-        return True
+            b = busy[x]
+            s = entries[j].invoked
+            t = (s, 0) if s > b[0] else (b[0], b[1] + 0.5)
+            nxt = end.get(x)
+            if t[0] >= _end(entries[i]) or (nxt is not None and t >= nxt):
+                return False
+            u = self.effects[j][1]
+            end[x] = start[u] = busy[u] = t
+            if nxt is not None:
+                end[u] = nxt
+        return all(fits(i, x) for i, x in self.excludes.items())
 
     def chain(self, root: Any, successor: dict[Any, int],
               reads_of: dict[Any, list[int]]) -> _Chain | ZoneVerdict:

@@ -352,3 +352,21 @@ def test_zone_counterexample_with_failed_cas_around() -> None:
     result = check_operations(m, pair(ops), workers=1)
     assert result.keys[0].method == "zones"
     assert result.valid is False and result.keys[0].counterexample.explanation
+
+
+def test_a_timed_out_write_nobody_read_ends_a_value_for_a_failed_cas() -> None:
+    """The failed cas from 1 needs another value after 1: the zone procedure lends it
+    the timed-out write of 2 (never read, so dropped from the kept operations)."""
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 1, "info", "write", 2),
+           Op(4, 2, "invoke", "cas", [1, 3]), Op(5, 2, "fail", "cas", [1, 3],
+                                                  error="compare-failed")]
+    m = make_model("etcd")
+    verdict = decide(m, partition(m, pair(ops))[None])
+    assert verdict is not None and verdict.valid is True and verdict.dropped == 1
+    # Invoked after the failed cas completed, it cannot.
+    late = [ops[0], ops[1], ops[4], ops[5], Op(4, 1, "invoke", "write", 2),
+            Op(5, 1, "info", "write", 2)]
+    late = [Op(i, o.process, o.type, o.f, o.value, error=o.error) for i, o in enumerate(late)]
+    assert decide(m, partition(m, pair(late))[None]) is None
+    assert check_operations(m, pair(late), workers=1).valid is False

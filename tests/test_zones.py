@@ -100,7 +100,8 @@ def test_zones_agree_with_brute_force(model: str, timeouts: bool, data: st.DataO
 def test_generated_small_histories_agree_with_brute_force(
     model: str, inject: str | None, seed: int
 ) -> None:
-    """cas-register: the zone procedure; etcd (failed cas observe the state): the search."""
+    """cas-register: the zone procedure; etcd (failed cas observe the state): zones when
+    its witness fits them, else the search."""
     w = RegisterWorkload(ops=12, processes=3, p_timeout=0.5, inject=inject)
     first = seed
     for seed in range(first * 1000, first * 1000 + 1000):  # the first one that fits

@@ -139,17 +139,9 @@ def decide(model: Model, entries: Sequence[Entry], key: Any = None) -> ZoneVerdi
 
 
 class _Decider:
-    def __init__(
-        self,
-        model: Model,
-        entries: Sequence[Entry],
-        effects: list[tuple[Any, Any]],
-        writer: dict[Any, int],
-        init: Any,
-        key: Any,
-        excludes: dict[int, Any],
-        aside: set[int],
-    ):
+    def __init__(self, model: Model, entries: Sequence[Entry], effects: list[tuple[Any, Any]],
+                 writer: dict[Any, int], init: Any, key: Any, excludes: dict[int, Any],
+                 aside: set[int]):
         self.model = model
         self.entries = entries
         self.effects = effects
@@ -194,12 +186,9 @@ class _Decider:
                 if not alive[i]:
                     continue
                 if entries[i].completed is not None:
-                    return self.fail(
-                        i,
-                        f"{self.describe(i)} needs {show(v)}, which is neither "
-                        "the initial value nor written by any operation that "
-                        "could take effect",
-                    )
+                    return self.fail(i, f"{self.describe(i)} needs {show(v)}, which is neither "
+                                     "the initial value nor written by any operation that "
+                                     "could take effect")
                 alive[i] = False
                 w = effects[i][1]
                 if w is not NOTHING and writer.get(w) == i:
@@ -223,22 +212,13 @@ class _Decider:
             wi = writer[v]
             if wi != _INIT and effects[wi][0] is not NOTHING:
                 stack.append(effects[wi][0])
-        kept = [
-            i
-            for i in range(n)
-            if alive[i] and (entries[i].completed is not None or effects[i][1] in needed)
-        ]
+        kept = [i for i in range(n) if alive[i]
+                and (entries[i].completed is not None or effects[i][1] in needed)]
         dropped = n - len(kept) - len(self.aside)
         self.kept = kept
         kept_set = set(kept)  # indeterminate writes of values nobody needs, for 6
-        self.spare = [
-            i
-            for i in range(n)
-            if alive[i]
-            and i not in kept_set
-            and effects[i][0] is NOTHING
-            and effects[i][1] is not NOTHING
-        ]
+        self.spare = [i for i in range(n) if alive[i] and i not in kept_set
+                      and effects[i][0] is NOTHING and effects[i][1] is not NOTHING]
 
         # 3. Chains: at most one cas leaves a value.
         successor: dict[Any, int] = {}
@@ -247,21 +227,17 @@ class _Decider:
             if r is not NOTHING and w is not NOTHING:
                 other = successor.get(r)
                 if other is not None:
-                    return self.fail(
-                        i,
-                        f"{self.describe(other)} and {self.describe(i)} both "
-                        f"must take effect, but only one cas can leave "
-                        f"{show(r)}, as it is never written again",
-                    )
+                    return self.fail(i, f"{self.describe(other)} and {self.describe(i)} both "
+                                     f"must take effect, but only one cas can leave "
+                                     f"{show(r)}, as it is never written again")
                 successor[r] = i
         reads_of: dict[Any, list[int]] = {}
         for i in kept:
             r, w = effects[i]
             if r is not NOTHING and w is NOTHING:
                 reads_of.setdefault(r, []).append(i)
-        roots = [self.init] + [
-            effects[i][1] for i in kept if effects[i][0] is NOTHING and effects[i][1] is not NOTHING
-        ]
+        roots = [self.init] + [effects[i][1] for i in kept
+                               if effects[i][0] is NOTHING and effects[i][1] is not NOTHING]
         chains: list[_Chain] = []
         placed: set[Any] = set()
         for root in roots:
@@ -273,16 +249,12 @@ class _Decider:
         for v in needed:
             if v not in placed:  # only reachable through a cycle of cas
                 who = (reads_of.get(v) or [writer[v]])[0]
-                return self.fail(
-                    who,
-                    f"{self.describe(who)} needs {show(v)}, which only a "
-                    "cas from a value that itself needs it could write",
-                )
+                return self.fail(who, f"{self.describe(who)} needs {show(v)}, which only a "
+                                 "cas from a value that itself needs it could write")
 
         # 5. Forward zones disjoint; no backward zone inside a forward one.
-        forward = sorted(
-            (c for c in chains if c.first_end < c.last_start), key=lambda c: c.first_end
-        )
+        forward = sorted((c for c in chains if c.first_end < c.last_start),
+                         key=lambda c: c.first_end)
         for a, b in itertools.pairwise(forward):
             if a.last_start > b.first_end:
                 return self.overlap(a, b)
@@ -297,17 +269,13 @@ class _Decider:
             return None
         return ZoneVerdict(True, kept=kept, dropped=dropped)
 
-    def witness_fits(
-        self, chains: list[_Chain], forward: list[_Chain], reads_of: dict[Any, list[int]]
-    ) -> bool:
+    def witness_fits(self, chains: list[_Chain], forward: list[_Chain],
+                     reads_of: dict[Any, list[int]]) -> bool:
         """6. Witnesses of the kept operations; True when in one of them every operation
         excluding a value finds, inside its interval, an instant where the register
         holds another value."""
-        orders = (
-            lambda: self.greedy(chains),
-            lambda: self.zone_order(chains, forward, True),
-            lambda: self.zone_order(chains, forward, False),
-        )
+        orders = (lambda: self.greedy(chains), lambda: self.zone_order(chains, forward, True),
+                  lambda: self.zone_order(chains, forward, False))
         return any(self.witness(order(), reads_of) for order in orders)
 
     def first_start(self, c: _Chain) -> int:
@@ -363,7 +331,8 @@ class _Decider:
             now = max(now, chains[pick].last_start)
         return order
 
-    def zone_order(self, chains: list[_Chain], forward: list[_Chain], late: bool) -> list[_Chain]:
+    def zone_order(self, chains: list[_Chain], forward: list[_Chain],
+                   late: bool) -> list[_Chain]:
         """The chains ordered by one instant each, as in 5: the earliest, or the latest,
         outside every forward zone, for a backward chain."""
         ends = [c.first_end for c in forward]
@@ -419,16 +388,14 @@ class _Decider:
                 return True  # never held
             e_x = end.get(x)
             return start[x][0] >= entries[i].invoked or (
-                e_x is not None and e_x[0] < _end(entries[i])
-            )
+                e_x is not None and e_x[0] < _end(entries[i]))
 
         # A spare write may end a value x that is last in its chain (the next writer is
         # a write, not a cas from x), after every kept operation needing x.
         ends_chain = {c.values[-1] for c in order}
         spare = iter(self.spare)
-        unfit = sorted(
-            (i for i, x in self.excludes.items() if not fits(i, x)), key=lambda i: _end(entries[i])
-        )
+        unfit = sorted((i for i, x in self.excludes.items() if not fits(i, x)),
+                       key=lambda i: _end(entries[i]))
         for i in unfit:
             x = self.excludes[i]
             if fits(i, x):
@@ -448,9 +415,8 @@ class _Decider:
                 end[u] = nxt
         return all(fits(i, x) for i, x in self.excludes.items())
 
-    def chain(
-        self, root: Any, successor: dict[Any, int], reads_of: dict[Any, list[int]]
-    ) -> _Chain | ZoneVerdict:
+    def chain(self, root: Any, successor: dict[Any, int],
+              reads_of: dict[Any, list[int]]) -> _Chain | ZoneVerdict:
         """The chain from `root`, checked as in 4 (greedy earliest instants)."""
         entries = self.entries
         w = self.writer[root]
@@ -465,9 +431,8 @@ class _Decider:
         while True:
             # Value `value`, written by writer_op at instant x > before; its readers and
             # its writer must complete after x.
-            deadline, deadline_op = (
-                (-1.0, _INIT) if writer_op == _INIT else (_end(entries[writer_op]), writer_op)
-            )
+            deadline, deadline_op = (-1.0, _INIT) if writer_op == _INIT else (
+                _end(entries[writer_op]), writer_op)
             group = reads_of.get(value, [])
             for r in group:
                 if _end(entries[r]) < deadline:

@@ -69,16 +69,8 @@ def unique_history(draw: st.DrawFn, model: str, timeouts: bool = False) -> list[
             continue
         if f == "read":
             value = draw(st.sampled_from([*written, fresh + 7]))
-        ops.append(
-            Op(
-                len(ops),
-                p,
-                outcome,
-                f,
-                value,
-                error="compare-failed" if outcome == "fail" else None,
-            )
-        )
+        ops.append(Op(len(ops), p, outcome, f, value,
+                      error="compare-failed" if outcome == "fail" else None))
         idle.append(p)
     return ops
 
@@ -132,7 +124,8 @@ def test_generated_small_histories_agree_with_brute_force(
 @pytest.mark.parametrize("model", ["cas-register", "etcd"])
 @pytest.mark.parametrize("inject", [None, "inversion"])
 @pytest.mark.parametrize("seed", range(5))
-def test_generated_large_histories_are_decided(model: str, inject: str | None, seed: int) -> None:
+def test_generated_large_histories_are_decided(model: str, inject: str | None,
+                                               seed: int) -> None:
     ops = register_history(seed, RegisterWorkload(ops=3000, processes=10, inject=inject))
     m = make_model(model, 0)
     result = check_operations(m, pair(ops), workers=1)
@@ -145,12 +138,8 @@ def test_generated_large_histories_are_decided(model: str, inject: str | None, s
 
 def test_repeated_values_fall_back_to_search() -> None:
     m = make_model("cas-register", 0)
-    ops = [
-        Op(0, 0, "invoke", "write", 1),
-        Op(1, 0, "ok", "write", 1),
-        Op(2, 0, "invoke", "write", 1),
-        Op(3, 0, "ok", "write", 1),
-    ]
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 0, "invoke", "write", 1), Op(3, 0, "ok", "write", 1)]
     assert decide(m, partition(m, pair(ops))[None]) is None
     assert check_operations(m, pair(ops), workers=1).keys[0].method == "search"
 
@@ -173,14 +162,10 @@ def test_unread_indeterminate_writes_are_dropped() -> None:
 def test_a_timed_out_write_nobody_read_can_explain_a_failed_cas() -> None:
     """The failed cas from 1 needs some other value after 1: only the timed-out write of
     2 (never read) can give it, just before; the search must still try it there."""
-    ops = [
-        Op(0, 0, "invoke", "write", 1),
-        Op(1, 0, "ok", "write", 1),
-        Op(2, 1, "invoke", "write", 2),
-        Op(3, 1, "info", "write", 2),
-        Op(4, 2, "invoke", "cas", [1, 3]),
-        Op(5, 2, "fail", "cas", [1, 3], error="compare-failed"),
-    ]
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 1, "info", "write", 2),
+           Op(4, 2, "invoke", "cas", [1, 3]), Op(5, 2, "fail", "cas", [1, 3],
+                                                  error="compare-failed")]
     m = make_model("etcd")
     assert brute_force_linearizable(m, list(pair(ops)), m.init())
     assert check_operations(m, pair(ops), workers=1).valid is True
@@ -246,9 +231,8 @@ def etcd_history(draw: st.DrawFn, initial: Any) -> list[Op]:
         if f == "read":
             value = draw(st.sampled_from([*written, None, fresh + 7]))
         error = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
-        ops.append(
-            Op(len(ops), p, outcome, f, value, error=error.get(f) if outcome == "fail" else None)
-        )
+        ops.append(Op(len(ops), p, outcome, f, value,
+                      error=error.get(f) if outcome == "fail" else None))
         idle.append(p)
     return ops
 
@@ -270,10 +254,8 @@ def test_zones_with_exclusions_agree_with_brute_force_and_search(
         verdict = decide(m, entries)
         if verdict is not None:
             assert verdict.valid is expected, shown
-            assert all(
-                e.call[0] not in ("cas-failed", "create-failed")
-                for e in (entries[i] for i in verdict.kept)
-            ), shown
+            assert all(e.call[0] not in ("cas-failed", "create-failed")
+                       for e in (entries[i] for i in verdict.kept)), shown
     result = check_operations(m, pair(ops), workers=1)
     assert result.valid is expected, shown
 
@@ -324,9 +306,8 @@ def _sequential(*calls: tuple[str, Any, str]) -> list[Op]:
     error = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
     for f, value, outcome in calls:
         ops.append(Op(len(ops), 0, "invoke", f, value))
-        ops.append(
-            Op(len(ops), 0, outcome, f, value, error=error.get(f) if outcome == "fail" else None)
-        )
+        ops.append(Op(len(ops), 0, outcome, f, value,
+                      error=error.get(f) if outcome == "fail" else None))
     return ops
 
 
@@ -342,16 +323,9 @@ def test_a_failed_cas_that_no_witness_explains_is_left_to_the_search() -> None:
 
 def test_failed_cas_creates_and_deletes_decided_by_zones() -> None:
     m = make_model("etcd", None)
-    ops = _sequential(
-        ("delete", None, "fail"),
-        ("write", 1, "ok"),
-        ("create", 5, "fail"),
-        ("cas", [7, 2], "fail"),
-        ("cas", [None, 3], "fail"),
-        ("cas", [1, 4], "ok"),
-        ("cas", [1, 6], "fail"),
-        ("read", 4, "ok"),
-    )
+    ops = _sequential(("delete", None, "fail"), ("write", 1, "ok"), ("create", 5, "fail"),
+                      ("cas", [7, 2], "fail"), ("cas", [None, 3], "fail"),
+                      ("cas", [1, 4], "ok"), ("cas", [1, 6], "fail"), ("read", 4, "ok"))
     verdict = decide(m, partition(m, pair(ops))[None])
     assert verdict is not None and verdict.valid is True
     # A failed delete reads absent: after the write it cannot happen.
@@ -366,18 +340,12 @@ def test_zone_counterexample_with_failed_cas_around() -> None:
     """An invalid verdict leaves the failed cas out of `kept`; the counterexample works.
     Value 2 is read while 1 must hold (1 is read later): no refutation sees it."""
     m = make_model("etcd", 0)
-    ops = [
-        Op(0, 0, "invoke", "write", 1),
-        Op(1, 0, "ok", "write", 1),
-        Op(2, 1, "invoke", "write", 2),
-        Op(3, 2, "invoke", "read", None),
-        Op(4, 3, "invoke", "cas", [0, 9]),
-        Op(5, 2, "ok", "read", 2),
-        Op(6, 3, "fail", "cas", [0, 9], error="compare-failed"),
-        Op(7, 2, "invoke", "read", None),
-        Op(8, 2, "ok", "read", 1),
-        Op(9, 1, "ok", "write", 2),
-    ]
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 2, "invoke", "read", None),
+           Op(4, 3, "invoke", "cas", [0, 9]), Op(5, 2, "ok", "read", 2),
+           Op(6, 3, "fail", "cas", [0, 9], error="compare-failed"),
+           Op(7, 2, "invoke", "read", None), Op(8, 2, "ok", "read", 1),
+           Op(9, 1, "ok", "write", 2)]
     entries = partition(m, pair(ops))[None]
     verdict = decide(m, entries)
     assert verdict is not None and verdict.valid is False
@@ -390,26 +358,16 @@ def test_zone_counterexample_with_failed_cas_around() -> None:
 def test_a_timed_out_write_nobody_read_ends_a_value_for_a_failed_cas() -> None:
     """The failed cas from 1 needs another value after 1: the zone procedure lends it
     the timed-out write of 2 (never read, so dropped from the kept operations)."""
-    ops = [
-        Op(0, 0, "invoke", "write", 1),
-        Op(1, 0, "ok", "write", 1),
-        Op(2, 1, "invoke", "write", 2),
-        Op(3, 1, "info", "write", 2),
-        Op(4, 2, "invoke", "cas", [1, 3]),
-        Op(5, 2, "fail", "cas", [1, 3], error="compare-failed"),
-    ]
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 1, "info", "write", 2),
+           Op(4, 2, "invoke", "cas", [1, 3]), Op(5, 2, "fail", "cas", [1, 3],
+                                                  error="compare-failed")]
     m = make_model("etcd")
     verdict = decide(m, partition(m, pair(ops))[None])
     assert verdict is not None and verdict.valid is True and verdict.dropped == 1
     # Invoked after the failed cas completed, it cannot.
-    late = [
-        ops[0],
-        ops[1],
-        ops[4],
-        ops[5],
-        Op(4, 1, "invoke", "write", 2),
-        Op(5, 1, "info", "write", 2),
-    ]
+    late = [ops[0], ops[1], ops[4], ops[5], Op(4, 1, "invoke", "write", 2),
+            Op(5, 1, "info", "write", 2)]
     late = [Op(i, o.process, o.type, o.f, o.value, error=o.error) for i, o in enumerate(late)]
     assert decide(m, partition(m, pair(late))[None]) is None
     assert check_operations(m, pair(late), workers=1).valid is False

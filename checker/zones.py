@@ -28,6 +28,16 @@ docs/checker.md carries the proofs; in short:
    forward zones must be disjoint; a chain with L < D (a backward zone) needs
    an instant in (L, D) that no forward zone covers. Those conditions, with 4,
    are necessary and sufficient.
+6. Read-only operations that fit every value but one (an etcd failed cas fits any
+   value but the one it compared with; a failed create any but absent) are left
+   out of 1-5: if the others do not linearize, neither does the whole. If they do,
+   a concrete linearization of the others is built (chains in an order that keeps
+   every later chain placeable, or in the zone order of 5; every operation as
+   early as that order allows; timed-out writes nobody needs put in where they
+   end a value such an operation must not see), and when every such operation
+   finds, inside its interval, an instant at which that linearization holds
+   another value, the whole linearizes. Otherwise the verdict is left to the
+   search (None): another linearization may exist.
 
 Every step is linear or a sort: O(n log n) for n operations.
 """
@@ -35,12 +45,21 @@ Every step is linear or a sort: O(n log n) for n operations.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.models.base import NOTHING, Model, RegisterModel, implements, key_prefix, show
+from checker.models.base import (
+    NOTHING,
+    Model,
+    RegisterExclusions,
+    RegisterModel,
+    implements,
+    key_prefix,
+    show,
+)
 from checker.search import Entry
 
 _INF = float("inf")
@@ -71,39 +90,68 @@ def applies(model: Model, entries: Sequence[Entry]) -> bool:
     """True when the model and every call fit the zone procedure (values not checked)."""
     if not implements(model, RegisterModel):
         return False
-    return all(model.register_effect(e.call) is not None for e in entries)
+    return all(_effect(model, e.call) is not None for e in entries)
+
+
+def _effect(model: Any, call: Any) -> tuple[Any, Any] | Any:
+    """The call's register effect; or, for a read-only call that fits every value but
+    one, `_Excludes(value)`; None when the procedure cannot take the call."""
+    effect = model.register_effect(call)
+    if effect is None and implements(model, RegisterExclusions):
+        excluded = model.register_excludes(call)
+        if excluded is not NOTHING:
+            return _Excludes(excluded)
+    return effect
+
+
+@dataclass(frozen=True)
+class _Excludes:
+    value: Any
 
 
 def decide(model: Model, entries: Sequence[Entry], key: Any = None) -> ZoneVerdict | None:
     """Whether `entries` (sorted by start) linearize from `model.init()`; None when a
-    written value repeats (or equals the initial one), or the model does not fit."""
+    written value repeats (or equals the initial one), the model does not fit, or
+    operations that exclude a value do not fit the witness built for the others."""
     if not implements(model, RegisterModel):
         return None
     init = model.init()
     effects: list[tuple[Any, Any]] = []
+    excludes: dict[int, Any] = {}  # determinate read-only entries -> the value they exclude
+    aside: set[int] = set()  # read-only entries left out until 6 (or for good)
     writer: dict[Any, int] = {init: _INIT}
     for i, e in enumerate(entries):
-        effect = model.register_effect(e.call)
+        effect = _effect(model, e.call)
         if effect is None:
             return None
+        if isinstance(effect, _Excludes) or effect == (NOTHING, NOTHING):
+            if isinstance(effect, _Excludes) and e.completed is not None:
+                excludes[i] = effect.value  # an indeterminate one need not take effect
+            aside.add(i)
+            effects.append((NOTHING, NOTHING))
+            continue
         effects.append(effect)
         w = effect[1]
         if w is not NOTHING:
             if w in writer:
                 return None
             writer[w] = i
-    return _Decider(model, entries, effects, writer, init, key).run()
+    return _Decider(model, entries, effects, writer, init, key, excludes, aside).run()
 
 
 class _Decider:
     def __init__(self, model: Model, entries: Sequence[Entry], effects: list[tuple[Any, Any]],
-                 writer: dict[Any, int], init: Any, key: Any):
+                 writer: dict[Any, int], init: Any, key: Any, excludes: dict[int, Any],
+                 aside: set[int]):
         self.model = model
         self.entries = entries
         self.effects = effects
         self.writer = writer
         self.init = init
         self.prefix = key_prefix(key)
+        self.excludes = excludes
+        self.aside = aside
+        self.spare: list[int] = []
         self.kept: list[int] = []
 
     def describe(self, i: int) -> str:
@@ -123,7 +171,7 @@ class _Decider:
         return ZoneVerdict(False, kept=self.kept, culprit=culprit, why=self.prefix + why,
                            involved=named)
 
-    def run(self) -> ZoneVerdict:
+    def run(self) -> ZoneVerdict | None:
         entries, effects, writer = self.entries, self.effects, self.writer
         n = len(entries)
         readers: dict[Any, list[int]] = {}
@@ -131,8 +179,9 @@ class _Decider:
             if r is not NOTHING:
                 readers.setdefault(r, []).append(i)
 
-        # 1. Operations needing a value nobody can write never take effect.
-        alive = [True] * n
+        # 1. Operations needing a value nobody can write never take effect. Those that
+        # exclude a value are left out until 6.
+        alive = [i not in self.aside for i in range(n)]
         lost = [v for v in readers if v not in writer]
         while lost:
             v = lost.pop()
@@ -168,8 +217,11 @@ class _Decider:
                 stack.append(effects[wi][0])
         kept = [i for i in range(n) if alive[i]
                 and (entries[i].completed is not None or effects[i][1] in needed)]
-        dropped = n - len(kept)
+        dropped = n - len(kept) - len(self.aside)
         self.kept = kept
+        kept_set = set(kept)  # indeterminate writes of values nobody needs, for 6
+        self.spare = [i for i in range(n) if alive[i] and i not in kept_set
+                      and effects[i][0] is NOTHING and effects[i][1] is not NOTHING]
 
         # 3. Chains: at most one cas leaves a value.
         successor: dict[Any, int] = {}
@@ -188,7 +240,8 @@ class _Decider:
             r, w = effects[i]
             if r is not NOTHING and w is NOTHING:
                 reads_of.setdefault(r, []).append(i)
-        roots = [self.init] + [effects[i][1] for i in kept if effects[i][0] is NOTHING]
+        roots = [self.init] + [effects[i][1] for i in kept
+                               if effects[i][0] is NOTHING and effects[i][1] is not NOTHING]
         chains: list[_Chain] = []
         placed: set[Any] = set()
         for root in roots:
@@ -216,7 +269,155 @@ class _Decider:
             k = bisect.bisect_left(ends, c.last_start) - 1
             if k >= 0 and forward[k].last_start > c.first_end:
                 return self.inside(c, forward[k])
+        if self.excludes and not self.witness_fits(chains, forward, reads_of):
+            return None
         return ZoneVerdict(True, kept=kept, dropped=dropped)
+
+    def witness_fits(self, chains: list[_Chain], forward: list[_Chain],
+                     reads_of: dict[Any, list[int]]) -> bool:
+        """6. Witnesses of the kept operations; True when in one of them every operation
+        excluding a value finds, inside its interval, an instant where the register
+        holds another value."""
+        orders = (lambda: self.greedy(chains), lambda: self.zone_order(chains, forward, True),
+                  lambda: self.zone_order(chains, forward, False))
+        return any(self.witness(order(), reads_of) for order in orders)
+
+    def first_start(self, c: _Chain) -> int:
+        w = c.ops[0]
+        return -2 if w == _INIT else self.entries[w].invoked
+
+    def greedy(self, chains: list[_Chain]) -> list[_Chain]:
+        """Chains in an order that keeps every remaining one placeable: next, the one
+        whose writer was invoked first, when placing it leaves every other chain room
+        (its last operation before their first completion D); else the one that ends
+        first, else the one with the first D (docs/checker.md, step 6)."""
+        n = len(chains)
+        starts = [self.first_start(c) for c in chains]
+        by_start = sorted(range(n), key=lambda i: (starts[i], chains[i].first_end))
+        by_last = [(c.last_start, c.first_end, i) for i, c in enumerate(chains)]
+        by_end = [(c.first_end, i) for i, c in enumerate(chains)]
+        heapq.heapify(by_last)
+        heapq.heapify(by_end)
+        released: list[tuple[float, int]] = []
+        done = [False] * n
+        order: list[_Chain] = []
+        now = -3  # the position of the last instant placed
+        k = 0
+
+        def top(heap: list[Any]) -> Any:
+            while heap and done[heap[0][-1]]:
+                heapq.heappop(heap)
+            return heap[0] if heap else None
+
+        def fits(i: int) -> bool:
+            end = max(chains[i].last_start, now)
+            first = top(by_end)
+            if first[1] == i:  # the first D among the others
+                heapq.heappop(by_end)
+                other = top(by_end)
+                heapq.heappush(by_end, first)
+                return other is None or end < other[0]
+            return end < first[0]
+
+        while len(order) < n:
+            while k < n and (done[by_start[k]] or starts[by_start[k]] <= now):
+                if not done[by_start[k]]:
+                    heapq.heappush(released, (chains[by_start[k]].first_end, by_start[k]))
+                k += 1
+            r = top(released)
+            pick = r[1] if r is not None else by_start[k]
+            if not fits(pick):
+                pick = top(by_last)[-1]
+                if not fits(pick):
+                    pick = top(by_end)[1]
+            done[pick] = True
+            order.append(chains[pick])
+            now = max(now, chains[pick].last_start)
+        return order
+
+    def zone_order(self, chains: list[_Chain], forward: list[_Chain],
+                   late: bool) -> list[_Chain]:
+        """The chains ordered by one instant each, as in 5: the earliest, or the latest,
+        outside every forward zone, for a backward chain."""
+        ends = [c.first_end for c in forward]
+
+        def place(c: _Chain) -> float:
+            if c.first_end < c.last_start:
+                return c.first_end - 0.25  # its stretch covers [D, L]
+            if late:
+                t = c.first_end - 0.5
+                k = bisect.bisect_right(ends, t) - 1
+                if k >= 0 and forward[k].last_start > t:
+                    t = forward[k].first_end - 0.5
+                return t
+            t = c.last_start + 0.5
+            k = bisect.bisect_right(ends, t) - 1
+            if k >= 0 and forward[k].last_start > t:
+                t = forward[k].last_start + 0.5
+            return t
+
+        return sorted(chains, key=place)
+
+    def witness(self, order: list[_Chain], reads_of: dict[Any, list[int]]) -> bool:
+        """Every kept operation as early as the chain order allows, then spare writes
+        where an operation excluding a value needs another; True when it fits and every
+        operation excluding a value fits it."""
+        entries = self.entries
+        # Instants are (position p, k): ordered as the k-th instant in (p, p + 1).
+        start: dict[Any, tuple[int, float]] = {}  # value -> its writer's instant
+        end: dict[Any, tuple[int, float]] = {}  # value -> the next writer's; none: ∞
+        busy: dict[Any, tuple[int, float]] = {}  # value -> its last operation's instant
+        last: tuple[int, float] = (-3, 0)
+        held: Any = NOTHING
+        for c in order:
+            for v in c.values:
+                w = self.writer[v]
+                s, e = (-2, -1) if w == _INIT else (entries[w].invoked, entries[w].completed)
+                t = max((s, 0), (last[0], last[1] + 1))
+                if e is not None and t[0] >= e:
+                    return False  # cannot happen (docs/checker.md, step 6)
+                if held is not NOTHING:
+                    end[held] = t
+                start[v], held, last = t, v, t
+                for r in reads_of.get(v, ()):
+                    tr = max((entries[r].invoked, 0), (t[0], t[1] + 1))
+                    completed = entries[r].completed
+                    if completed is not None and tr[0] >= completed:
+                        return False
+                    last = max(last, tr)
+                busy[v] = last
+
+        def fits(i: int, x: Any) -> bool:
+            if x not in start:
+                return True  # never held
+            e_x = end.get(x)
+            return start[x][0] >= entries[i].invoked or (
+                e_x is not None and e_x[0] < _end(entries[i]))
+
+        # A spare write may end a value x that is last in its chain (the next writer is
+        # a write, not a cas from x), after every kept operation needing x.
+        ends_chain = {c.values[-1] for c in order}
+        spare = iter(self.spare)
+        unfit = sorted((i for i, x in self.excludes.items() if not fits(i, x)),
+                       key=lambda i: _end(entries[i]))
+        for i in unfit:
+            x = self.excludes[i]
+            if fits(i, x):
+                continue
+            j = next(spare, None)
+            if x not in ends_chain or j is None:
+                return False
+            b = busy[x]
+            s = entries[j].invoked
+            t = (s, 0) if s > b[0] else (b[0], b[1] + 0.5)
+            nxt = end.get(x)
+            if t[0] >= _end(entries[i]) or (nxt is not None and t >= nxt):
+                return False
+            u = self.effects[j][1]
+            end[x] = start[u] = busy[u] = t
+            if nxt is not None:
+                end[u] = nxt
+        return all(fits(i, x) for i, x in self.excludes.items())
 
     def chain(self, root: Any, successor: dict[Any, int],
               reads_of: dict[Any, list[int]]) -> _Chain | ZoneVerdict:

@@ -101,7 +101,8 @@ def test_zones_agree_with_brute_force(model: str, timeouts: bool, data: st.DataO
 def test_generated_small_histories_agree_with_brute_force(
     model: str, inject: str | None, seed: int
 ) -> None:
-    """cas-register: the zone procedure; etcd (failed cas observe the state): the search."""
+    """cas-register: the zone procedure; etcd (failed cas observe the state): zones when
+    its witness fits them, else the search."""
     w = RegisterWorkload(ops=12, processes=3, p_timeout=0.5, inject=inject)
     first = seed
     for seed in range(first * 1000, first * 1000 + 1000):  # the first one that fits
@@ -177,3 +178,201 @@ def test_a_timed_out_write_nobody_read_can_explain_a_failed_cas() -> None:
     rest = [o for o in ops if o.process != 1]
     rest = [Op(i, o.process, o.type, o.f, o.value, error=o.error) for i, o in enumerate(rest)]
     assert check_operations(m, pair(rest), workers=1).valid is False
+
+
+@st.composite
+def etcd_history(draw: st.DrawFn, initial: Any) -> list[Op]:
+    """Up to 12 etcd operations by up to 4 processes, every written value new, with
+    many failed cas (they exclude a value), failed creates (exclude absent) and failed
+    deletes (read absent); reads may return absent."""
+    n_ops = draw(st.integers(1, 12))
+    ops: list[Op] = []
+    busy: dict[int, tuple[str, Any]] = {}
+    idle = list(range(draw(st.integers(1, 4))))
+    next_process = len(idle)
+    invoked = 0
+    fresh = 1
+    written: list[Any] = [initial]
+    while invoked < n_ops or busy:
+        if invoked < n_ops and idle and (not busy or draw(st.booleans())):
+            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
+            f = draw(st.sampled_from(["read", "write", "cas", "cas", "create", "delete"]))
+            value: Any = None
+            if f == "write":
+                value = fresh
+                fresh += 1
+                written.append(value)
+            elif f == "cas":
+                old = draw(st.sampled_from([*written, None, fresh + 5]))
+                value = [old, fresh]
+                written.append(fresh)
+                fresh += 1
+            elif f == "create":
+                value = fresh + 9  # it fails: never written
+            busy[p] = (f, value)
+            ops.append(Op(len(ops), p, "invoke", f, value))
+            invoked += 1
+            continue
+        if not busy:
+            break
+        p = draw(st.sampled_from(sorted(busy)))
+        f, value = busy.pop(p)
+        if f in ("create", "delete"):
+            outcomes = ["fail", "fail", "info"]
+        elif f == "cas":
+            outcomes = ["ok", "fail", "fail", "info", "pending"]
+        elif f == "write":
+            outcomes = ["ok", "ok", "info", "pending"]
+        else:
+            outcomes = ["ok"]
+        outcome = draw(st.sampled_from(outcomes))
+        if outcome == "pending":
+            continue
+        if outcome == "info":
+            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
+            idle.append(next_process)
+            next_process += 1
+            continue
+        if f == "read":
+            value = draw(st.sampled_from([*written, None, fresh + 7]))
+        error = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
+        ops.append(Op(len(ops), p, outcome, f, value,
+                      error=error.get(f) if outcome == "fail" else None))
+        idle.append(p)
+    return ops
+
+
+@pytest.mark.parametrize("initial", [None, 0])
+@settings(max_examples=1500, derandomize=True, deadline=None)
+@given(data=st.data())
+def test_zones_with_exclusions_agree_with_brute_force_and_search(
+    initial: Any, data: st.DataObject
+) -> None:
+    """Failed cas, creates and deletes: when the zone procedure concludes, it agrees with
+    brute force; the search (which it may leave the key to) always does."""
+    ops = data.draw(etcd_history(initial))
+    m = make_model("etcd", initial)
+    operations = list(pair(ops))
+    expected = brute_force_linearizable(m, operations, m.init())
+    shown = f"initial {initial!r}, history: {[o.to_json() for o in ops]}"
+    for entries in partition(m, operations).values():
+        verdict = decide(m, entries)
+        if verdict is not None:
+            assert verdict.valid is expected, shown
+            assert all(e.call.kind not in ("cas-failed", "create-failed")
+                       for e in (entries[i] for i in verdict.kept)), shown
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.valid is expected, shown
+
+
+@pytest.mark.parametrize("inject", [None, "stale-read", "inversion"])
+def test_small_etcd_histories_with_failed_cas_are_mostly_decided_by_zones(
+    inject: str | None,
+) -> None:
+    """Simulated etcd histories (failed cas observe the state): the zone procedure agrees
+    with brute force whenever it concludes, and it concludes on most valid ones."""
+    w = RegisterWorkload(ops=12, processes=3, p_timeout=0.5, inject=inject)
+    m = make_model("etcd", 0)
+    concluded = tried = 0
+    for seed in range(300):
+        try:
+            ops = register_history(seed, w)
+        except ValueError:
+            continue
+        operations = list(pair(ops))
+        expected = brute_force_linearizable(m, operations, m.init())
+        assert expected is (inject is None), f"seed {seed}: the generator's promise"
+        verdict = decide(m, next(iter(partition(m, operations).values())))
+        tried += 1
+        if verdict is not None:
+            concluded += 1
+            assert verdict.valid is expected, f"seed {seed}: {[o.to_json() for o in ops]}"
+    if inject is None:
+        assert concluded >= 0.9 * tried, f"zones concluded on {concluded} of {tried}"
+
+
+@pytest.mark.parametrize("inject", [None, "inversion"])
+@pytest.mark.parametrize("seed", range(3))
+def test_large_etcd_histories_are_decided_by_zones(inject: str | None, seed: int) -> None:
+    ops = register_history(seed, RegisterWorkload(ops=2000, inject=inject))
+    m = make_model("etcd", 0)
+    entries = next(iter(partition(m, list(pair(ops))).values()))
+    assert any(e.call.kind == "cas-failed" for e in entries), f"seed {seed}"
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.valid is (inject is None), f"seed {seed}"
+    assert result.keys[0].method == "zones", f"seed {seed}"
+    if inject:
+        assert result.keys[0].counterexample.explanation, f"seed {seed}"
+
+
+def _sequential(*calls: tuple[str, Any, str]) -> list[Op]:
+    """One process, one operation after another: (f, value, outcome)."""
+    ops: list[Op] = []
+    error = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
+    for f, value, outcome in calls:
+        ops.append(Op(len(ops), 0, "invoke", f, value))
+        ops.append(Op(len(ops), 0, outcome, f, value,
+                      error=error.get(f) if outcome == "fail" else None))
+    return ops
+
+
+def test_a_failed_cas_that_no_witness_explains_is_left_to_the_search() -> None:
+    """write 1, then a cas from 1 fails with nothing else written: not linearizable, but
+    the zone procedure only knows its witness failed, so the search decides."""
+    m = make_model("etcd", 0)
+    ops = _sequential(("write", 1, "ok"), ("cas", [1, 2], "fail"))
+    assert decide(m, partition(m, pair(ops))[None]) is None
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.valid is False and result.keys[0].method in ("search", "refutation")
+
+
+def test_failed_cas_creates_and_deletes_decided_by_zones() -> None:
+    m = make_model("etcd", None)
+    ops = _sequential(("delete", None, "fail"), ("write", 1, "ok"), ("create", 5, "fail"),
+                      ("cas", [7, 2], "fail"), ("cas", [None, 3], "fail"),
+                      ("cas", [1, 4], "ok"), ("cas", [1, 6], "fail"), ("read", 4, "ok"))
+    verdict = decide(m, partition(m, pair(ops))[None])
+    assert verdict is not None and verdict.valid is True
+    # A failed delete reads absent: after the write it cannot happen.
+    bad = _sequential(("write", 1, "ok"), ("delete", None, "fail"))
+    verdict = decide(m, partition(m, pair(bad))[None])
+    assert verdict is not None and verdict.valid is False
+    result = check_operations(m, pair(bad), workers=1)
+    assert result.valid is False and result.keys[0].counterexample.explanation
+
+
+def test_zone_counterexample_with_failed_cas_around() -> None:
+    """An invalid verdict leaves the failed cas out of `kept`; the counterexample works.
+    Value 2 is read while 1 must hold (1 is read later): no refutation sees it."""
+    m = make_model("etcd", 0)
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 2, "invoke", "read", None),
+           Op(4, 3, "invoke", "cas", [0, 9]), Op(5, 2, "ok", "read", 2),
+           Op(6, 3, "fail", "cas", [0, 9], error="compare-failed"),
+           Op(7, 2, "invoke", "read", None), Op(8, 2, "ok", "read", 1),
+           Op(9, 1, "ok", "write", 2)]
+    entries = partition(m, pair(ops))[None]
+    verdict = decide(m, entries)
+    assert verdict is not None and verdict.valid is False
+    assert all(entries[i].call.kind != "cas-failed" for i in verdict.kept)
+    result = check_operations(m, pair(ops), workers=1)
+    assert result.keys[0].method == "zones"
+    assert result.valid is False and result.keys[0].counterexample.explanation
+
+
+def test_a_timed_out_write_nobody_read_ends_a_value_for_a_failed_cas() -> None:
+    """The failed cas from 1 needs another value after 1: the zone procedure lends it
+    the timed-out write of 2 (never read, so dropped from the kept operations)."""
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "write", 2), Op(3, 1, "info", "write", 2),
+           Op(4, 2, "invoke", "cas", [1, 3]), Op(5, 2, "fail", "cas", [1, 3],
+                                                  error="compare-failed")]
+    m = make_model("etcd")
+    verdict = decide(m, partition(m, pair(ops))[None])
+    assert verdict is not None and verdict.valid is True and verdict.dropped == 1
+    # Invoked after the failed cas completed, it cannot.
+    late = [ops[0], ops[1], ops[4], ops[5], Op(4, 1, "invoke", "write", 2),
+            Op(5, 1, "info", "write", 2)]
+    late = [Op(i, o.process, o.type, o.f, o.value, error=o.error) for i, o in enumerate(late)]
+    assert decide(m, partition(m, pair(late))[None]) is None
+    assert check_operations(m, pair(late), workers=1).valid is False

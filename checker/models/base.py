@@ -90,7 +90,8 @@ class Explainable(Protocol):
 class Model(SequentialModel, Explainable, Protocol):
     """A model the checker takes: the sequential object and its explanations.
     Optional, declared apart and checked with isinstance: `Refutable`,
-    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` (zones)."""
+    `NeedsExactly`, `ValueModel` (search reductions), `RegisterModel` and
+    `RegisterExclusions` (zones)."""
 
 
 @runtime_checkable
@@ -131,6 +132,21 @@ class RegisterModel(Protocol):
     def register_effect(self, call: Any) -> tuple[Any, Any] | None:
         """(value the call needs, value it leaves), NOTHING for neither; None when the
         call is not a plain read, write or successful cas."""
+        ...
+
+
+@runtime_checkable
+class RegisterExclusions(Protocol):
+    """A register model with read-only calls that fit every value but one (a failed
+    cas fits any value except the one it compared with).
+
+    The zone procedure decides histories with such calls when it can (it may still
+    leave them to the search).
+    """
+
+    def register_excludes(self, call: Any) -> Any:
+        """The one value a read-only call does not fit, or NOTHING when the call is not
+        of that kind (it fits every state but that value, and changes none)."""
         ...
 
 

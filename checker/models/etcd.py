@@ -206,7 +206,17 @@ class Etcd:
             return NOTHING, call.value
         if kind == "cas" and call.old is not None:  # a cas from absent never succeeds
             return call.old, call.new
-        return None
+        if kind == "delete-failed":  # the key was absent: a read of None
+            return None, NOTHING
+        if kind == "cas-failed" and call.old is None:  # fits every state
+            return NOTHING, NOTHING
+        return None  # create and delete write None, which may recur
+
+    def register_excludes(self, call: EtcdCall) -> Any:
+        kind = call.kind
+        if kind == "cas-failed":  # fits every state but its old value (absent included)
+            return call.old
+        return None if kind == "create-failed" else NOTHING
 
     def initial_states(self, calls: Sequence[EtcdCall]) -> list[Any] | None:
         values: set[Any] = {None, self.init()}

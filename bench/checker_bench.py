@@ -8,10 +8,11 @@
    valid, with one stale read, with one read inversion around a timed-out write;
    500 to 10,000 operations. Each file is checked by the whole command in a fresh
    process (`splitbrain check`), whose wall time and peak memory are measured; with
-   the etcd model (failed cas are observations: the search) and the cas-register
-   model (failed cas say nothing: the zone procedure). Porcupine side by side when
-   PORCUPINE_BIN names a binary that takes `-init N -timeout S -verbose FILE...` and
-   prints `file<TAB>Ok|Illegal|Unknown<TAB>seconds` per file (not built here).
+   the etcd model (failed cas are observations) and the cas-register model (failed
+   cas say nothing). Porcupine side by side when PORCUPINE_BIN names a binary that
+   takes `-init N -timeout S [-verbose] FILE...` and prints
+   `file<TAB>Ok|Illegal|Unknown<TAB>seconds` per file (not built here); section 4 runs
+   it without -verbose (deciding only), section 5 both ways.
 5. The whole command on the shared corpus, and on porcupine's 102 Jepsen etcd logs when
    SPLITBRAIN_ETCD_LOGS names their folder (porcupine's too, with PORCUPINE_BIN).
 6. The time limit: a history the search cannot finish, checked with --time-limit 1, 2, 5.
@@ -488,7 +489,7 @@ def porcupine(paths: Sequence[str], limit: float) -> tuple[list[str], float, flo
     """Porcupine's verdicts for `paths` in one process, its wall time and peak MiB."""
     binary = os.environ.get("PORCUPINE_BIN")
     assert binary
-    argv = [binary, "-init", "0", "-timeout", str(limit), "-verbose", *paths]
+    argv = [binary, "-init", "0", "-timeout", str(limit), *paths]  # check only: its fastest
     code, out, seconds, mib = run_process(argv, limit * len(paths) + 30)
     if code == KILLED:
         return [f"killed past {MEMORY_CAP_MIB:.0f} MiB"] * len(paths), seconds, mib
@@ -537,8 +538,8 @@ def bench_timeouts() -> None:
           "RSS; a verdict is shown only when it is not the expected one")
     if have_porcupine:
         print(f"porcupine: {os.environ['PORCUPINE_BIN']} -init 0 -timeout {p_limit:g} "
-              "-verbose FILE (porcupine's etcd model: failed cas are observations), "
-              "same files")
+              "FILE (check only, no partial linearizations; porcupine's etcd model: failed "
+              "cas are observations), same files")
     else:
         print("porcupine: not measured (set PORCUPINE_BIN)")
     print(f"targets (issue 10): decided, < {TARGET_2K_S:g} s at 2,000 ops and < "

@@ -133,7 +133,7 @@ class _OutOfTime(Exception):
 
 class _Counter:
     """Counts the ops a reader yields, without holding them; past the deadline (checked
-    every 4,096 ops) it stops the reading with _OutOfTime."""
+    every 256 ops) it stops the reading with _OutOfTime."""
 
     def __init__(self, ops: Any, deadline: float | None = None):
         self.ops = ops
@@ -144,6 +144,6 @@ class _Counter:
         deadline = self.deadline
         for op in self.ops:
             self.count += 1
-            if deadline is not None and not self.count & 4095 and time.monotonic() > deadline:
+            if deadline is not None and not self.count & 255 and time.monotonic() > deadline:
                 raise _OutOfTime
             yield op

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
+
+from hypothesis import strategies as st
 
 from checker import UNOBSERVED, Op, Operation, check_operations, make_model, pair
 from checker.linearizable import CheckResult
@@ -27,3 +29,54 @@ def check(model: str, ops: Sequence[Op], initial: Any = None, **kw: Any) -> Chec
 
 def operations(ops: Sequence[Op]) -> list[Operation]:
     return list(pair(ops))
+
+
+class Shape(Protocol):
+    """What a random history is made of: the calls, and how each completes."""
+
+    def invoke(self, draw: Any) -> tuple[str, Any]:
+        """f and the invocation's value of the next operation."""
+        ...
+
+    def outcome(self, draw: Any, f: str, value: Any) -> str:
+        """ok, fail, info (a timeout: the process is replaced) or pending (never ends)."""
+        ...
+
+    def completion(self, draw: Any, f: str, value: Any, outcome: str) -> tuple[Any, Any]:
+        """The completion's value and error (outcome ok or fail)."""
+        ...
+
+
+def interleaved(draw: Any, shape: Shape, max_ops: int = 12, max_processes: int = 4) -> list[Op]:
+    """Up to `max_ops` operations by up to `max_processes` processes, in any interleaving
+    hypothesis draws, with Jepsen's process replacement after info."""
+    n_ops = draw(st.integers(1, max_ops))
+    ops: list[Op] = []
+    busy: dict[int, tuple[str, Any]] = {}
+    idle = list(range(draw(st.integers(1, max_processes))))
+    next_process = len(idle)
+    invoked = 0
+    while invoked < n_ops or busy:
+        if invoked < n_ops and idle and (not busy or draw(st.booleans())):
+            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
+            f, value = shape.invoke(draw)
+            busy[p] = (f, value)
+            ops.append(Op(len(ops), p, "invoke", f, value))
+            invoked += 1
+            continue
+        if not busy:
+            break
+        p = draw(st.sampled_from(sorted(busy)))
+        f, value = busy.pop(p)
+        outcome = shape.outcome(draw, f, value)
+        if outcome == "pending":
+            continue  # never completes
+        if outcome == "info":
+            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
+            idle.append(next_process)
+            next_process += 1
+            continue
+        done, error = shape.completion(draw, f, value, outcome)
+        ops.append(Op(len(ops), p, outcome, f, done, error=error))
+        idle.append(p)
+    return ops

@@ -15,47 +15,34 @@ from checker.models.register import Read, Write
 from checker.search import Budget, Entry, search
 from checker.simulate import Workload, initial, inject_impossible, simulate
 from tests.brute import brute_force_linearizable
+from tests.histories import interleaved
 
 MODELS: dict[str, Any] = {"cas-register": 0, "etcd": None, "mutex": False, "kv-append": ""}
 VALUES = {"cas-register": [0, 1, 2], "etcd": [None, 1, 2], "kv-append": ["a", "b"]}
 
 
+class _Any:
+    """Any call of the model, any outcome; reads return any observable value."""
+
+    def __init__(self, model: str):
+        self.model = model
+
+    def invoke(self, draw: st.DrawFn) -> tuple[str, Any]:
+        return draw(_call(self.model))
+
+    def outcome(self, draw: st.DrawFn, f: str, value: Any) -> str:
+        return draw(st.sampled_from(["ok", "ok", "ok", "fail", "info", "pending"]))
+
+    def completion(self, draw: st.DrawFn, f: str, value: Any, outcome: str) -> tuple[Any, Any]:
+        if outcome == "ok" and f in ("read", "get"):
+            value = draw(st.sampled_from(_observable(self.model)))
+        return value, "compare-failed" if outcome == "fail" else None
+
+
 @st.composite
 def small_history(draw: st.DrawFn, model: str) -> list[Op]:
     """Up to 12 operations by up to 4 processes, any interleaving, any outcome."""
-    n_ops = draw(st.integers(1, 12))
-    ops: list[Op] = []
-    busy: dict[int, tuple[str, Any]] = {}
-    idle = list(range(draw(st.integers(1, 4))))
-    next_process = len(idle)
-    invoked = 0
-    while invoked < n_ops or busy:
-        can_invoke = invoked < n_ops and idle
-        if can_invoke and (not busy or draw(st.booleans())):
-            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
-            f, value = draw(_call(model))
-            busy[p] = (f, value)
-            ops.append(Op(len(ops), p, "invoke", f, value))
-            invoked += 1
-            continue
-        if not busy:
-            break
-        p = draw(st.sampled_from(sorted(busy)))
-        f, value = busy.pop(p)
-        outcome = draw(st.sampled_from(["ok", "ok", "ok", "fail", "info", "pending"]))
-        if outcome == "pending":
-            continue  # never completes
-        if outcome == "info":
-            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
-            idle.append(next_process)
-            next_process += 1
-            continue
-        if outcome == "ok" and f in ("read", "get"):
-            value = draw(st.sampled_from(_observable(model)))
-        ops.append(Op(len(ops), p, outcome, f, value,
-                      error="compare-failed" if outcome == "fail" else None))
-        idle.append(p)
-    return ops
+    return interleaved(draw, _Any(model))
 
 
 def _observable(model: str) -> list[Any]:

@@ -13,67 +13,54 @@ from checker.linearizable import partition
 from checker.simulate import RegisterWorkload, register_history
 from checker.zones import decide
 from tests.brute import brute_force_linearizable
+from tests.histories import interleaved
 from tests.test_properties import assert_window_fails
 
 INITIAL = {"cas-register": 0, "register": 0, "etcd": None}
 
 
+class _Unique:
+    """Every write and cas writes a new value; with `timeouts`, most writes time out and
+    most cas fail."""
+
+    def __init__(self, model: str, timeouts: bool):
+        self.model, self.timeouts = model, timeouts
+        self.fresh = 1
+        self.written: list[Any] = [INITIAL[model]]
+
+    def invoke(self, draw: st.DrawFn) -> tuple[str, Any]:
+        f = draw(st.sampled_from(["read", "write"] + (["cas"] if self.model != "register"
+                                                      else [])))
+        value: Any = None
+        if f == "write":
+            value = self.fresh
+        elif f == "cas":
+            old = draw(st.sampled_from([*self.written, self.fresh + 5]))
+            if self.model == "etcd" and old is None:
+                old = self.fresh + 5
+            value = [old, self.fresh]
+        if f != "read":
+            self.written.append(self.fresh)
+            self.fresh += 1
+        return f, value
+
+    def outcome(self, draw: st.DrawFn, f: str, value: Any) -> str:
+        if f == "read":
+            return draw(st.sampled_from(["ok"] if self.timeouts else ["ok", "info", "pending"]))
+        outcomes = ["ok", "fail", "fail", "info", "info"] if self.timeouts else [
+            "ok", "ok", "ok", "fail", "info", "pending"]
+        return draw(st.sampled_from(outcomes))
+
+    def completion(self, draw: st.DrawFn, f: str, value: Any, outcome: str) -> tuple[Any, Any]:
+        if f == "read":
+            value = draw(st.sampled_from([*self.written, self.fresh + 7]))
+        return value, "compare-failed" if outcome == "fail" else None
+
+
 @st.composite
 def unique_history(draw: st.DrawFn, model: str, timeouts: bool = False) -> list[Op]:
-    """Up to 12 operations by up to 4 processes; every write and cas writes a new value.
-    With `timeouts`, most writes time out and most cas fail."""
-    n_ops = draw(st.integers(1, 12))
-    ops: list[Op] = []
-    busy: dict[int, tuple[str, Any]] = {}
-    idle = list(range(draw(st.integers(1, 4))))
-    next_process = len(idle)
-    invoked = 0
-    fresh = 1
-    written: list[Any] = [INITIAL[model]]
-    while invoked < n_ops or busy:
-        if invoked < n_ops and idle and (not busy or draw(st.booleans())):
-            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
-            kinds = ["read", "write"] + (["cas"] if model != "register" else [])
-            f = draw(st.sampled_from(kinds))
-            value: Any = None
-            if f == "write":
-                value = fresh
-                fresh += 1
-            elif f == "cas":
-                old = draw(st.sampled_from([*written, fresh + 5]))
-                if model == "etcd" and old is None:
-                    old = fresh + 5
-                value = [old, fresh]
-                fresh += 1
-            if f != "read":
-                written.append(value if f == "write" else value[1])
-            busy[p] = (f, value)
-            ops.append(Op(len(ops), p, "invoke", f, value))
-            invoked += 1
-            continue
-        if not busy:
-            break
-        p = draw(st.sampled_from(sorted(busy)))
-        f, value = busy.pop(p)
-        outcomes = ["ok", "ok", "ok", "fail", "info", "pending"]
-        if timeouts:
-            outcomes = ["ok", "fail", "fail", "info", "info"] if f != "read" else ["ok"]
-        outcome = draw(st.sampled_from(outcomes))
-        if f == "read" and outcome == "fail":
-            outcome = "ok"
-        if outcome == "pending":
-            continue
-        if outcome == "info":
-            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
-            idle.append(next_process)
-            next_process += 1
-            continue
-        if f == "read":
-            value = draw(st.sampled_from([*written, fresh + 7]))
-        ops.append(Op(len(ops), p, outcome, f, value,
-                      error="compare-failed" if outcome == "fail" else None))
-        idle.append(p)
-    return ops
+    """Up to 12 operations by up to 4 processes; every write and cas writes a new value."""
+    return interleaved(draw, _Unique(model, timeouts))
 
 
 @pytest.mark.parametrize("timeouts", [False, True])
@@ -180,66 +167,48 @@ def test_a_timed_out_write_nobody_read_can_explain_a_failed_cas() -> None:
     assert check_operations(m, pair(rest), workers=1).valid is False
 
 
+_PRECONDITION_ERRORS = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
+
+
+class _Excluding:
+    """etcd operations, every written value new, with many failed cas (they exclude a
+    value), failed creates (exclude absent) and failed deletes (read absent); reads may
+    return absent."""
+
+    def __init__(self, initial: Any):
+        self.fresh = 1
+        self.written: list[Any] = [initial]
+
+    def invoke(self, draw: st.DrawFn) -> tuple[str, Any]:
+        f = draw(st.sampled_from(["read", "write", "cas", "cas", "create", "delete"]))
+        value: Any = None
+        if f == "write":
+            value = self.fresh
+        elif f == "cas":
+            value = [draw(st.sampled_from([*self.written, None, self.fresh + 5])), self.fresh]
+        elif f == "create":
+            value = self.fresh + 9  # it fails: never written
+        if f in ("write", "cas"):
+            self.written.append(self.fresh)
+            self.fresh += 1
+        return f, value
+
+    def outcome(self, draw: st.DrawFn, f: str, value: Any) -> str:
+        outcomes = {"create": ["fail", "fail", "info"], "delete": ["fail", "fail", "info"],
+                    "cas": ["ok", "fail", "fail", "info", "pending"],
+                    "write": ["ok", "ok", "info", "pending"]}.get(f, ["ok"])
+        return draw(st.sampled_from(outcomes))
+
+    def completion(self, draw: st.DrawFn, f: str, value: Any, outcome: str) -> tuple[Any, Any]:
+        if f == "read":
+            value = draw(st.sampled_from([*self.written, None, self.fresh + 7]))
+        return value, _PRECONDITION_ERRORS.get(f) if outcome == "fail" else None
+
+
 @st.composite
 def etcd_history(draw: st.DrawFn, initial: Any) -> list[Op]:
-    """Up to 12 etcd operations by up to 4 processes, every written value new, with
-    many failed cas (they exclude a value), failed creates (exclude absent) and failed
-    deletes (read absent); reads may return absent."""
-    n_ops = draw(st.integers(1, 12))
-    ops: list[Op] = []
-    busy: dict[int, tuple[str, Any]] = {}
-    idle = list(range(draw(st.integers(1, 4))))
-    next_process = len(idle)
-    invoked = 0
-    fresh = 1
-    written: list[Any] = [initial]
-    while invoked < n_ops or busy:
-        if invoked < n_ops and idle and (not busy or draw(st.booleans())):
-            p = idle.pop(draw(st.integers(0, len(idle) - 1)))
-            f = draw(st.sampled_from(["read", "write", "cas", "cas", "create", "delete"]))
-            value: Any = None
-            if f == "write":
-                value = fresh
-                fresh += 1
-                written.append(value)
-            elif f == "cas":
-                old = draw(st.sampled_from([*written, None, fresh + 5]))
-                value = [old, fresh]
-                written.append(fresh)
-                fresh += 1
-            elif f == "create":
-                value = fresh + 9  # it fails: never written
-            busy[p] = (f, value)
-            ops.append(Op(len(ops), p, "invoke", f, value))
-            invoked += 1
-            continue
-        if not busy:
-            break
-        p = draw(st.sampled_from(sorted(busy)))
-        f, value = busy.pop(p)
-        if f in ("create", "delete"):
-            outcomes = ["fail", "fail", "info"]
-        elif f == "cas":
-            outcomes = ["ok", "fail", "fail", "info", "pending"]
-        elif f == "write":
-            outcomes = ["ok", "ok", "info", "pending"]
-        else:
-            outcomes = ["ok"]
-        outcome = draw(st.sampled_from(outcomes))
-        if outcome == "pending":
-            continue
-        if outcome == "info":
-            ops.append(Op(len(ops), p, "info", f, value, error="timeout"))
-            idle.append(next_process)
-            next_process += 1
-            continue
-        if f == "read":
-            value = draw(st.sampled_from([*written, None, fresh + 7]))
-        error = {"cas": "compare-failed", "create": "node-exists", "delete": "not-found"}
-        ops.append(Op(len(ops), p, outcome, f, value,
-                      error=error.get(f) if outcome == "fail" else None))
-        idle.append(p)
-    return ops
+    """Up to 12 etcd operations by up to 4 processes (see _Excluding)."""
+    return interleaved(draw, _Excluding(initial))
 
 
 @pytest.mark.parametrize("initial", [None, 0])

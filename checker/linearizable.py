@@ -38,7 +38,7 @@ class KeyResult:
     seconds: float = 0.0
     reason: str | None = None
     counterexample: Counterexample | None = None
-    method: str = "search"  # how it was decided: "refutation", "zones" or "search"
+    method: str = "search"  # how: "refutation", "zones", "search"; "none": out of time first
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
@@ -119,6 +119,10 @@ def check_key(
                 model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
+    reason = budget.exceeded()  # each phase is O(n log n), but n may be large
+    if reason is not None:
+        return KeyResult(key, "unknown", len(entries), reason=reason, method="none",
+                         seconds=time.monotonic() - started)
     zone = decide(model, entries, key)
     if zone is not None:
         result = KeyResult(key, zone.valid, len(entries), method="zones")
@@ -127,6 +131,10 @@ def check_key(
                 model, key, entries, zone, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
+    reason = budget.exceeded()
+    if reason is not None:
+        return KeyResult(key, "unknown", len(entries), reason=reason, method="none",
+                         seconds=time.monotonic() - started)
     reduced, _ = reduce(model, entries)
     outcome = search(model, reduced, model.init(), budget)
     if outcome.valid is None:

@@ -140,6 +140,8 @@ def print_human(fr: FileResult, out: TextIO) -> None:
         print(f"  {ce.explanation}", file=out)
         op = ce.op
         print(f"    op: process {op.process} {op.description} ({op.where()})", file=out)
+        if ce.proof is not None and ce.proof.zones and ce.proof.zones != ce.explanation:
+            print(f"    proof: {ce.proof.zones}", file=out)
         w = ce.window
         if not w.verified:
             start = "not verified in the time allowed"

@@ -387,7 +387,7 @@ def zone_counterexample(
                                          stop=involved[-1] + 1, latest=involved[0])
     if any_state:
         result = _window_counterexample(model, key, entries, culprit, explanation,
-                                        (first, stop, True), small)
+                                        (first, stop, True), small, restate=True)
         result.proof = Proof(zones=verdict.why)
         return result
     kept = [entries[i] for i in verdict.kept] if verdict.kept else list(entries)
@@ -405,10 +405,12 @@ def zone_counterexample(
 
 def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], culprit: int,
                            explanation: str, window: tuple[int, int, bool],
-                           budget: Budget) -> Counterexample:
+                           budget: Budget, restate: bool = False) -> Counterexample:
     """A proof's counterexample: `window` (first, stop, from any state) is known not to
     linearize; a search of it from its starting states gives the states the culprit
-    met and partial linearizations (those stuck at the culprit first)."""
+    met and partial linearizations (those stuck at the culprit first). With `restate`,
+    when the search got stuck at the culprit, the explanation becomes the model's: why
+    the culprit fits none of the states it met there."""
     first, stop, from_any_state = window
     ops = entries[first:stop]
     starts = model.initial_states([e.call for e in ops]) if from_any_state else None
@@ -431,6 +433,8 @@ def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], cul
             at_culprit.extend(found)
         else:
             elsewhere.extend(found)
+    if restate and states:
+        explanation = model.explain(entries[culprit].call, states, key)
     paths = sorted(at_culprit or elsewhere, key=lambda p: -len(p[1]))[:MAX_PATHS]
     return _report(model, key, entries, culprit, explanation, states, paths, window,
                    from_history_start=first == 0 and not from_any_state)

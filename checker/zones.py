@@ -474,25 +474,30 @@ class _Decider:
         return ("value " if len(c.values) == 1 else "values ") + ", ".join(shown) + more
 
     def overlap(self, a: _Chain, b: _Chain) -> ZoneVerdict:
+        # a's zone begins first; the operation invoked at its end (L) comes too late:
+        # b's value was already established (a stale read, when it is a read).
         return self.fail(
-            b.first_end_op if b.first_end_op != _INIT else b.last_start_op,
-            f"the register must hold {self.values(a)} from {self.completed(a.first_end_op)} "
-            f"(when {self.describe(a.first_end_op)} completed) to "
-            f"{self.invoked(a.last_start_op)} (when {self.describe(a.last_start_op)} was "
-            f"invoked), and {self.values(b)} from {self.completed(b.first_end_op)} (when "
+            a.last_start_op,
+            f"{self.describe(a.last_start_op)} comes too late: the register must hold "
+            f"{self.values(a)} from {self.completed(a.first_end_op)} (when "
+            f"{self.describe(a.first_end_op)} completed) until it was invoked, and "
+            f"{self.values(b)} from {self.completed(b.first_end_op)} (when "
             f"{self.describe(b.first_end_op)} completed) to {self.invoked(b.last_start_op)} "
             f"(when {self.describe(b.last_start_op)} was invoked): the two overlap",
             [*_ends(a), *_ends(b)],
         )
 
     def inside(self, c: _Chain, f: _Chain) -> ZoneVerdict:
+        # f's operation at L still needs f's value, though c's must come in between.
         return self.fail(
-            c.first_end_op if c.first_end_op != _INIT else c.last_start_op,
+            f.last_start_op,
+            f"{self.describe(f.last_start_op)} comes too late: the register must hold "
+            f"{self.values(f)} from {self.completed(f.first_end_op)} (when "
+            f"{self.describe(f.first_end_op)} completed) until it was invoked, but "
             f"{self.values(c)} can only hold between {self.invoked(c.last_start_op)} (when "
             f"{self.describe(c.last_start_op)} was invoked) and "
             f"{self.completed(c.first_end_op)} (when {self.describe(c.first_end_op)} "
-            f"completed), but all that time the register must hold {self.values(f)}, from "
-            f"{self.completed(f.first_end_op)} to {self.invoked(f.last_start_op)}",
+            "completed), all within that time",
             [*_ends(c), *_ends(f)],
         )
 

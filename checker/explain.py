@@ -12,11 +12,11 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from checker.history import Operation
-from checker.models.base import Model, key_prefix
+from checker.models.base import Model, ValueModel, implements, key_prefix
 from checker.reduce import reduce
 from checker.refute import Refutation
 from checker.search import MAX_PATHS, Budget, Entry, SearchResult, search
@@ -149,6 +149,55 @@ def replay(model: Model, entries: Sequence[Entry], path: Sequence[int],
                                 from_history_start)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The operations of a window: entries[first:stop], and `carried`: those invoked
+    before entries[first] and still running then. A carried operation may have taken
+    effect before the window (its effect is then in the state the window starts from)
+    or inside it, or, when it never completed, never: in the window it is indeterminate."""
+
+    first: int
+    stop: int
+    from_any_state: bool
+    carried: tuple[int, ...] = ()
+
+    def indexes(self) -> list[int]:
+        return [*self.carried, *range(self.first, self.stop)]
+
+    def searched(self, entries: Sequence[Entry]) -> list[Entry]:
+        """The window as the search takes it, sorted by invocation."""
+        return [*(replace(entries[j], completed=None) for j in self.carried),
+                *entries[self.first:self.stop]]
+
+
+def span(model: Model, entries: Sequence[Entry], first: int, stop: int) -> Span:
+    """The window from `first` to `stop`, from every state, with the operations it carries:
+    every one still running when entries[first] was invoked, except read-only ones (as
+    indeterminate operations they constrain nothing) and, of those that never
+    completed, the ones whose written values no operation of the window observes (for
+    single-value models; for others they are left out, a cut the window may show)."""
+    if first == 0:
+        return Span(0, stop, True)
+    at = entries[first].invoked
+    observed: set[Any] | None = None
+    if implements(model, ValueModel):
+        observed = set()
+        for e in entries[first:stop]:
+            observed.update(model.observes(e.call))  # type: ignore[attr-defined]
+    carried = []
+    for j in range(first):
+        e = entries[j]
+        if model.read_only(e.call):
+            continue
+        if e.completed is not None:
+            if e.completed > at:
+                carried.append(j)
+        elif observed is not None and any(
+                v in observed for v in model.provides(e.call)):  # type: ignore[attr-defined]
+            carried.append(j)
+    return Span(first, stop, True, tuple(carried))
+
+
 def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
                  budget: Budget) -> bool:
     """True when the window linearizes from none of the `initial` states; False when
@@ -162,8 +211,9 @@ def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
 
 
 def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
-                stop: int | None = None, latest: int | None = None) -> tuple[int, int, bool]:
-    """(first, stop, from_any_state): entries[first:stop] is not linearizable.
+                stop: int | None = None, latest: int | None = None) -> Span:
+    """A window that is not linearizable: from every state (a Span from `span`), or the
+    prefix entries[:stop] from the initial state.
 
     By default the window ends with the last operation invoked before the culprit
     `c` completed and starts at or before `c` (`stop` and `latest` override both).
@@ -183,7 +233,7 @@ def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
         floor = _few_states_from(model, entries, latest, stop)
 
         def fails(mid: int) -> bool | None:
-            window = entries[mid:stop]
+            window = span(model, entries, mid, stop).searched(entries)
             starts = model.initial_states([e.call for e in window])
             if starts is None:
                 return None
@@ -212,10 +262,10 @@ def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
                     lo = mid
                 else:
                     hi = mid - 1
-            return lo, stop, True
+            return span(model, entries, lo, stop)
     if stop < len(entries) and window_fails(model, entries[:stop], [model.init()], budget):
-        return 0, stop, False
-    return 0, len(entries), False
+        return Span(0, stop, False)
+    return Span(0, len(entries), False)
 
 
 def _few_states_from(model: Model, entries: Sequence[Entry], c: int, stop: int) -> int:
@@ -320,13 +370,13 @@ def _report(
     explanation: str,
     states: Sequence[Any],
     paths: Sequence[tuple[Any, Sequence[int]]],
-    window: tuple[int, int, bool],
+    window: Span,
     from_history_start: bool = True,
 ) -> Counterexample:
     others = concurrent_with(entries, culprit)
     ordered = sorted(paths, key=lambda p: len(p[1]), reverse=True)
-    first, stop, any_state = window
-    ops = entries[first:stop]
+    any_state = window.from_any_state
+    ops = [entries[i] for i in window.indexes()]
     return Counterexample(
         op=describe(model, entries[culprit]),
         explanation=explanation,
@@ -362,9 +412,10 @@ def refutation_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
 ) -> Counterexample:
     """From a refutation: its proof, and a search of its window for partial linearizations."""
+    first, stop = proof.window
     result = _window_counterexample(model, key, entries, proof.culprit,
                                     f"{key_prefix(key)}{proof.why}",
-                                    (*proof.window, proof.from_any_state), budget)
+                                    Span(first, stop, proof.from_any_state), budget)
     result.proof = Proof(
         destroyer=None if proof.destroyer is None else describe(model, entries[proof.destroyer]),
         last_producer=None if proof.producer is None else describe(model,
@@ -383,11 +434,11 @@ def zone_counterexample(
     explanation = verdict.why or f"{key_prefix(key)}not linearizable"
     small = _window_budget(budget)
     involved = sorted({culprit, *verdict.involved})
-    first, stop, any_state = find_window(model, entries, culprit, small,
-                                         stop=involved[-1] + 1, latest=involved[0])
-    if any_state:
-        result = _window_counterexample(model, key, entries, culprit, explanation,
-                                        (first, stop, True), small, restate=True)
+    window = find_window(model, entries, culprit, small, stop=involved[-1] + 1,
+                         latest=involved[0])
+    if window.from_any_state:
+        result = _window_counterexample(model, key, entries, culprit, explanation, window,
+                                        small, restate=True)
         result.proof = Proof(zones=verdict.why)
         return result
     kept = [entries[i] for i in verdict.kept] if verdict.kept else list(entries)
@@ -397,22 +448,23 @@ def zone_counterexample(
         result.proof = Proof(zones=verdict.why)
         return result
     result = _report(model, key, entries, culprit, explanation, [], [],
-                     (0, len(entries), False))
+                     Span(0, len(entries), False))
     result.window.verified = False
     result.proof = Proof(zones=verdict.why)
     return result
 
 
 def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], culprit: int,
-                           explanation: str, window: tuple[int, int, bool],
+                           explanation: str, window: Span,
                            budget: Budget, restate: bool = False) -> Counterexample:
-    """A proof's counterexample: `window` (first, stop, from any state) is known not to
-    linearize; a search of it from its starting states gives the states the culprit
-    met and partial linearizations (those stuck at the culprit first). With `restate`,
-    when the search got stuck at the culprit, the explanation becomes the model's: why
-    the culprit fits none of the states it met there."""
-    first, stop, from_any_state = window
-    ops = entries[first:stop]
+    """A proof's counterexample: `window` is known not to linearize; a search of it
+    from its starting states gives the states the culprit met and partial
+    linearizations (those stuck at the culprit first). With `restate`, when the search
+    got stuck at the culprit, the explanation becomes the model's: why the culprit
+    fits none of the states it met there."""
+    from_any_state = window.from_any_state
+    ops = window.searched(entries)
+    where = window.indexes()  # entry index of each of ops
     starts = model.initial_states([e.call for e in ops]) if from_any_state else None
     starts = (starts or [model.init()])[:MAX_WINDOW_STATES]
     states: list[Any] = []
@@ -427,8 +479,8 @@ def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], cul
         stuck = outcome.stuck
         if outcome.valid is not False or stuck is None:
             continue
-        found = [(initial, [first + kept[i] for i in p]) for p in stuck.paths[:1]]
-        if first + kept[stuck.op] == culprit:
+        found = [(initial, [where[kept[i]] for i in p]) for p in stuck.paths[:1]]
+        if where[kept[stuck.op]] == culprit:
             states.extend(s for s in stuck.states if s not in states)
             at_culprit.extend(found)
         else:
@@ -437,4 +489,4 @@ def _window_counterexample(model: Model, key: Any, entries: Sequence[Entry], cul
         explanation = model.explain(entries[culprit].call, states, key)
     paths = sorted(at_culprit or elsewhere, key=lambda p: -len(p[1]))[:MAX_PATHS]
     return _report(model, key, entries, culprit, explanation, states, paths, window,
-                   from_history_start=first == 0 and not from_any_state)
+                   from_history_start=window.first == 0 and not from_any_state)

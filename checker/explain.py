@@ -174,8 +174,9 @@ def span(model: Model, entries: Sequence[Entry], first: int, stop: int) -> Span:
     """The window from `first` to `stop`, from every state, with the operations it carries:
     every one still running when entries[first] was invoked, except read-only ones (as
     indeterminate operations they constrain nothing) and, of those that never
-    completed, the ones whose written values no operation of the window observes (for
-    single-value models; for others they are left out, a cut the window may show)."""
+    completed, all but one per distinct call writing a value some operation of the
+    window observes (for single-value models; for others none: a cut the window may
+    show)."""
     if first == 0:
         return Span(0, stop, True)
     at = entries[first].invoked
@@ -185,6 +186,7 @@ def span(model: Model, entries: Sequence[Entry], first: int, stop: int) -> Span:
         for e in entries[first:stop]:
             observed.update(model.observes(e.call))  # type: ignore[attr-defined]
     carried = []
+    pending: set[Any] = set()
     for j in range(first):
         e = entries[j]
         if model.read_only(e.call):
@@ -192,8 +194,9 @@ def span(model: Model, entries: Sequence[Entry], first: int, stop: int) -> Span:
         if e.completed is not None:
             if e.completed > at:
                 carried.append(j)
-        elif observed is not None and any(
+        elif observed is not None and e.call not in pending and any(
                 v in observed for v in model.provides(e.call)):  # type: ignore[attr-defined]
+            pending.add(e.call)
             carried.append(j)
     return Span(first, stop, True, tuple(carried))
 
@@ -211,7 +214,8 @@ def window_fails(model: Model, window: Sequence[Entry], initial: Sequence[Any],
 
 
 def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
-                stop: int | None = None, latest: int | None = None) -> Span:
+                stop: int | None = None, latest: int | None = None,
+                carry: bool = False) -> Span:
     """A window that is not linearizable: from every state (a Span from `span`), or the
     prefix entries[:stop] from the initial state.
 
@@ -221,7 +225,8 @@ def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
     cheap: starting ever further back from `latest` (1, 2, 4, … operations), then
     bisected; each verified by the search. Without one, the prefix up to `stop`
     from the initial state, verified too; without that, the whole history, from the
-    initial state (the caller's proof covers it).
+    initial state (the caller's proof covers it). With `carry`, windows carry the
+    operations still running when they start (see `span`): truer, and dearer to find.
     """
     if stop is None:
         end = entries[c].completed
@@ -232,12 +237,16 @@ def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
     if latest > 0:
         floor = _few_states_from(model, entries, latest, stop)
 
+        def cut(mid: int) -> Span:
+            return span(model, entries, mid, stop) if carry else Span(mid, stop, True)
+
         def fails(mid: int) -> bool | None:
-            window = span(model, entries, mid, stop).searched(entries)
+            window = cut(mid).searched(entries)
             starts = model.initial_states([e.call for e in window])
             if starts is None:
                 return None
-            return window_fails(model, window, starts, budget)
+            reduced, _ = reduce(model, window, deadlines=False)
+            return window_fails(model, reduced, starts, budget)
 
         # Grow by doubling from `latest` until one fails, then bisect between it and
         # the last that did not.
@@ -262,7 +271,7 @@ def find_window(model: Model, entries: Sequence[Entry], c: int, budget: Budget,
                     lo = mid
                 else:
                     hi = mid - 1
-            return span(model, entries, lo, stop)
+            return cut(lo)
     if stop < len(entries) and window_fails(model, entries[:stop], [model.init()], budget):
         return Span(0, stop, False)
     return Span(0, len(entries), False)
@@ -435,7 +444,7 @@ def zone_counterexample(
     small = _window_budget(budget)
     involved = sorted({culprit, *verdict.involved})
     window = find_window(model, entries, culprit, small, stop=involved[-1] + 1,
-                         latest=involved[0])
+                         latest=involved[0], carry=True)
     if window.from_any_state:
         result = _window_counterexample(model, key, entries, culprit, explanation, window,
                                         small, restate=True)

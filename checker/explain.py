@@ -442,7 +442,7 @@ def zone_counterexample(
     culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
     explanation = verdict.why or f"{key_prefix(key)}not linearizable"
     small = _window_budget(budget)
-    involved = sorted({culprit, *verdict.involved})
+    involved = verdict.involved or [culprit]  # sorted; the culprit among them
     window = find_window(model, entries, culprit, small, stop=involved[-1] + 1,
                          latest=involved[0], carry=True)
     if window.from_any_state:

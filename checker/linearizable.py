@@ -119,10 +119,9 @@ def check_key(
                 model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
-    reason = budget.exceeded()  # each phase is O(n log n), but n may be large
-    if reason is not None:
-        return KeyResult(key, "unknown", len(entries), reason=reason, method="none",
-                         seconds=time.monotonic() - started)
+    late = _out_of_time(key, entries, budget, started)  # each phase is O(n log n),
+    if late is not None:  # but n may be large
+        return late
     zone = decide(model, entries, key)
     if zone is not None:
         result = KeyResult(key, zone.valid, len(entries), method="zones")
@@ -131,10 +130,9 @@ def check_key(
                 model, key, entries, zone, _explain().explain_budget(budget, started, explain))
         result.seconds = time.monotonic() - started
         return result
-    reason = budget.exceeded()
-    if reason is not None:
-        return KeyResult(key, "unknown", len(entries), reason=reason, method="none",
-                         seconds=time.monotonic() - started)
+    late = _out_of_time(key, entries, budget, started)
+    if late is not None:
+        return late
     reduced, _ = reduce(model, entries)
     outcome = search(model, reduced, model.init(), budget)
     if outcome.valid is None:
@@ -149,6 +147,16 @@ def check_key(
                 model, key, windowed, outcome, _explain().explain_budget(budget, started, explain))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _out_of_time(key: Any, entries: list[Entry], budget: Budget,
+                 started: float) -> KeyResult | None:
+    """An unknown verdict when the budget is spent before the next phase begins."""
+    reason = budget.exceeded()
+    if reason is None:
+        return None
+    return KeyResult(key, "unknown", len(entries), reason=reason, method="none",
+                     seconds=time.monotonic() - started)
 
 
 def _explain() -> Any:

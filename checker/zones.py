@@ -86,13 +86,6 @@ class _Chain:
     last_start_op: int
 
 
-def applies(model: Model, entries: Sequence[Entry]) -> bool:
-    """True when the model and every call fit the zone procedure (values not checked)."""
-    if not implements(model, RegisterModel):
-        return False
-    return all(_effect(model, e.call) is not None for e in entries)
-
-
 def _effect(model: Any, call: Any) -> tuple[Any, Any] | Any:
     """The call's register effect; or, for a read-only call that fits every value but
     one, `_Excludes(value)`; None when the procedure cannot take the call."""

@@ -8,7 +8,10 @@ from typing import Any, Protocol
 from hypothesis import strategies as st
 
 from checker import UNOBSERVED, Op, Operation, check_operations, make_model, pair
+from checker.explain import Window
 from checker.linearizable import CheckResult
+from checker.search import Budget, Entry, search
+from tests.brute import brute_force_linearizable
 
 _ = UNOBSERVED
 
@@ -80,3 +83,30 @@ def interleaved(draw: Any, shape: Shape, max_ops: int = 12, max_processes: int =
         ops.append(Op(len(ops), p, outcome, f, done, error=error))
         idle.append(p)
     return ops
+
+
+def window_operations(window: Window) -> list[Operation]:
+    recorded = [o.operation for o in window.ops]
+    assert all(o is not None for o in recorded), "a window's operations come from the history"
+    return [o for o in recorded if o is not None]
+
+
+def assert_window_fails(model: Any, window: Window) -> None:
+    """The reported window is itself not linearizable, from every state it could start in."""
+    ops = window_operations(window)
+    calls = []
+    for op in ops:
+        call = model.prepare(op)
+        if call is not None and not (op.completed is None and model.read_only(call)):
+            calls.append(Entry(call, op.invoked, op.completed, op))
+    starts = [model.init()]
+    assert window.verified
+    if window.initial == "any":
+        starts = model.initial_states([e.call for e in calls])
+        assert starts
+    for state in starts:
+        assert search(model, calls, state, Budget()).valid is False, (
+            f"window linearizes from {state!r}: {window.ops}"
+        )
+        if len(ops) <= 10:
+            assert not brute_force_linearizable(model, ops, state)

@@ -8,14 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker import Op, Operation, check_operations, make_model, pair
-from checker.explain import Window
+from checker import Op, check_operations, make_model, pair
 from checker.models.base import INVALID
 from checker.models.register import Read, Write
-from checker.search import Budget, Entry, search
+from checker.search import Entry
 from checker.simulate import Workload, initial, inject_impossible, simulate
 from tests.brute import brute_force_linearizable
-from tests.histories import interleaved
+from tests.histories import assert_window_fails, interleaved
 
 MODELS: dict[str, Any] = {"cas-register": 0, "etcd": None, "mutex": False, "kv-append": ""}
 VALUES = {"cas-register": [0, 1, 2], "etcd": [None, 1, 2], "kv-append": ["a", "b"]}
@@ -73,33 +72,6 @@ def test_agrees_with_brute_force_on_small_histories(model: str, data: st.DataObj
     assert result.valid is expected, f"history: {[o.to_json() for o in ops]}"
     if result.valid is False:
         assert_window_fails(m, result.keys[0].counterexample.window)
-
-
-def window_operations(window: Window) -> list[Operation]:
-    recorded = [o.operation for o in window.ops]
-    assert all(o is not None for o in recorded), "a window's operations come from the history"
-    return [o for o in recorded if o is not None]
-
-
-def assert_window_fails(model: Any, window: Window) -> None:
-    """The reported window is itself not linearizable, from every state it could start in."""
-    ops = window_operations(window)
-    calls = []
-    for op in ops:
-        call = model.prepare(op)
-        if call is not None and not (op.completed is None and model.read_only(call)):
-            calls.append(Entry(call, op.invoked, op.completed, op))
-    starts = [model.init()]
-    assert window.verified
-    if window.initial == "any":
-        starts = model.initial_states([e.call for e in calls])
-        assert starts
-    for state in starts:
-        assert search(model, calls, state, Budget()).valid is False, (
-            f"window linearizes from {state!r}: {window.ops}"
-        )
-        if len(ops) <= 10:
-            assert not brute_force_linearizable(model, ops, state)
 
 
 SEEDS = range(12)

@@ -13,8 +13,7 @@ from checker.linearizable import partition
 from checker.simulate import RegisterWorkload, register_history
 from checker.zones import decide
 from tests.brute import brute_force_linearizable
-from tests.histories import interleaved
-from tests.test_properties import assert_window_fails
+from tests.histories import assert_window_fails, interleaved
 
 INITIAL = {"cas-register": 0, "register": 0, "etcd": None}
 

@@ -30,10 +30,10 @@ from pathlib import Path
 from checker.formats import write_jsonl
 from checker.history import NEMESIS, Op
 from checker.simulate import Workload, inject_impossible, simulate
+from harness.check import check_history
 from harness.report import build_report
 from harness.report.browser import chromium, missing, open_report
 from harness.results import RunResults, write_spec
-from harness.runner import check_history
 from harness.spec import parse
 
 

@@ -142,7 +142,8 @@ def _add_report(sub: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from harness.report.build import build_report, recheck
+    from harness.check import recheck
+    from harness.report.build import build_report
     from harness.results import exit_code
     from harness.spec import SpecError
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from checker.formats import read_ops
 from checker.history import NEMESIS, Op, OpType
 from harness.ops import Completion, Invocation
 
@@ -72,3 +73,10 @@ class Recorder:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def read_history(path: Path) -> list[Op]:
+    """A recorded history.jsonl read back."""
+    with open(path, encoding="utf-8") as stream:
+        _, ops = read_ops(stream, str(path), "jsonl")
+        return list(ops)

@@ -26,10 +26,8 @@ from typing import Any
 
 import uvloop
 
-from checker.check import check_file
-from checker.history import NEMESIS, Op
-from checker.set_full import check_set_full
-from checker.stats import compute as compute_stats
+from checker.history import NEMESIS
+from harness.check import check_history
 from harness.client import Client
 from harness.generator import (
     Await,
@@ -394,24 +392,3 @@ def _check(
 ) -> None:
     progress.say(f"checking {sum(1 for op in recorder.ops if op.type == 'invoke')} operations")
     check_history(spec, run_dir / "history.jsonl", recorder.ops, results)
-
-
-def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults) -> None:
-    """The workload's checkers and the statistics, into results (also `splitbrain report`)."""
-    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
-    if "linearizable" in workload.checkers and workload.model is not None:
-        checked = check_file(
-            str(history), workload.model, None, "jsonl",
-            time_limit=spec.checker.time_limit,
-            memory_limit=int(spec.checker.memory_limit_mb * 2**20),
-        )  # fmt: skip
-        results.checkers["linearizable"] = checked.result.to_json()
-    if "set-full" in workload.checkers:
-        linearizable = bool(spec.workload.options.get("linearizable", True))
-        results.checkers["set-full"] = check_set_full(ops, linearizable).to_json()
-    stats = compute_stats(ops)
-    results.stats = stats.to_json()
-    any_ok = any(c.get("ok") for c in stats.ops.values())
-    results.checkers["stats"] = {"valid": True if any_ok else "unknown"}
-    if not any_ok:
-        results.notes.append("no client operation succeeded: the verdicts say little")

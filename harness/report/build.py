@@ -18,19 +18,13 @@ import jinja2
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from checker.formats import read_ops
 from checker.history import Op
+from harness.recorder import read_history
 from harness.report import figures
 
 REPORT = "report.html"
 MAX_LISTED = 50  # elements of a set-full list shown before "and N more"
 EAGER_COUNTEREXAMPLES = 5  # drawn at load; the others as they are scrolled near
-
-
-def read_history(path: Path) -> list[Op]:
-    with open(path, encoding="utf-8") as stream:
-        _, ops = read_ops(stream, str(path), "jsonl")
-        return list(ops)
 
 
 @functools.cache
@@ -173,34 +167,3 @@ def _files(results: dict[str, Any], run_dir: Path | None) -> list[dict[str, str]
         for log in sorted((run_dir / "nodes").iterdir()):
             out.append({"name": f"nodes/{log.name}", "href": f"nodes/{log.name}"})
     return out
-
-
-NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
-
-
-def recheck(run_dir: Path) -> dict[str, Any]:
-    """Check the stored history again with today's checkers, and rewrite results.json:
-    its verdicts, statistics and notes change; what the run recorded (times, system,
-    cluster, spec) stays. `rechecked` says when."""
-    from harness.results import RunResults, _iso, load_run_spec
-    from harness.runner import check_history
-
-    run_dir = Path(run_dir)
-    path = run_dir / "results.json"
-    old = json.loads(path.read_text())
-    spec = load_run_spec(run_dir)
-    fresh = RunResults(spec.name, old.get("run_id", ""), spec, time.time(),
-                       error=old.get("error"), interrupted=bool(old.get("interrupted")))
-    history = run_dir / "history.jsonl"
-    check_history(spec, history, read_history(history), fresh)
-    new = dict(old)
-    new["checkers"] = fresh.checkers
-    new["stats"] = fresh.stats
-    new["valid"] = fresh.verdict
-    new["notes"] = [n for n in old.get("notes", []) if n != NO_OK_NOTE] + fresh.notes
-    new["files"] = {**old.get("files", {}), "report": REPORT}
-    new["rechecked"] = _iso(time.time())
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(new, indent=1, default=str) + "\n")
-    tmp.replace(path)
-    return new

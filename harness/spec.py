@@ -7,6 +7,7 @@ names it, what it must be, and what it was; an unknown field names the known one
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local")
 READ_MODES = ("quorum", "local")
 SCHEDULES = ("interval", "random", "list")
+SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
 
 
 class SpecError(ValueError):
@@ -188,6 +190,9 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     for name in ("subnet_pool", "results"):
         if name in top:
             spec[name] = _expect(top[name], str, w(name), "a string")
+    if "subnet_pool" in top or spec.get("backend", Spec.backend) == "docker":
+        _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool), spec.get("nodes", Spec.nodes),
+                     w("subnet_pool"))
     if "workload" in top:
         raw = _mapping(top["workload"], w("workload"))
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
@@ -200,6 +205,24 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
             **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
         )
     return Spec(**spec)
+
+
+def _subnet_pool(pool: str, nodes: int, where: str) -> None:
+    """The pool must be IPv4 and each run's subnet in it (a /SUBNET_PREFIX, or the pool
+    itself when smaller) must hold a gateway and every node."""
+    try:
+        network = ipaddress.IPv4Network(pool)
+    except ValueError as e:
+        raise SpecError(f"{where}: expected an IPv4 network such as 10.97.0.0/16, got "
+                        f"{pool!r} ({e})") from None
+    prefix = max(SUBNET_PREFIX, network.prefixlen)
+    room = max(2 ** (32 - prefix) - 2, 0) - 1  # addresses for nodes: not the gateway's
+    if room < nodes:
+        raise SpecError(
+            f"{where}: {pool} leaves room for {max(room, 0)} node(s) in a run's /{prefix}, "
+            f"and the spec has {nodes}; give a larger pool (a /{SUBNET_PREFIX} or shorter "
+            "prefix)"
+        )
 
 
 def _nemesis(value: Any, where: str) -> NemesisSpec:
@@ -232,6 +255,11 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
                     raise SpecError(f"{at}: needs 'at' (seconds) and 'f' (an operation)")
                 if step["at"] != 0:
                     _positive_number(step["at"], f"{at}.at")
+                if steps and step["at"] < steps[-1].at:
+                    raise SpecError(
+                        f"{at}.at: {step['at']:g} s comes before the step above it "
+                        f"({steps[-1].at:g} s); list the steps in time order"
+                    )
                 _expect(step["f"], str, f"{at}.f", "a nemesis operation name")
                 steps.append(StepSpec(float(step["at"]), step["f"], step.get("value")))
         elif "steps" in s:
@@ -262,12 +290,17 @@ def load(path: str | Path) -> Spec:
             data = yaml.safe_load(stream)
     except OSError as e:
         raise SpecError(f"{path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise SpecError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        data = {}
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not a spec: nested too deeply") from None
+    if data is None or data == {}:
+        raise SpecError(f"{path}: empty spec (the smallest spec is one line: `name: x`)")
     spec = parse(data, path)
     if "name" not in data:
         spec = dataclasses.replace(spec, name=Path(path).stem)

@@ -53,6 +53,19 @@ def test_every_shipped_spec_loads(path: Path) -> None:
             {"at": 1, "f": "partition", "value": "halves"}]}}},
          "steps[0].f: expected one of kill, restart, got 'partition'"),
         ([1, 2], "expected a mapping"),
+        ({"subnet_pool": "10.0.0.0/30", "nodes": 3},
+         "field 'subnet_pool': 10.0.0.0/30 leaves room for 1 node(s) in a run's /30, and "
+         "the spec has 3"),
+        ({"subnet_pool": "10.0.0.0/33"}, "field 'subnet_pool': expected an IPv4 network"),
+        ({"subnet_pool": "10.97.0.0/16", "nodes": 300},
+         "leaves room for 253 node(s) in a run's /24, and the spec has 300"),
+        ({"nemesis": {"faults": ["kill"], "kill": {"signal": "SIGFOO"}}},
+         "nemesis.kill.signal: expected one of SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGABRT, "
+         "SIGHUP, got 'SIGFOO'"),
+        ({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": [
+            {"at": 1, "f": "kill", "value": "leader"}, {"at": 10, "f": "restart"},
+            {"at": 5, "f": "kill", "value": "leader"}]}}},
+         "'nemesis'.schedule.steps[2].at: 5 s comes before the step above it (10 s)"),
     ],
 )  # fmt: skip
 def test_a_wrong_field_is_named_with_what_it_must_be(data: object, message: str) -> None:
@@ -67,6 +80,39 @@ def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("name: x\nnodes: [3\n")
     with pytest.raises(SpecError, match=r"broken\.yaml:\d+: not valid YAML"):
         load(path)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# nothing yet\n", "{}\n"])
+def test_an_empty_spec_file_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "blank.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"^\S*blank\.yaml: empty spec"):
+        load(path)
+    path.write_text("name: x\n")
+    assert load(path) == Spec(name="x")
+
+
+def test_a_spec_file_of_random_bytes_is_refused_in_one_line(tmp_path: Path) -> None:
+    import random
+
+    seed = 19
+    path = tmp_path / "noise.yaml"
+    path.write_bytes(random.Random(seed).randbytes(4096))
+    with pytest.raises(SpecError, match=r"noise\.yaml: not UTF-8 text") as e:
+        load(path)
+    assert "\n" not in str(e.value), f"seed {seed}"
+    path.write_bytes(b"name: a\x00b\n")  # UTF-8, but not YAML
+    with pytest.raises(SpecError, match=r"noise\.yaml: not valid YAML: unacceptable") as e:
+        load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_the_kill_signals_allowed_are_accepted() -> None:
+    from nemesis.kill import SIGNALS
+
+    for sig in SIGNALS:
+        spec = parse({"nemesis": {"faults": ["kill"], "kill": {"signal": sig}}})
+        assert spec.nemesis.options["kill"]["signal"] == sig
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from nemesis import make_nemesis
-from nemesis.schedule import Step, steps
-
 SPLITBRAIN = Path(sys.executable).parent / "splitbrain"
 SEED = 19
 LIST = "  schedule:\n    kind: list\n    steps:\n"
@@ -69,10 +66,3 @@ def test_a_spec_that_cannot_run_is_refused_before_anything_is_made(
     assert sorted(p.relative_to(results) for p in results.rglob("*")) == before
     assert (results / "latest").resolve() == earlier.resolve()
 
-
-def test_a_list_schedule_is_kept_in_its_order_and_refused_out_of_order() -> None:
-    nemesis = make_nemesis(["kill"], {}, random.Random(SEED))
-    plan = [Step(1, "kill", "leader"), Step(1, "restart"), Step(3, "kill", "random")]
-    assert steps(nemesis, plan).plan == plan  # type: ignore[attr-defined]
-    with pytest.raises(ValueError, match=r"step 2 at 2 s comes before step 1 at 4 s"):
-        steps(nemesis, [Step(1, "kill", "leader"), Step(4, "restart"), Step(2, "kill")])

@@ -119,3 +119,14 @@ def test_random_bytes_are_refused_as_not_text(tmp_path: Path) -> None:
     path.write_bytes(random.Random(seed).randbytes(4096))
     done = check(path)
     assert_one_line_error(done, str(path), "not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    "value", [DIGITS, "[" * 10_000 + "]" * 10_000], ids=["digits", "nesting"]
+)  # an argument is at most 128 KiB
+def test_an_initial_value_past_the_bounds_is_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(GOOD["jsonl"])
+    done = subprocess.run([str(SPLITBRAIN), "check", "--init", value, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert_one_line_error(done, "--init", "the bound")

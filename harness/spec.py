@@ -91,35 +91,43 @@ class Spec:
         return dataclasses.replace(self, seed=random.SystemRandom().randrange(1, 2**31))
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """The value as an error message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _where(path: str, name: str) -> str:
     return f"{path}: field {name!r}"
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise SpecError(f"{where}: expected {what}, got {value!r}")
+        raise SpecError(f"{where}: expected {what}, got {_shown(value)}")
     if not isinstance(value, kind):
-        raise SpecError(f"{where}: expected {what}, got {value!r}")
+        raise SpecError(f"{where}: expected {what}, got {_shown(value)}")
     return value
 
 
 def _positive_int(value: Any, where: str) -> int:
     _expect(value, int, where, "a positive integer")
     if value <= 0:
-        raise SpecError(f"{where}: expected a positive integer, got {value!r}")
+        raise SpecError(f"{where}: expected a positive integer, got {_shown(value)}")
     return int(value)
 
 
 def _positive_number(value: Any, where: str) -> float:
     _expect(value, (int, float), where, "a positive number")
     if value <= 0:
-        raise SpecError(f"{where}: expected a positive number, got {value!r}")
+        raise SpecError(f"{where}: expected a positive number, got {_shown(value)}")
     return float(value)
 
 
 def _one_of(value: Any, allowed: tuple[str, ...], where: str, extra: str = "") -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise SpecError(f"{where}: expected one of {', '.join(allowed)}{extra}, got {value!r}")
+        raise SpecError(
+            f"{where}: expected one of {', '.join(allowed)}{extra}, got {_shown(value)}"
+        )
     return value
 
 
@@ -130,7 +138,7 @@ def _mapping(value: Any, where: str, known: tuple[str, ...] | None = None) -> di
     if known is not None:
         for name in value:
             if name not in known:
-                raise SpecError(f"{where}: unknown field {name!r}; known: {', '.join(known)}")
+                raise SpecError(f"{where}: unknown field {_shown(name)}; known: {', '.join(known)}")
     return dict(value)
 
 
@@ -140,7 +148,7 @@ def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[st
     settable = [n for n in fields if n not in ("name", "model", "checkers", "concurrency")]
     for key, value in options.items():
         if key not in settable:
-            raise SpecError(f"{where}: unknown field {key!r}; known: {', '.join(settable)}")
+            raise SpecError(f"{where}: unknown field {_shown(key)}; known: {', '.join(settable)}")
         default = fields[key].default
         here = f"{where}.{key}"
         if key == "reads":
@@ -150,7 +158,7 @@ def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[st
         elif isinstance(default, float):
             _expect(value, (int, float), here, "a number")
             if value < 0:
-                raise SpecError(f"{here}: expected a number >= 0, got {value!r}")
+                raise SpecError(f"{here}: expected a number >= 0, got {_shown(value)}")
         elif isinstance(default, int) or key == "group_size":
             _positive_int(value, here)
     return options
@@ -164,7 +172,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         spec["name"] = _expect(top["name"], str, w("name"), "a string")
         if not spec["name"] or "/" in spec["name"] or spec["name"].startswith("."):
             raise SpecError(
-                f"{w('name')}: expected a name usable as a folder, got {spec['name']!r}"
+                f"{w('name')}: expected a name usable as a folder, got {_shown(spec['name'])}"
             )
     if "system" in top:
         system = _expect(top["system"], str, w("system"), "store, etcd or module:Class")
@@ -176,7 +184,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     if top.get("client") is not None:
         client = _expect(top["client"], str, w("client"), "module:Class")
         if ":" not in client:
-            raise SpecError(f"{w('client')}: expected module:Class, got {client!r}")
+            raise SpecError(f"{w('client')}: expected module:Class, got {_shown(client)}")
         spec["client"] = client
     if "backend" in top:
         spec["backend"] = _one_of(top["backend"], BACKENDS, w("backend"))
@@ -214,7 +222,7 @@ def _subnet_pool(pool: str, nodes: int, where: str) -> None:
         network = ipaddress.IPv4Network(pool)
     except ValueError as e:
         raise SpecError(f"{where}: expected an IPv4 network such as 10.97.0.0/16, got "
-                        f"{pool!r} ({e})") from None
+                        f"{_shown(pool)} ({_shown(str(e))[1:-1]})") from None
     prefix = max(SUBNET_PREFIX, network.prefixlen)
     room = max(2 ** (32 - prefix) - 2, 0) - 1  # addresses for nodes: not the gateway's
     if room < nodes:
@@ -278,7 +286,8 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
         if step.f not in nemesis.fs:
             raise SpecError(
                 f"{where}.schedule.steps[{i}].f: expected one of "
-                f"{', '.join(sorted(nemesis.fs)) or 'nothing (no faults)'}, got {step.f!r}"
+                f"{', '.join(sorted(nemesis.fs)) or 'nothing (no faults)'}, "
+                f"got {_shown(step.f)}"
             )
     return NemesisSpec(tuple(faults), options, schedule)
 

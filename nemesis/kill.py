@@ -27,7 +27,8 @@ class Kill(NodeFault):
         super().__post_init__()
         if self.signal not in SIGNALS:
             raise ValueError(
-                f"nemesis.kill.signal: expected one of {', '.join(SIGNALS)}, got {self.signal!r}"
+                f"nemesis.kill.signal: expected one of {', '.join(SIGNALS)}, "
+                f"got {repr(self.signal)[:60]}"
             )
 
     def hit(self, cluster: Cluster, name: str) -> None:

@@ -107,6 +107,19 @@ def test_a_spec_file_of_random_bytes_is_refused_in_one_line(tmp_path: Path) -> N
     assert "\n" not in str(e.value)
 
 
+def test_a_huge_wrong_value_is_shown_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "scalar.yaml"
+    path.write_text("x" * 100_000 + "\n")
+    cut = r"expected a mapping, got 'xxx.*\(100,002 characters\)$"
+    with pytest.raises(SpecError, match=cut) as e:
+        load(path)
+    assert len(str(e.value)) < 200
+    path.write_text("name: x\nnemesis: {faults: [kill], kill: {signal: " + "S" * 10_000 + "}}\n")
+    with pytest.raises(SpecError, match=r"nemesis\.kill\.signal") as e:
+        load(path)
+    assert len(str(e.value)) < 300
+
+
 def test_the_kill_signals_allowed_are_accepted() -> None:
     from nemesis.kill import SIGNALS
 

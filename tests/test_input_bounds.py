@@ -130,3 +130,11 @@ def test_an_initial_value_past_the_bounds_is_refused(tmp_path: Path, value: str)
     done = subprocess.run([str(SPLITBRAIN), "check", "--init", value, str(path)],
                           capture_output=True, text=True, timeout=120)
     assert_one_line_error(done, "--init", "the bound")
+
+
+def test_a_long_wrong_field_is_shown_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(GOOD["jsonl"] + '{"index":2,"process":1,"type":"' + "x" * 500_000
+                    + '","f":"write"}\n')
+    assert_one_line_error(check(path), f"{path}:3", "(500,002 characters)")
+    assert len(check(path).stderr) < 300

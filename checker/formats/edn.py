@@ -15,7 +15,7 @@ from typing import Any
 
 from checker.formats import edn_fast
 from checker.formats.bounds import MAX_LINE_CHARS, check_value_text
-from checker.formats.common import OpBuilder
+from checker.formats.common import OpBuilder, shown
 from checker.history import Op
 
 _BATCH = 512
@@ -170,7 +170,7 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
                     raise builder.fail(f"not valid EDN: {e}", number) from None
         for value, (_, number) in zip(values, batch, strict=True):
             if not isinstance(value, Mapping):
-                raise builder.fail(f"an op must be a map, got {plain(value)!r}", number)
+                raise builder.fail(f"an op must be a map, got {shown(plain(value))}", number)
             yield builder.build(plain(value), number)
 
     for text, number in split_forms(lines, source):
@@ -182,7 +182,7 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
                 pass
             else:
                 if not isinstance(value, dict):
-                    raise builder.fail(f"an op must be a map, got {value!r}", number)
+                    raise builder.fail(f"an op must be a map, got {shown(value)}", number)
                 yield builder.build(value, number)
                 continue
         batch.append((text, number))  # and every form after it, to keep the order

@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from checker.history import NEMESIS, Op
 from nemesis.outcomes import fault_outcomes
+
+SEED = 19
 
 S = 10**9  # history times are nanoseconds
 
@@ -66,3 +73,24 @@ def test_a_fault_never_completed_is_unfinished_not_failed() -> None:
     outcomes = fault_outcomes(ops)
     assert (outcomes.asked, outcomes.took_effect, outcomes.unfinished) == (2, 1, 1)
     assert outcomes.notes() == []
+
+
+def test_a_real_run_whose_schedule_started_no_fault_says_so(tmp_path: Path) -> None:
+    """Faults named, but the run ends before the first `heal` period is over (local
+    backend, 2 s of a 10 s heal): the run says it tested no fault; the verdict stands."""
+    spec = tmp_path / "short.yaml"
+    spec.write_text(
+        f"name: short\nbackend: local\nnodes: 3\nconcurrency: 3\ntime_limit: 2\nseed: {SEED}\n"
+        "nemesis: {faults: [kill], schedule: {heal: 10, fault: 2}}\n"
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "splitbrain"), "run", str(spec), "--results",
+         str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "results" / "latest" / "results.json").read_text())
+    assert done.returncode == 0 and results["valid"] is True, (SEED, done.stdout, done.stderr)
+    note = ("0 faults took effect: the schedule started none before the run ended, so this "
+            "run tested the system without faults")
+    assert results["notes"] == [note], results["notes"]
+    assert f"note: {note}" in done.stdout

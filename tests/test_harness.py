@@ -253,3 +253,9 @@ def test_a_fault_that_fails_at_run_time_is_recorded_and_said(docker: Any, tmp_pa
     assert [n for n in results["notes"] if n.startswith(note)], (results["notes"], out)
     assert f"note: {note}" in out
     assert_nothing_left(docker, results["run_id"])
+    # Checked again by `splitbrain report`: the same note, once.
+    report = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run_dir)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert report.returncode == proc.returncode, report
+    notes = results_of(run_dir)["notes"]
+    assert len([n for n in notes if n.startswith(note)]) == 1, notes

@@ -199,8 +199,9 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         if name in top:
             spec[name] = _expect(top[name], str, w(name), "a string")
     if "subnet_pool" in top or spec.get("backend", Spec.backend) == "docker":
-        _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool), spec.get("nodes", Spec.nodes),
-                     w("subnet_pool"))
+        docker = spec.get("backend", Spec.backend) == "docker"
+        _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool),
+                     spec.get("nodes", Spec.nodes) if docker else 0, w("subnet_pool"))
     if "workload" in top:
         raw = _mapping(top["workload"], w("workload"))
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
@@ -217,7 +218,8 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
 
 def _subnet_pool(pool: str, nodes: int, where: str) -> None:
     """The pool must be IPv4 and each run's subnet in it (a /SUBNET_PREFIX, or the pool
-    itself when smaller) must hold a gateway and every node."""
+    itself when smaller) must hold a gateway and every node (`nodes`: 0 on a backend
+    that uses no pool)."""
     try:
         network = ipaddress.IPv4Network(pool)
     except ValueError as e:

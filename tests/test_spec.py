@@ -120,6 +120,17 @@ def test_a_huge_wrong_value_is_shown_cut_short(tmp_path: Path) -> None:
     assert len(str(e.value)) < 300
 
 
+def test_the_subnet_pool_bounds_docker_clusters_only() -> None:
+    assert parse({"backend": "local", "nodes": 300}).nodes == 300
+    assert parse({"backend": "local", "nodes": 7, "subnet_pool": "10.0.0.0/30"}).nodes == 7
+    with pytest.raises(SpecError, match="field 'subnet_pool': expected an IPv4 network"):
+        parse({"backend": "local", "subnet_pool": "nope"})
+    with pytest.raises(SpecError, match="room for 5 node"):
+        override(parse({"backend": "local", "nodes": 7, "subnet_pool": "10.0.0.0/29"}),
+                 backend="docker")
+    assert parse({"nodes": 5, "subnet_pool": "10.0.0.0/29"}).nodes == 5
+
+
 def test_the_kill_signals_allowed_are_accepted() -> None:
     from nemesis.kill import SIGNALS
 

@@ -10,7 +10,7 @@ notes go into results.json `notes`, the CLI's output and the report (docs/harnes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,8 @@ class FailedFault:
 class FaultOutcomes:
     asked: int = 0  # faults started by the schedule (recoveries not counted)
     took_effect: int = 0
-    failed: list[FailedFault] = field(default_factory=list)
+    failed: list[FailedFault] = field(default_factory=list)  # in whole or in part
+    in_part: int = 0  # of the failed, those that hit some nodes all the same
     unfinished: int = 0  # never completed (the run was cut short while it was done)
 
     def notes(self, configured: bool = True) -> list[str]:
@@ -45,14 +46,15 @@ class FaultOutcomes:
         value = "" if first.value is None else f" {first.value}"
         example = f"{first.f}{value} at {first.at_s:.1f} s: {first.error}"
         more = f" (and {len(self.failed) - 1} more)" if len(self.failed) > 1 else ""
-        if self.took_effect == 0:
+        if self.took_effect == 0 and self.in_part == 0:
             return [
                 f"0 of {self.asked} faults took effect: the nemesis never injected a fault, "
                 f"so this run tested the system without faults; first failure: {example}{more}"
             ]
+        part = f" ({self.in_part} in part)" if self.in_part else ""
         return [
             f"{self.took_effect} of {self.asked} faults took effect; "
-            f"{len(self.failed)} failed: {example}{more}"
+            f"{len(self.failed)} failed{part}: {example}{more}"
         ]
 
 
@@ -76,6 +78,8 @@ def fault_outcomes(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -
         if op.error is None:
             outcomes.took_effect += 1
             continue
+        if isinstance(op.value, Mapping) and op.value.get("nodes"):
+            outcomes.in_part += 1  # a node fault that hit some of its nodes (nemesis.nodes)
         at = asked.time if asked.time is not None else op.time
         value = asked.value if isinstance(asked.value, str | int | float) else None
         outcomes.failed.append(FailedFault(op.f, value, (at or 0) / 1e9, str(op.error)))

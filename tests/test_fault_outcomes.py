@@ -43,6 +43,18 @@ def test_some_faults_failed_names_the_first_and_counts() -> None:
     ]
 
 
+def test_a_fault_that_hit_some_of_its_nodes_failed_in_part() -> None:
+    ops = nemesis_ops(("pause", "all", "n1: NodeDown: n1 is down", 2))
+    ops[1] = Op(1, NEMESIS, "info", "pause", {"target": "all", "nodes": ["n2", "n3"]},
+                time=ops[1].time, error=ops[1].error)
+    outcomes = fault_outcomes(ops)
+    assert (outcomes.took_effect, len(outcomes.failed), outcomes.in_part) == (0, 1, 1)
+    assert outcomes.notes() == [
+        "0 of 1 faults took effect; 1 failed (1 in part): pause all at 2.0 s: "
+        "n1: NodeDown: n1 is down"
+    ]
+
+
 def test_no_fault_took_effect_says_the_run_tested_no_fault() -> None:
     ops = nemesis_ops(("pause", "leader", "DockerError: cannot send SIGSTOP", 5),
                       ("resume", None, None, 6))

@@ -227,11 +227,13 @@ def test_leftovers_of_a_run_whose_process_is_gone_are_removed(docker: Any) -> No
 
 
 def test_a_fault_that_fails_at_run_time_is_recorded_and_said(docker: Any, tmp_path: Path) -> None:
-    """Every node killed, then a pause of every node: a pause cannot reach a node that is
-    down, so it fails while the run goes on. The failure is in the history (the pause's
-    completion carries the error), in results.json notes and in the CLI's output; the
-    verdict is still the checker's."""
-    steps = [{"at": 1, "f": "kill", "value": "all"}, {"at": 2, "f": "pause", "value": "all"}]
+    """The leader killed, then a pause of every node: a pause cannot reach a node that is
+    down, so it fails there while the run goes on, and pauses the others. The failure is
+    in the history (the pause's completion carries the error and the nodes it did
+    pause), in results.json notes and in the CLI's output; the final heal resumes the
+    nodes paused; the verdict is still the checker's."""
+    steps = [{"at": 1, "f": "kill", "value": "leader"},
+             {"at": 2, "f": "pause", "value": "all"}]
     spec = {
         "name": "failing-fault", "system": "store", "nodes": 3, "concurrency": 3,
         "time_limit": 4, "seed": SEED,
@@ -247,9 +249,14 @@ def test_a_fault_that_fails_at_run_time_is_recorded_and_said(docker: Any, tmp_pa
     done = nemesis[1::2]  # each nemesis operation: the request, then what was done
     kill = next(op for op in done if op["f"] == "kill")
     pause = next(op for op in done if op["f"] == "pause")
-    assert "error" not in kill and kill["value"]["nodes"] == ["n1", "n2", "n3"], kill
-    assert pause["type"] == "info" and "is down" in pause["error"], pause
-    note = "1 of 2 faults took effect; 1 failed: pause all at 2.0 s: "
+    (leader,) = kill["value"]["nodes"]
+    assert "error" not in kill and kill["value"]["leader"] == leader, kill
+    others = sorted({"n1", "n2", "n3"} - {leader})
+    assert pause["value"]["nodes"] == others, pause
+    assert pause["error"] == f"{leader}: NodeDown: {leader} is down", pause
+    heal = done[-1]
+    assert heal["f"] == "heal" and heal["value"] == {"kill": [leader], "pause": others}, heal
+    note = "1 of 2 faults took effect; 1 failed (1 in part): pause all at 2.0 s: "
     assert [n for n in results["notes"] if n.startswith(note)], (results["notes"], out)
     assert f"note: {note}" in out
     assert_nothing_left(docker, results["run_id"])

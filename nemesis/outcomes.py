@@ -17,6 +17,8 @@ from typing import Any
 from checker.history import NEMESIS, Op
 from checker.stats import RECOVERIES
 
+ERROR_CHARS = 300  # of a failure's error, in a note
+
 
 @dataclass(frozen=True)
 class FailedFault:
@@ -82,7 +84,9 @@ def fault_outcomes(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -
             outcomes.in_part += 1  # a node fault that hit some of its nodes (nemesis.nodes)
         at = asked.time if asked.time is not None else op.time
         value = asked.value if isinstance(asked.value, str | int | float) else None
-        outcomes.failed.append(FailedFault(op.f, value, (at or 0) / 1e9, str(op.error)))
+        error = " ".join(str(op.error).split())  # one line, however the error was written
+        error = error if len(error) <= ERROR_CHARS else error[:ERROR_CHARS] + "..."
+        outcomes.failed.append(FailedFault(op.f, value, (at or 0) / 1e9, error))
     if request is not None and request.f not in recoveries:
         outcomes.unfinished = 1
     return outcomes

@@ -63,6 +63,12 @@ def test_no_fault_took_effect_says_the_run_tested_no_fault() -> None:
     assert note.endswith("first failure: pause leader at 5.0 s: DockerError: cannot send SIGSTOP")
 
 
+def test_a_long_error_is_one_short_line_in_the_note() -> None:
+    error = "DockerError: cannot send SIGSTOP\n" + "x" * 5000
+    (note,) = fault_outcomes(nemesis_ops(("pause", "leader", error, 5))).notes()
+    assert "\n" not in note and len(note) < 500 and note.endswith("SIGSTOP " + "x" * 267 + "...")
+
+
 def test_faults_configured_but_never_scheduled_are_said() -> None:
     assert fault_outcomes([]).notes(configured=True) == [
         "0 faults took effect: the schedule started none before the run ended, so this "

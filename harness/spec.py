@@ -24,6 +24,7 @@ BACKENDS = ("docker", "local")
 READ_MODES = ("quorum", "local")
 SCHEDULES = ("interval", "random", "list")
 SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
+MAX_SPEC_CHARS = 1 << 20  # a spec file is read whole: never more than this
 
 
 class SpecError(ValueError):
@@ -298,7 +299,11 @@ def load(path: str | Path) -> Spec:
     path = str(path)
     try:
         with open(path, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
+            text = stream.read(MAX_SPEC_CHARS + 1)
+        if len(text) > MAX_SPEC_CHARS:
+            raise SpecError(f"{path}: longer than {MAX_SPEC_CHARS:,} characters, the bound on "
+                            "a spec; is it a spec?")
+        data = yaml.safe_load(text)
     except OSError as e:
         raise SpecError(f"{path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:

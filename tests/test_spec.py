@@ -120,6 +120,14 @@ def test_a_huge_wrong_value_is_shown_cut_short(tmp_path: Path) -> None:
     assert len(str(e.value)) < 300
 
 
+def test_a_spec_file_past_the_bound_is_refused_unread() -> None:
+    from harness.spec import MAX_SPEC_CHARS
+
+    with pytest.raises(SpecError, match=r"^/dev/zero: longer than 1,048,576 characters"):
+        load("/dev/zero")  # endless: read no further than the bound
+    assert MAX_SPEC_CHARS == 1 << 20
+
+
 def test_the_subnet_pool_bounds_docker_clusters_only() -> None:
     assert parse({"backend": "local", "nodes": 300}).nodes == 300
     assert parse({"backend": "local", "nodes": 7, "subnet_pool": "10.0.0.0/30"}).nodes == 7

@@ -16,6 +16,9 @@
 5. The whole command on the shared corpus, and on porcupine's 102 Jepsen etcd logs when
    SPLITBRAIN_ETCD_LOGS names their folder (porcupine's too, with PORCUPINE_BIN).
 6. The time limit: a history the search cannot finish, checked with --time-limit 1, 2, 5.
+7. Hostile input (issue 19): a 200 MB file that is one line, a value of 100,000 digits,
+   one nested 100,000 deep, in each format: the whole command's exit status, wall time
+   and peak memory (the bounds of docs/history.md: exit 3 and memory near Python's own).
 
 Times are wall clock (time.perf_counter). "ops" means operations, i.e. invocations
 paired with their completions. The machine is shared, so the check times in
@@ -674,6 +677,45 @@ def bench_time_limit() -> None:
     table(["limit s", "verdict", "wall s", "wall - limit", "peak MiB", "status"], rows)
 
 
+HOSTILE_LINE_MB = 200
+_OP_JSON = '{{"index":0,"process":0,"type":"invoke","f":"write","value":{}}}\n'
+_OP_EDN = "{{:index 0 :process 0 :type :invoke :f :write :value {}}}\n"
+_OP_LOG = "INFO  jepsen.util - 0\t:invoke\t:write\t{}\n"
+
+
+def bench_hostile_input() -> None:
+    section("7. Hostile input: bounded lines, nesting and digits (docs/history.md)")
+    print("whole command in a fresh process; target: exit 3 (one line naming file, line and "
+          "bound) and peak memory independent of the file's size")
+    digits, deep = "7" * 100_000, "[" * 100_000 + "]" * 100_000
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        cases: list[tuple[str, str, str]] = []
+        giant = os.path.join(folder, "giant.jsonl")
+        with open(giant, "w", encoding="utf-8") as f:
+            f.write(_OP_JSON.format('"').rstrip("}\n"))
+            chunk = "x" * 2**20
+            for _ in range(HOSTILE_LINE_MB):
+                f.write(chunk)
+            f.write('"}\n')
+        cases += [(f"{HOSTILE_LINE_MB} MB, one line", "jsonl", giant),
+                  (f"{HOSTILE_LINE_MB} MB, one line", "edn", giant)]
+        for fmt, template, suffix in (("jsonl", _OP_JSON, "jsonl"), ("edn", _OP_EDN, "edn"),
+                                      ("jepsen-log", _OP_LOG, "log")):
+            for label, value in (("100,000 digits", digits), ("nested 100,000 deep", deep)):
+                path = os.path.join(folder, f"{label.split()[0]}-{fmt}.{suffix}")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(template.format(value))
+                cases.append((label, fmt, path))
+        for label, fmt, path in cases:
+            argv = [*splitbrain_argv(), "check", "--format", fmt, path]
+            code, _, seconds, mib = run_process(argv, 120)
+            size = os.path.getsize(path) / 2**20
+            rows.append([label, fmt, f"{size:.1f}", f"exit {code}", f"{seconds:.2f}",
+                         f"{mib:.0f}"])
+    table(["input", "format", "file MiB", "status", "wall s", "peak MiB"], rows, left=2)
+
+
 def seeds_used() -> Iterable[str]:
     yield f"etcd-like histories {ETCD_SEEDS.start}..{ETCD_SEEDS.stop - 1}"
     for case in SCALE_CASES:
@@ -682,7 +724,7 @@ def seeds_used() -> Iterable[str]:
 
 
 SECTIONS = {"1": bench_corpus, "2": bench_etcd_like, "3": bench_scale, "4": bench_timeouts,
-            "5": bench_whole_command, "6": bench_time_limit}
+            "5": bench_whole_command, "6": bench_time_limit, "7": bench_hostile_input}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from checker.check import FileResult, check_file
 from checker.explain import Window
 from checker.formats import FORMATS
+from checker.formats.bounds import check_value_text
 from checker.history import HistoryError
 from checker.models import MODELS, UNSET
 
@@ -63,7 +64,11 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
     initial: Any = UNSET
     if args.init is not None:
         try:
+            check_value_text(args.init, "--init", None)
             initial = json.loads(args.init)
+        except HistoryError as e:
+            print(f"splitbrain check: {e}", file=err)
+            return EXIT_BAD_INPUT
         except json.JSONDecodeError as e:
             print(f"splitbrain check: --init is not JSON: {e.msg} in {args.init!r}", file=err)
             return EXIT_BAD_INPUT

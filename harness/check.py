@@ -20,6 +20,7 @@ from harness.recorder import read_history
 from harness.results import RunResults, _iso, load_run_spec
 from harness.spec import Spec
 from harness.workload import make_workload
+from nemesis.outcomes import fault_notes
 
 NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
 
@@ -43,6 +44,7 @@ def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults)
     results.checkers["stats"] = {"valid": True if any_ok else "unknown"}
     if not any_ok:
         results.notes.append(NO_OK_NOTE)
+    results.notes.extend(fault_notes(ops, configured=bool(spec.nemesis.faults)))
 
 
 def recheck(run_dir: Path) -> dict[str, Any]:
@@ -61,7 +63,8 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     new["checkers"] = fresh.checkers
     new["stats"] = fresh.stats
     new["valid"] = fresh.verdict
-    new["notes"] = [n for n in old.get("notes", []) if n != NO_OK_NOTE] + fresh.notes
+    new["notes"] = [n for n in old.get("notes", [])
+                    if n != NO_OK_NOTE and n not in fresh.notes] + fresh.notes
     new["files"] = {**old.get("files", {}), "report": "report.html"}
     new["rechecked"] = _iso(time.time())
     tmp = path.with_suffix(".json.tmp")

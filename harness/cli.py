@@ -47,6 +47,7 @@ def _add_run(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from harness.preflight import preflight
     from harness.progress import Progress
     from harness.results import describe
     from harness.runner import run
@@ -64,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency, time_limit=args.time_limit, faults=faults,
             seed=args.seed, results=args.results,
         )  # fmt: skip
+        preflight(spec, args.spec)
     except SpecError as e:
         print(f"splitbrain run: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -30,10 +30,10 @@ import docker.types
 from docker.models.containers import Container
 
 from harness.labels import LABEL, OWNER, RUN, labels, owner_alive
+from harness.spec import SUBNET_PREFIX
 from harness.system import NodeDown, NodeSpec, System
 
 DEFAULT_POOL = "10.97.0.0/16"
-SUBNET_PREFIX = 24
 CLIENT_PORT, PEER_PORT = 2379, 2380
 DATA_ROOT = "/var/lib/splitbrain"
 WAIT_S = 15.0

@@ -42,6 +42,7 @@ from harness.generator import (
 from harness.interpreter import Interpreter
 from harness.labels import owner_here
 from harness.ops import Completion, Invocation
+from harness.preflight import preflight
 from harness.progress import Progress, Snapshot
 from harness.recorder import Recorder
 from harness.results import (
@@ -150,8 +151,10 @@ def file_log(path: Path) -> Iterator[None]:
 
 
 def run(spec: Spec, progress: Progress | None = None) -> Outcome:
-    """Run the test the spec describes; the results, where they are, and the exit code."""
+    """Run the test the spec describes; the results, where they are, and the exit code.
+    SpecError, before anything is made, if what the spec names cannot be built."""
     progress = progress or Progress()
+    preflight(spec)
     spec = spec.with_seed()
     run_dir = make_run_dir(Path(spec.results), spec.name)
     run_id = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"

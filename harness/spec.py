@@ -7,6 +7,7 @@ names it, what it must be, and what it was; an unknown field names the known one
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local")
 READ_MODES = ("quorum", "local")
 SCHEDULES = ("interval", "random", "list")
+SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
+MAX_SPEC_CHARS = 1 << 20  # a spec file is read whole: never more than this
 
 
 class SpecError(ValueError):
@@ -89,35 +92,43 @@ class Spec:
         return dataclasses.replace(self, seed=random.SystemRandom().randrange(1, 2**31))
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """The value as an error message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _where(path: str, name: str) -> str:
     return f"{path}: field {name!r}"
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise SpecError(f"{where}: expected {what}, got {value!r}")
+        raise SpecError(f"{where}: expected {what}, got {_shown(value)}")
     if not isinstance(value, kind):
-        raise SpecError(f"{where}: expected {what}, got {value!r}")
+        raise SpecError(f"{where}: expected {what}, got {_shown(value)}")
     return value
 
 
 def _positive_int(value: Any, where: str) -> int:
     _expect(value, int, where, "a positive integer")
     if value <= 0:
-        raise SpecError(f"{where}: expected a positive integer, got {value!r}")
+        raise SpecError(f"{where}: expected a positive integer, got {_shown(value)}")
     return int(value)
 
 
 def _positive_number(value: Any, where: str) -> float:
     _expect(value, (int, float), where, "a positive number")
     if value <= 0:
-        raise SpecError(f"{where}: expected a positive number, got {value!r}")
+        raise SpecError(f"{where}: expected a positive number, got {_shown(value)}")
     return float(value)
 
 
 def _one_of(value: Any, allowed: tuple[str, ...], where: str, extra: str = "") -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise SpecError(f"{where}: expected one of {', '.join(allowed)}{extra}, got {value!r}")
+        raise SpecError(
+            f"{where}: expected one of {', '.join(allowed)}{extra}, got {_shown(value)}"
+        )
     return value
 
 
@@ -128,7 +139,7 @@ def _mapping(value: Any, where: str, known: tuple[str, ...] | None = None) -> di
     if known is not None:
         for name in value:
             if name not in known:
-                raise SpecError(f"{where}: unknown field {name!r}; known: {', '.join(known)}")
+                raise SpecError(f"{where}: unknown field {_shown(name)}; known: {', '.join(known)}")
     return dict(value)
 
 
@@ -138,7 +149,7 @@ def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[st
     settable = [n for n in fields if n not in ("name", "model", "checkers", "concurrency")]
     for key, value in options.items():
         if key not in settable:
-            raise SpecError(f"{where}: unknown field {key!r}; known: {', '.join(settable)}")
+            raise SpecError(f"{where}: unknown field {_shown(key)}; known: {', '.join(settable)}")
         default = fields[key].default
         here = f"{where}.{key}"
         if key == "reads":
@@ -148,7 +159,7 @@ def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[st
         elif isinstance(default, float):
             _expect(value, (int, float), here, "a number")
             if value < 0:
-                raise SpecError(f"{here}: expected a number >= 0, got {value!r}")
+                raise SpecError(f"{here}: expected a number >= 0, got {_shown(value)}")
         elif isinstance(default, int) or key == "group_size":
             _positive_int(value, here)
     return options
@@ -162,7 +173,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         spec["name"] = _expect(top["name"], str, w("name"), "a string")
         if not spec["name"] or "/" in spec["name"] or spec["name"].startswith("."):
             raise SpecError(
-                f"{w('name')}: expected a name usable as a folder, got {spec['name']!r}"
+                f"{w('name')}: expected a name usable as a folder, got {_shown(spec['name'])}"
             )
     if "system" in top:
         system = _expect(top["system"], str, w("system"), "store, etcd or module:Class")
@@ -174,7 +185,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     if top.get("client") is not None:
         client = _expect(top["client"], str, w("client"), "module:Class")
         if ":" not in client:
-            raise SpecError(f"{w('client')}: expected module:Class, got {client!r}")
+            raise SpecError(f"{w('client')}: expected module:Class, got {_shown(client)}")
         spec["client"] = client
     if "backend" in top:
         spec["backend"] = _one_of(top["backend"], BACKENDS, w("backend"))
@@ -188,6 +199,10 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     for name in ("subnet_pool", "results"):
         if name in top:
             spec[name] = _expect(top[name], str, w(name), "a string")
+    if "subnet_pool" in top or spec.get("backend", Spec.backend) == "docker":
+        docker = spec.get("backend", Spec.backend) == "docker"
+        _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool),
+                     spec.get("nodes", Spec.nodes) if docker else 0, w("subnet_pool"))
     if "workload" in top:
         raw = _mapping(top["workload"], w("workload"))
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
@@ -200,6 +215,25 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
             **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
         )
     return Spec(**spec)
+
+
+def _subnet_pool(pool: str, nodes: int, where: str) -> None:
+    """The pool must be IPv4 and each run's subnet in it (a /SUBNET_PREFIX, or the pool
+    itself when smaller) must hold a gateway and every node (`nodes`: 0 on a backend
+    that uses no pool)."""
+    try:
+        network = ipaddress.IPv4Network(pool)
+    except ValueError as e:
+        raise SpecError(f"{where}: expected an IPv4 network such as 10.97.0.0/16, got "
+                        f"{_shown(pool)} ({_shown(str(e))[1:-1]})") from None
+    prefix = max(SUBNET_PREFIX, network.prefixlen)
+    room = max(2 ** (32 - prefix) - 2, 0) - 1  # addresses for nodes: not the gateway's
+    if room < nodes:
+        raise SpecError(
+            f"{where}: {pool} leaves room for {max(room, 0)} node(s) in a run's /{prefix}, "
+            f"and the spec has {nodes}; give a larger pool (a /{SUBNET_PREFIX} or shorter "
+            "prefix)"
+        )
 
 
 def _nemesis(value: Any, where: str) -> NemesisSpec:
@@ -232,6 +266,11 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
                     raise SpecError(f"{at}: needs 'at' (seconds) and 'f' (an operation)")
                 if step["at"] != 0:
                     _positive_number(step["at"], f"{at}.at")
+                if steps and step["at"] < steps[-1].at:
+                    raise SpecError(
+                        f"{at}.at: {step['at']:g} s comes before the step above it "
+                        f"({steps[-1].at:g} s); list the steps in time order"
+                    )
                 _expect(step["f"], str, f"{at}.f", "a nemesis operation name")
                 steps.append(StepSpec(float(step["at"]), step["f"], step.get("value")))
         elif "steps" in s:
@@ -250,7 +289,8 @@ def _nemesis(value: Any, where: str) -> NemesisSpec:
         if step.f not in nemesis.fs:
             raise SpecError(
                 f"{where}.schedule.steps[{i}].f: expected one of "
-                f"{', '.join(sorted(nemesis.fs)) or 'nothing (no faults)'}, got {step.f!r}"
+                f"{', '.join(sorted(nemesis.fs)) or 'nothing (no faults)'}, "
+                f"got {_shown(step.f)}"
             )
     return NemesisSpec(tuple(faults), options, schedule)
 
@@ -259,15 +299,24 @@ def load(path: str | Path) -> Spec:
     path = str(path)
     try:
         with open(path, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
+            text = stream.read(MAX_SPEC_CHARS + 1)
+        if len(text) > MAX_SPEC_CHARS:
+            raise SpecError(f"{path}: longer than {MAX_SPEC_CHARS:,} characters, the bound on "
+                            "a spec; is it a spec?")
+        data = yaml.safe_load(text)
     except OSError as e:
         raise SpecError(f"{path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise SpecError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        data = {}
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not a spec: nested too deeply") from None
+    if data is None or data == {}:
+        raise SpecError(f"{path}: empty spec (the smallest spec is one line: `name: x`)")
     spec = parse(data, path)
     if "name" not in data:
         spec = dataclasses.replace(spec, name=Path(path).stem)

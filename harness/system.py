@@ -254,6 +254,10 @@ def load_class(ref: str, what: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise BadSystem(f"{what} {ref!r}: cannot import {module_name}: {e}") from None
+    except Exception as e:  # the module itself fails as it is imported
+        raise BadSystem(
+            f"{what} {ref!r}: importing {module_name} failed: {type(e).__name__}: {e}"
+        ) from None
     found = getattr(module, class_name, None)
     if not isinstance(found, type):
         raise BadSystem(f"{what} {ref!r}: {module_name} has no class {class_name}")

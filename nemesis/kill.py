@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from harness.system import Cluster
 from nemesis.nodes import NodeFault
 
+# Signals whose default action ends a process: the kill waits for the node to exit.
+SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGABRT", "SIGHUP")
+
 
 @dataclass
 class Kill(NodeFault):
@@ -19,6 +22,14 @@ class Kill(NodeFault):
     start_f = "kill"
     stop_f = "restart"
     state = "killed"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.signal not in SIGNALS:
+            raise ValueError(
+                f"nemesis.kill.signal: expected one of {', '.join(SIGNALS)}, "
+                f"got {repr(self.signal)[:60]}"
+            )
 
     def hit(self, cluster: Cluster, name: str) -> None:
         cluster.kill(name, self.signal)

@@ -64,9 +64,16 @@ class NodeFault:
                 )
             leader = await cluster.system.leader(cluster.nodes)
             chosen = pick(str(op.value), names, leader, self.rng)
-            await asyncio.gather(*(asyncio.to_thread(self.hit, cluster, n) for n in chosen))
-            self._hit.update(chosen)
-            return Completion("info", {"target": op.value, "nodes": chosen, "leader": leader})
+            outcomes = await asyncio.gather(
+                *(asyncio.to_thread(self.hit, cluster, n) for n in chosen), return_exceptions=True
+            )
+            # The nodes hit are healed later even when others failed: remember them first.
+            hit = [n for n, o in zip(chosen, outcomes, strict=True) if o is None]
+            self._hit.update(hit)
+            value = {"target": op.value, "nodes": hit, "leader": leader}
+            failed = [f"{n}: {type(o).__name__}: {o}"
+                      for n, o in zip(chosen, outcomes, strict=True) if o is not None]
+            return Completion("info", value, "; ".join(failed) if failed else None)
         if op.f == self.stop_f:
             return Completion("info", {"nodes": await self.heal(cluster)})
         return Completion("fail", error=f"the {self.name} nemesis does not do {op.f!r}")

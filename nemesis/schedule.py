@@ -3,7 +3,8 @@
 - `interval`: healthy for `heal` seconds, a fault for `fault` seconds, recovery; again.
 - `random`: the same with each duration drawn uniformly from [0, 2x] (the same mean),
   and each fault a random one of those configured, all from the run's seed.
-- `list`: the spec's own steps, each an operation at a time (seconds from the start).
+- `list`: the spec's own steps, each an operation at a time (seconds from the start),
+  in time order (a step before the one above it is refused).
 
 Every schedule's faults come from `nemesis.fault(ctx)` (a random one of the configured
 families and targets, from the seeded random source) and its recoveries from
@@ -61,7 +62,7 @@ class Steps(Base):
     """Each step's operation at its time, counted from the first time it is asked."""
 
     def __init__(self, plan: Sequence[Step]) -> None:
-        self.plan = sorted(plan, key=lambda s: s.at)
+        self.plan = list(plan)
         self._start: float | None = None
 
     def op(self, ctx: Context, worker: Worker) -> Next:
@@ -77,8 +78,14 @@ class Steps(Base):
 
 
 def steps(nemesis: Nemesis, plan: Sequence[Step]) -> Generator:
-    """The spec's steps; an f the nemesis does not handle is refused."""
-    for step in plan:
+    """The spec's steps, in the order given; an f the nemesis does not handle, or a step
+    earlier than the one before it, is refused (never silently reordered)."""
+    for i, step in enumerate(plan):
+        if i and step.at < plan[i - 1].at:
+            raise ValueError(
+                f"schedule step {i} at {step.at:g} s comes before step {i - 1} at "
+                f"{plan[i - 1].at:g} s; list the steps in time order"
+            )
         if step.f not in nemesis.fs:
             raise ValueError(
                 f"schedule step at {step.at:g} s: the nemesis does not do {step.f!r}; it does "

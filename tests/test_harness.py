@@ -224,3 +224,45 @@ def test_leftovers_of_a_run_whose_process_is_gone_are_removed(docker: Any) -> No
                 thing.remove()
     assert any("splitbrain-leftover-test" in line for line in said), said
     assert_nothing_left(docker, "leftover-test")
+
+
+def test_a_fault_that_fails_at_run_time_is_recorded_and_said(docker: Any, tmp_path: Path) -> None:
+    """The leader killed, then a pause of every node: a pause cannot reach a node that is
+    down, so it fails there while the run goes on, and pauses the others. The failure is
+    in the history (the pause's completion carries the error and the nodes it did
+    pause), in results.json notes and in the CLI's output; the final heal resumes the
+    nodes paused; the verdict is still the checker's."""
+    steps = [{"at": 1, "f": "kill", "value": "leader"},
+             {"at": 2, "f": "pause", "value": "all"}]
+    spec = {
+        "name": "failing-fault", "system": "store", "nodes": 3, "concurrency": 3,
+        "time_limit": 4, "seed": SEED,
+        "nemesis": {"faults": ["kill", "pause"], "schedule": {"kind": "list", "steps": steps}},
+    }  # fmt: skip
+    proc = run_cli(spec, tmp_path)
+    out, _ = proc.communicate(timeout=300)
+    run_dir = (tmp_path / "latest").resolve()
+    results = results_of(run_dir)
+    assert "Traceback" not in out, out
+    assert proc.returncode == {True: 0, False: 1}.get(results["valid"], 2), out
+    nemesis = [op for op in history(run_dir) if op["process"] == NEMESIS]
+    done = nemesis[1::2]  # each nemesis operation: the request, then what was done
+    kill = next(op for op in done if op["f"] == "kill")
+    pause = next(op for op in done if op["f"] == "pause")
+    (leader,) = kill["value"]["nodes"]
+    assert "error" not in kill and kill["value"]["leader"] == leader, kill
+    others = sorted({"n1", "n2", "n3"} - {leader})
+    assert pause["value"]["nodes"] == others, pause
+    assert pause["error"] == f"{leader}: NodeDown: {leader} is down", pause
+    heal = done[-1]
+    assert heal["f"] == "heal" and heal["value"] == {"kill": [leader], "pause": others}, heal
+    note = "1 of 2 faults took effect; 1 failed (1 in part): pause all at 2.0 s: "
+    assert [n for n in results["notes"] if n.startswith(note)], (results["notes"], out)
+    assert f"note: {note}" in out
+    assert_nothing_left(docker, results["run_id"])
+    # Checked again by `splitbrain report`: the same note, once.
+    report = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run_dir)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert report.returncode == proc.returncode, report
+    notes = results_of(run_dir)["notes"]
+    assert len([n for n in notes if n.startswith(note)]) == 1, notes

@@ -83,7 +83,7 @@ def test_targets(seed: int) -> None:
 
 def test_a_list_schedule_runs_its_steps_in_time_order() -> None:
     nemesis = make_nemesis(["kill"], {}, random.Random(1))
-    gen = steps(nemesis, [Step(9, "restart"), Step(3, "kill", "leader")])
+    gen = steps(nemesis, [Step(3, "kill", "leader"), Step(9, "restart")])
     ctx = Context(random.Random(1), [Worker("nemesis", "nemesis")])
     worker = ctx.workers[0]
     seen = []
@@ -95,6 +95,14 @@ def test_a_list_schedule_runs_its_steps_in_time_order() -> None:
         elif found is None:
             break
     assert seen == [(3.0, "kill", "leader"), (9.0, "restart", None)]
+
+
+def test_a_list_schedule_out_of_time_order_is_refused_not_sorted() -> None:
+    nemesis = make_nemesis(["kill"], {}, random.Random(1))
+    with pytest.raises(ValueError, match=r"step 2 at 2 s comes before step 1 at 4 s"):
+        steps(nemesis, [Step(1, "kill", "leader"), Step(4, "restart"), Step(2, "kill")])
+    same_time = [Step(1, "kill", "leader"), Step(1, "restart")]
+    assert steps(nemesis, same_time).plan == same_time  # type: ignore[attr-defined]
 
 
 def test_a_list_step_the_nemesis_cannot_do_is_refused() -> None:

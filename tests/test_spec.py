@@ -53,6 +53,19 @@ def test_every_shipped_spec_loads(path: Path) -> None:
             {"at": 1, "f": "partition", "value": "halves"}]}}},
          "steps[0].f: expected one of kill, restart, got 'partition'"),
         ([1, 2], "expected a mapping"),
+        ({"subnet_pool": "10.0.0.0/30", "nodes": 3},
+         "field 'subnet_pool': 10.0.0.0/30 leaves room for 1 node(s) in a run's /30, and "
+         "the spec has 3"),
+        ({"subnet_pool": "10.0.0.0/33"}, "field 'subnet_pool': expected an IPv4 network"),
+        ({"subnet_pool": "10.97.0.0/16", "nodes": 300},
+         "leaves room for 253 node(s) in a run's /24, and the spec has 300"),
+        ({"nemesis": {"faults": ["kill"], "kill": {"signal": "SIGFOO"}}},
+         "nemesis.kill.signal: expected one of SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGABRT, "
+         "SIGHUP, got 'SIGFOO'"),
+        ({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": [
+            {"at": 1, "f": "kill", "value": "leader"}, {"at": 10, "f": "restart"},
+            {"at": 5, "f": "kill", "value": "leader"}]}}},
+         "'nemesis'.schedule.steps[2].at: 5 s comes before the step above it (10 s)"),
     ],
 )  # fmt: skip
 def test_a_wrong_field_is_named_with_what_it_must_be(data: object, message: str) -> None:
@@ -67,6 +80,71 @@ def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("name: x\nnodes: [3\n")
     with pytest.raises(SpecError, match=r"broken\.yaml:\d+: not valid YAML"):
         load(path)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# nothing yet\n", "{}\n"])
+def test_an_empty_spec_file_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "blank.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"^\S*blank\.yaml: empty spec"):
+        load(path)
+    path.write_text("name: x\n")
+    assert load(path) == Spec(name="x")
+
+
+def test_a_spec_file_of_random_bytes_is_refused_in_one_line(tmp_path: Path) -> None:
+    import random
+
+    seed = 19
+    path = tmp_path / "noise.yaml"
+    path.write_bytes(random.Random(seed).randbytes(4096))
+    with pytest.raises(SpecError, match=r"noise\.yaml: not UTF-8 text") as e:
+        load(path)
+    assert "\n" not in str(e.value), f"seed {seed}"
+    path.write_bytes(b"name: a\x00b\n")  # UTF-8, but not YAML
+    with pytest.raises(SpecError, match=r"noise\.yaml: not valid YAML: unacceptable") as e:
+        load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_huge_wrong_value_is_shown_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "scalar.yaml"
+    path.write_text("x" * 100_000 + "\n")
+    cut = r"expected a mapping, got 'xxx.*\(100,002 characters\)$"
+    with pytest.raises(SpecError, match=cut) as e:
+        load(path)
+    assert len(str(e.value)) < 200
+    path.write_text("name: x\nnemesis: {faults: [kill], kill: {signal: " + "S" * 10_000 + "}}\n")
+    with pytest.raises(SpecError, match=r"nemesis\.kill\.signal") as e:
+        load(path)
+    assert len(str(e.value)) < 300
+
+
+def test_a_spec_file_past_the_bound_is_refused_unread() -> None:
+    from harness.spec import MAX_SPEC_CHARS
+
+    with pytest.raises(SpecError, match=r"^/dev/zero: longer than 1,048,576 characters"):
+        load("/dev/zero")  # endless: read no further than the bound
+    assert MAX_SPEC_CHARS == 1 << 20
+
+
+def test_the_subnet_pool_bounds_docker_clusters_only() -> None:
+    assert parse({"backend": "local", "nodes": 300}).nodes == 300
+    assert parse({"backend": "local", "nodes": 7, "subnet_pool": "10.0.0.0/30"}).nodes == 7
+    with pytest.raises(SpecError, match="field 'subnet_pool': expected an IPv4 network"):
+        parse({"backend": "local", "subnet_pool": "nope"})
+    with pytest.raises(SpecError, match="room for 5 node"):
+        override(parse({"backend": "local", "nodes": 7, "subnet_pool": "10.0.0.0/29"}),
+                 backend="docker")
+    assert parse({"nodes": 5, "subnet_pool": "10.0.0.0/29"}).nodes == 5
+
+
+def test_the_kill_signals_allowed_are_accepted() -> None:
+    from nemesis.kill import SIGNALS
+
+    for sig in SIGNALS:
+        spec = parse({"nemesis": {"faults": ["kill"], "kill": {"signal": sig}}})
+        assert spec.nemesis.options["kill"]["signal"] == sig
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

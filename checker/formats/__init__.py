@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from checker.formats.bounds import bounded_lines
 from checker.formats.edn import read_edn
 from checker.formats.jepsen_log import looks_like_op, read_jepsen_log
 from checker.formats.jsonl import read_jsonl, write_jsonl
@@ -35,19 +36,20 @@ def detect(head: list[str], name: str = "") -> str | None:
 
 
 def read_ops(stream: TextIO, source: str, fmt: str = "auto") -> tuple[str, Iterator[Op]]:
-    """The format used and a stream of ops; HistoryError when the format is unclear."""
+    """The format used and a stream of ops; HistoryError when the format is unclear or
+    a line is past the bounds (checker/formats/bounds.py)."""
+    lines = bounded_lines(stream, source)
     if fmt == "auto":
-        head = list(itertools.islice(stream, _SNIFF_LINES))
+        head = list(itertools.islice(lines, _SNIFF_LINES))
         found = detect(head, source)
         if found is None:
             raise HistoryError(
                 "cannot tell the format (jsonl, edn or jepsen-log); give --format", source
             )
-        lines = itertools.chain(head, stream)
-        return found, READERS[found](lines, source)
+        return found, READERS[found](itertools.chain(head, lines), source)
     if fmt not in READERS:
         raise HistoryError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}", source)
-    return fmt, READERS[fmt](stream, source)
+    return fmt, READERS[fmt](lines, source)
 
 
 __all__ = ["FORMATS", "HistoryError", "detect", "read_ops", "write_jsonl"]

@@ -8,6 +8,12 @@ from typing import Any
 from checker.history import NEMESIS, OP_TYPES, UNOBSERVED, HistoryError, Op
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message shows it: its repr, cut short (a line is 1 MiB)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 class OpBuilder:
     """Checks fields and fills in missing indexes (the position in the file)."""
 
@@ -23,7 +29,7 @@ class OpBuilder:
             raise self.fail(f"an op must be a map, got {type(record).__name__}", line)
         typ = record.get("type")
         if typ not in OP_TYPES:
-            raise self.fail(f"field 'type' must be one of {', '.join(OP_TYPES)}, got {typ!r}",
+            raise self.fail(f"field 'type' must be one of {', '.join(OP_TYPES)}, got {shown(typ)}",
                             line)
         process = record.get("process")
         if isinstance(process, bool) or not (isinstance(process, int) or process == NEMESIS):
@@ -31,20 +37,22 @@ class OpBuilder:
                 process = int(process)
             else:
                 raise self.fail(
-                    f"field 'process' must be an integer or \"nemesis\", got {process!r}", line
+                    f"field 'process' must be an integer or \"nemesis\", got {shown(process)}", line
                 )
         f = record.get("f")
         if not isinstance(f, str) or not f:
-            raise self.fail(f"field 'f' must be a non-empty string, got {f!r}", line)
+            raise self.fail(f"field 'f' must be a non-empty string, got {shown(f)}", line)
         index = record.get("index")
         if index is None:
             index = self.next_index
         elif isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise self.fail(f"field 'index' must be a non-negative integer, got {index!r}", line)
+            raise self.fail(
+                f"field 'index' must be a non-negative integer, got {shown(index)}", line
+            )
         self.next_index = index + 1
         t = record.get("time")
         if t is not None and (isinstance(t, bool) or not isinstance(t, int)):
-            raise self.fail(f"field 'time' must be integer nanoseconds, got {t!r}", line)
+            raise self.fail(f"field 'time' must be integer nanoseconds, got {shown(t)}", line)
         key = record.get("key")
         if isinstance(key, list):
             key = tuple(key)

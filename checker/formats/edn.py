@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any
 
 from checker.formats import edn_fast
-from checker.formats.common import OpBuilder
+from checker.formats.bounds import MAX_LINE_CHARS, check_value_text
+from checker.formats.common import OpBuilder, shown
 from checker.history import Op
 
 _BATCH = 512
@@ -68,6 +69,7 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
     start_line = 0
     in_string = False
     in_atom = False
+    form_chars = 0  # the length of `form`
     for number, line in enumerate(lines, 1):
         if not (form or closers or in_string or in_atom):
             # The common case, one flat map on its own line: no need to walk it.
@@ -92,7 +94,7 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
                     if not closers:
                         form.append(line[seg : i + 1])
                         yield "".join(form), start_line
-                        form, seg = [], -1
+                        form, seg, form_chars = [], -1, 0
                 i += 1
                 continue
             if in_atom:
@@ -103,7 +105,7 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
                 if not closers and not line[seg:i].lstrip().startswith("#"):
                     form.append(line[seg:i])
                     yield "".join(form), start_line
-                    form, seg = [], -1
+                    form, seg, form_chars = [], -1, 0
             if i == n:
                 break
             if ch == ";":
@@ -132,7 +134,7 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
                 if not closers:
                     form.append(line[seg : i + 1])
                     yield "".join(form), start_line
-                    form, seg = [], -1
+                    form, seg, form_chars = [], -1, 0
             elif ch == "\\":
                 i += 1  # a character literal such as \{
             elif ch != "#" or i + 1 >= n or line[i + 1] not in "{_":
@@ -140,6 +142,11 @@ def split_forms(lines: Iterable[str], source: str | None) -> Iterator[tuple[str,
             i += 1
         if seg >= 0:
             form.append(line[seg:] if line.endswith("\n") else line[seg:] + "\n")
+            form_chars += len(form[-1])
+            if form_chars > MAX_LINE_CHARS:
+                raise OpBuilder(source).fail(
+                    f"a form longer than {MAX_LINE_CHARS:,} characters (the bound on one "
+                    "operation)", start_line)
     if form or in_string or closers:
         raise OpBuilder(source).fail("the file ends inside an unfinished form", start_line or None)
 
@@ -163,10 +170,11 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
                     raise builder.fail(f"not valid EDN: {e}", number) from None
         for value, (_, number) in zip(values, batch, strict=True):
             if not isinstance(value, Mapping):
-                raise builder.fail(f"an op must be a map, got {plain(value)!r}", number)
+                raise builder.fail(f"an op must be a map, got {shown(plain(value))}", number)
             yield builder.build(plain(value), number)
 
     for text, number in split_forms(lines, source):
+        check_value_text(text, source, number)
         if not batch:
             try:
                 value = edn_fast.loads(text)
@@ -174,7 +182,7 @@ def read_edn(lines: Iterable[str], source: str | None = None) -> Iterator[Op]:
                 pass
             else:
                 if not isinstance(value, dict):
-                    raise builder.fail(f"an op must be a map, got {value!r}", number)
+                    raise builder.fail(f"an op must be a map, got {shown(value)}", number)
                 yield builder.build(value, number)
                 continue
         batch.append((text, number))  # and every form after it, to keep the order

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from checker.formats.bounds import check_value_text
 from checker.formats.common import OpBuilder
 from checker.formats.edn import edn_value
 from checker.history import UNOBSERVED, Op
@@ -40,6 +41,7 @@ def read_jepsen_log(lines: Iterable[str], source: str | None = None) -> Iterator
         process_text, typ, f = fields[0], fields[1][1:], fields[2].lstrip(":")
         rest = fields[3] if len(fields) > 3 else "nil"
         value_text, _, error_text = rest.partition("\t")
+        check_value_text(line, source, number)
         try:
             value = edn_value(value_text.strip()) if value_text.strip() else None
             error = edn_value(error_text.strip()) if error_text.strip() else None

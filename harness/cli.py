@@ -12,7 +12,7 @@ from typing import Any
 
 from checker.cli import EXIT_BAD_INPUT, add_check_command
 
-EXIT_ERROR = 3
+EXIT_INTERRUPTED, EXIT_ERROR = 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +48,7 @@ def _add_run(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.progress import Progress
-    from harness.results import describe
+    from harness.results import ResultsError, describe
     from harness.runner import run
     from harness.spec import SpecError, load, override
 
@@ -70,7 +70,11 @@ def _run(args: argparse.Namespace) -> int:
     # Until the run's own handlers take over, SIGTERM unwinds like Ctrl-C (so that
     # whatever was made gets removed) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _interrupt)
-    outcome = run(spec, Progress(quiet=args.quiet))
+    try:
+        outcome = run(spec, Progress(quiet=args.quiet))
+    except ResultsError as e:
+        print(f"splitbrain run: {e}", file=sys.stderr)
+        return EXIT_ERROR
     r = outcome.results
     lines = []
     if r.error:
@@ -94,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         return outcome.exit_code
     verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
     print(f"{r.test}: {verdict}")
-    print("\n".join(lines))
+    for line in lines:
+        print(line)
     print(f"results: {outcome.directory}")
     if (outcome.directory / "report.html").exists():
         print(f"report: {outcome.directory / 'report.html'}")
@@ -144,15 +149,21 @@ def _report(args: argparse.Namespace) -> int:
 
     from harness.check import recheck
     from harness.report.build import build_report
-    from harness.results import exit_code
+    from harness.results import exit_code, unfinished_results
     from harness.spec import SpecError
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "results.json").is_file() or not (run_dir / "history.jsonl").is_file():
-        print(f"splitbrain report: {run_dir}: no results.json and history.jsonl here",
+    has_results = (run_dir / "results.json").is_file()
+    if not (run_dir / "history.jsonl").is_file() or (args.no_check and not has_results):
+        wanted = "results.json" if args.no_check else "history.jsonl"
+        print(f"splitbrain report: {run_dir}: no {wanted} here (not a run's folder?)",
               file=sys.stderr)
         return EXIT_ERROR
     try:
+        if not has_results:  # a run killed outright: its history is checked all the same
+            unfinished_results(run_dir).write(run_dir / "results.json")
+            print(f"{run_dir}: an unfinished run (no results.json): checking its history",
+                  file=sys.stderr)
         results = (json.loads((run_dir / "results.json").read_text()) if args.no_check
                    else recheck(run_dir))
     except (SpecError, ValueError, OSError) as e:
@@ -217,11 +228,16 @@ def _add_image(sub: Any) -> None:
 def _image_build(args: argparse.Namespace) -> int:
     from harness.image import ImageError, ensure_image
 
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         image = ensure_image(lambda line: print(line, flush=True), force=args.force)
     except (ImageError, RuntimeError) as e:
         print(f"splitbrain image build: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("splitbrain image build: interrupted; the build's processes and temporary "
+              "files are gone, the images already there kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"{image.tag} {image.id}")
     return 0
 
@@ -274,21 +290,44 @@ def _cluster_up(args: argparse.Namespace) -> int:
 
 
 def _cluster_down(args: argparse.Namespace) -> int:
-    from harness.docker import connect, remove_run
-    from harness.labels import OWNER, RUN
+    """Clusters of `cluster up`, and leftovers of runs whose process is gone (the ones
+    `cluster status` shows as "gone (leftover)"); never those of a run still going."""
+    from harness.docker import DockerError, connect, remove_run
+    from harness.labels import LABEL, MANUAL, OWNER, RUN, owner_alive
 
-    client = connect()
-    runs = {
-        c.labels.get(RUN)
-        for c in client.containers.list(all=True, filters={"label": f"{OWNER}=manual"})
-    } | {
-        (n.attrs.get("Labels") or {}).get(RUN)
-        for n in client.networks.list(filters={"label": f"{OWNER}=manual"})
-    }
-    chosen = [args.run_id] if args.run_id else sorted(r for r in runs if r)
-    if args.run_id and args.run_id not in runs:
-        print(f"splitbrain cluster down: no cluster {args.run_id}", file=sys.stderr)
+    try:
+        client = connect()
+    except DockerError as e:
+        print(f"splitbrain cluster down: {e}", file=sys.stderr)
         return EXIT_ERROR
+    owners: dict[str, set[str | None]] = {}
+    flt = {"label": LABEL}
+    found = [c.labels for c in client.containers.list(all=True, filters=flt)]
+    found += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=flt)]
+    found += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=flt)]
+    for labels in found:
+        if labels.get(RUN):
+            owners.setdefault(labels[RUN], set()).add(labels.get(OWNER))
+
+    def running(run_id: str) -> str | None:
+        """The owner of a run still going (not `cluster up`'s, whose owner is manual)."""
+        return next((o for o in owners[run_id] if o != MANUAL and owner_alive(o)), None)
+
+    if args.run_id:
+        if args.run_id not in owners:
+            print(f"splitbrain cluster down: no cluster {args.run_id}", file=sys.stderr)
+            return EXIT_ERROR
+        owner = running(args.run_id)
+        if owner is not None:
+            print(
+                f"splitbrain cluster down: {args.run_id} belongs to a run still going "
+                f"(process {owner.split(':')[0]}); interrupt that run instead",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        chosen = [args.run_id]
+    else:
+        chosen = sorted(r for r in owners if running(r) is None)
     for run_id in chosen:
         remove_run(client, run_id)
         print(f"removed {run_id}")
@@ -330,8 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 1 only ever means a checker found a history invalid (docs/harness.md): an
+    unexpected failure of the harness is 3, an interruption 2, each said in one line."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print(f"splitbrain {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        print(f"splitbrain {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

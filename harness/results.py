@@ -35,13 +35,14 @@ class ResultsError(RuntimeError):
 
 
 def make_run_dir(root: Path, test: str, now: float | None = None) -> Path:
+    if root.exists() and not root.is_dir():
+        raise ResultsError(f"results folder {root}: not a folder")
     try:
         return _make_run_dir(root, test, now)
     except OSError as e:
-        where = e.filename or root
-        raise ResultsError(
-            f"results folder {root}: cannot make the run's folder ({where}: {e.strerror or e})"
-        ) from None
+        where = "" if e.filename in (None, str(root)) else f" ({e.filename})"
+        reason = f"{e.strerror or e}{where}"
+        raise ResultsError(f"results folder {root}: cannot be made: {reason}") from None
 
 
 def _make_run_dir(root: Path, test: str, now: float | None) -> Path:
@@ -167,6 +168,7 @@ def unfinished_results(run_dir: Path) -> RunResults:
             found = re.search(r"\brun (\S+) of ", stream.readline())
         run_id = found.group(1) if found else ""
     results = RunResults(spec.name, run_id, spec, started, interrupted=True)
+    results.ended = (run_dir / "history.jsonl").stat().st_mtime  # its last line
     results.notes.append(
         "unfinished run: the harness ended without writing results.json (killed?); "
         "this is the check of the history it left"

@@ -19,6 +19,7 @@ import logging
 import random
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -135,9 +136,22 @@ def plan(
     return Phases(phases), recovered
 
 
+class _LogFile(logging.FileHandler):
+    """harness.log; a disk that refuses it is said once on stderr (the run's own error
+    says the rest), not with a traceback per line."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            print(f"splitbrain: {self.baseFilename} cannot be written; the log stops here",
+                  file=sys.stderr)  # fmt: skip
+
+
 @contextlib.contextmanager
 def file_log(path: Path) -> Iterator[None]:
-    handler = logging.FileHandler(path)
+    handler = _LogFile(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -220,6 +234,7 @@ def _report(run_dir: Path, progress: Progress, interrupts: Interrupts) -> bool:
     if not (run_dir / "results.json").is_file():
         return False
     interrupts.phase = Phase.REPORT
+    log.info("building the report")
     try:
         path = build_report(run_dir)
     except KeyboardInterrupt:

@@ -97,6 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {outcome.directory}")
         return outcome.exit_code
     verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
+    if r.error and r.verdict is not False:  # exit 3: the error is the answer
+        verdict = f"error (what was recorded: {verdict})" if r.checkers else "error"
     print(f"{r.test}: {verdict}")
     for line in lines:
         print(line)

@@ -56,6 +56,7 @@ PACKAGES = (
 # wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
 NODE_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
 NODE_PYTHON = "/opt/splitbrain/bin/python"
+NODE_REPOSITORY = "splitbrain/node"
 # Sources the node image depends on: the code that runs inside a node.
 NODE_SOURCES = ("store", "nemesis/delayer.py", "pyproject.toml")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -230,7 +231,7 @@ def ensure_image(
     """The node image for this source tree: from the cache, or built now."""
     client = client or docker.from_env()
     base = ensure_base(client, progress, force)
-    tag = f"splitbrain/node:{node_hash(base)}"
+    tag = f"{NODE_REPOSITORY}:{node_hash(base)}"
     found = None if force else _find(client, tag)
     if found:
         progress(f"node image {tag}: cached")
@@ -258,17 +259,17 @@ def ensure_image(
     if image_id is None:
         raise ImageError(f"docker build did not produce {tag}")
     progress(f"node image {tag}: built in {time.monotonic() - started:.0f} s")
-    _prune(client, "splitbrain/node", keep=tag, progress=progress)
+    prune_node_images(client, keep=tag, progress=progress)
     return Image(tag, image_id, built=True)
 
 
-def _prune(client: docker.DockerClient, repository: str, keep: str, progress: Progress) -> None:
+def prune_node_images(client: docker.DockerClient, keep: str, progress: Progress) -> None:
     """Older builds of the node image by this checkout, unless a container still uses
     them: each is a few hundred MB and a source change makes a new one. Images of other
     checkouts on this host (their `splitbrain.checkout` label differs, or they have none)
     are theirs: another worktree's runs may be using them."""
     mine = {"label": f"{CHECKOUT}={checkout()}"}
-    for image in client.images.list(name=repository, filters=mine):
+    for image in client.images.list(name=NODE_REPOSITORY, filters=mine):
         if keep in image.tags:
             continue
         if client.containers.list(all=True, filters={"ancestor": image.id}):

@@ -153,8 +153,12 @@ class RunResults:
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
+            tmp.replace(path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def unfinished_results(run_dir: Path) -> RunResults:

@@ -206,12 +206,16 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
             results.notes.append(note)
             log.error(note)
         except Exception as e:
-            results.error = f"{type(e).__name__}: {e}"
+            failure = _describe_failure(e, run_dir)
+            if results.error is None:
+                results.error = failure
+            else:  # the first error is the cause; this one is said too
+                results.notes.append(f"then: {failure}")
             log.exception("the run failed")
         finally:
             results.ended = time.time()
             _write_results(results, run_dir)
-        if not _report(run_dir, progress, interrupts):
+        if not _report(run_dir, progress, interrupts) and (run_dir / "results.json").is_file():
             results.files.pop("report", None)
             _write_results(results, run_dir)
     return Outcome(results, run_dir, run_exit_code(results))
@@ -382,6 +386,20 @@ def _describe_failure(e: Exception, run_dir: Path) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _trim_torn_line(path: Path) -> None:
+    """A write the disk refused may leave part of a line at the end of the history: that
+    operation was never recorded (the run stopped there), and the rest stays readable."""
+    with contextlib.suppress(OSError), open(path, "rb+") as history:
+        size = history.seek(0, 2)
+        tail = max(0, size - (1 << 16))
+        history.seek(tail)
+        end = history.read().rfind(b"\n")
+        keep = tail + end + 1 if end >= 0 else 0
+        if keep < size and (end >= 0 or tail == 0):
+            history.truncate(keep)
+            log.warning("the last %d bytes of %s (part of a line) removed", size - keep, path)
+
+
 def _teardown(
     cluster: Cluster, recorder: Recorder | None, run_dir: Path, results: RunResults,
     progress: Progress,
@@ -395,6 +413,8 @@ def _teardown(
             except OSError as e:  # the disk refused the last lines: said, not fatal
                 results.error = results.error or _describe_failure(e, run_dir)
                 log.error("the history could not be closed: %s", e)
+            if results.error is not None:
+                _trim_torn_line(recorder.path)
         try:
             collect_logs(cluster, run_dir / "nodes")
         except Exception as e:

@@ -486,11 +486,12 @@ def test_an_image_build_prunes_only_this_checkouts_unused_images(docker: Any) ->
 
 
 def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (a zombie is dead, waiting to be reaped)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            text = stat.read_text()
-            if int(text[text.rindex(")") + 2 :].split()[2]) == pgid:
+            fields = (text := stat.read_text())[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
                 found.append(int(stat.parent.name))
     return found
 
@@ -532,6 +533,9 @@ def test_ctrl_c_during_an_image_build_stops_its_children_and_removes_its_files(
     code = build.finish(timeout=120)
     assert code == EXIT_UNKNOWN, build.output
     assert "interrupted" in build.output and "Traceback" not in build.output, build.output
+    deadline = time.monotonic() + 5  # killed: gone as soon as the kernel has them
+    while group_members(mmdebstrap[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert group_members(mmdebstrap[0]) == [], "mmdebstrap's processes were left running"
     assert list((cache / "splitbrain").iterdir()) == [], "the build's files were left"
     assert set(Path("/tmp").glob("mmdebstrap.*")) <= before

@@ -156,10 +156,12 @@ def _report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     has_results = (run_dir / "results.json").is_file()
-    if not (run_dir / "history.jsonl").is_file() or (args.no_check and not has_results):
-        wanted = "results.json" if args.no_check else "history.jsonl"
-        print(f"splitbrain report: {run_dir}: no {wanted} here (not a run's folder?)",
-              file=sys.stderr)
+    has_history = (run_dir / "history.jsonl").is_file()
+    if not has_history or (args.no_check and not has_results):
+        wanted = [n for n, there in (("results.json", has_results), ("history.jsonl", has_history))
+                  if not there]  # fmt: skip
+        print(f"splitbrain report: {run_dir}: no {' and '.join(wanted)} here "
+              "(not a run's folder?)", file=sys.stderr)  # fmt: skip
         return EXIT_ERROR
     try:
         if not has_results:  # a run killed outright: its history is checked all the same

@@ -198,11 +198,13 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
             log.error("setup failed: %s", e)
         except KeyboardInterrupt:
             results.interrupted = True
-            note = (
-                "the check was stopped by a second signal: no verdict"
-                if interrupts.phase is Phase.CHECK
-                else "interrupted before the test began"
-            )
+            if interrupts.phase is Phase.CHECK:
+                note = "the check was stopped by a second signal: no verdict"
+                if results.verdict is not False:  # a finding already made stands; else none
+                    results.checkers.clear()
+                    results.stats = None
+            else:
+                note = "interrupted before the test began"
             results.notes.append(note)
             log.error(note)
         except Exception as e:

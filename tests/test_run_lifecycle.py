@@ -208,6 +208,26 @@ def test_a_signal_during_the_check_lets_it_finish(
     assert (run_dir / "report.html").is_file()
 
 
+def test_a_second_signal_during_the_check_stops_it_without_a_verdict(
+    tmp_path: Path, cli: list[Cli]
+) -> None:
+    run = Cli.start("run", str(write_spec(tmp_path)), "--results", str(tmp_path / "r"))
+    cli.append(run)
+    run.wait_for(lambda: run.said("checking "), "the check")
+    run.process.send_signal(signal.SIGINT)  # two kinds: pending signals of one kind merge
+    run.process.send_signal(signal.SIGTERM)
+    code = run.finish()
+    run_dir = (tmp_path / "r" / "latest").resolve()
+    log = (run_dir / "harness.log").read_text()
+    assert "SIGTERM during check" in log, f"the signals did not land in the check:\n{log}"
+    results = results_of(run_dir)
+    assert code == EXIT_UNKNOWN, run.output
+    assert results["valid"] == "unknown" and results["checkers"] == {}, results["checkers"]
+    assert results["interrupted"] is True and results["error"] is None
+    assert any("stopped by a second signal" in n for n in results["notes"]), results["notes"]
+    assert "valid (" not in run.output and "Traceback" not in run.output, run.output
+
+
 def test_a_signal_during_cluster_start_is_never_valid(tmp_path: Path, cli: list[Cli]) -> None:
     run = Cli.start("run", str(write_spec(tmp_path)), "--results", str(tmp_path / "r"))
     cli.append(run)

@@ -290,18 +290,25 @@ class Interrupts:
         log.warning("%s during %s", name, self.phase.value)
         if self.phase is Phase.TEARDOWN:
             self.results.interrupted = True
-            self.progress.say(f"{name}: the cluster is being torn down; that finishes first")
+            self._say(f"{name}: the cluster is being torn down; that finishes first")
             return
         if self.phase is Phase.CHECK and not self.results.interrupted:
             self.results.interrupted = True
             self.results.notes.append(f"{name} during the check: the check was let finish")
-            self.progress.say(
+            self._say(
                 f"{name}: the check of what was recorded goes on; {name} again stops it "
                 "(the verdict is then unknown)"
             )
             return
         self.results.interrupted = True
         raise KeyboardInterrupt
+
+    def _say(self, message: str) -> None:
+        """Straight to the stream: the handler may run in the middle of a console print,
+        which printing through the console again would repeat."""
+        if not self.progress.quiet:
+            self.progress.stream.write(message + "\n")
+            self.progress.stream.flush()
 
 
 class _Signals:

@@ -339,10 +339,14 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
-    from harness.docker import connect
+    from harness.docker import DockerError, connect
     from harness.labels import LABEL, OWNER, RUN, owner_alive
 
-    client = connect()
+    try:
+        client = connect()
+    except DockerError as e:
+        print(f"splitbrain cluster status: {e}", file=sys.stderr)
+        return EXIT_ERROR
     found: dict[str, list[dict[str, str]]] = {}
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         owner = c.labels.get(OWNER)

@@ -166,6 +166,20 @@ def test_the_rule_is_in_the_docs() -> None:
     assert "exit 1 only ever means a checker found the history invalid" in text.lower()
 
 
+@pytest.mark.parametrize(
+    "command", [["cluster", "status"], ["cluster", "down"], ["cluster", "down", "x"]]
+)
+def test_no_docker_is_an_error_of_the_environment_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    done = subprocess.run([*SPLITBRAIN, *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == EXIT_ERROR, done
+    assert done.stderr.count("\n") == 1 and "Docker" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # -- the results folder
 
 

@@ -203,8 +203,10 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
                 if results.verdict is not False:  # a finding already made stands; else none
                     results.checkers.clear()
                     results.stats = None
+            elif interrupts.phase is Phase.SETUP:
+                note = "interrupted before the cluster was up: nothing ran"
             else:
-                note = "interrupted before the test began"
+                note = "interrupted"
             results.notes.append(note)
             log.error(note)
         except Exception as e:

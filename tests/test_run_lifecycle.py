@@ -118,7 +118,13 @@ def write_spec(tmp_path: Path, **fields: Any) -> Path:
 
 
 def results_of(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "results.json").read_text())
+    """results.json, checked against its schema (docs/results.schema.json)."""
+    import jsonschema
+
+    results = json.loads((run_dir / "results.json").read_text())
+    schema = json.loads((ROOT / "docs" / "results.schema.json").read_text())
+    jsonschema.validate(results, schema)
+    return results
 
 
 def history_lines(run_dir: Path) -> list[str]:

@@ -433,8 +433,14 @@ def _teardown(
             log.error("the node logs could not be saved: %s", e)
     finally:
         progress.say("tearing down the cluster")
-        cluster.down()
-        log.info("cluster down")
+        try:
+            cluster.down()
+        except Exception as e:  # said, and what was recorded is still checked
+            failure = f"the cluster could not be removed: {type(e).__name__}: {e}"
+            results.error = results.error or failure
+            log.exception(failure)
+        else:
+            log.info("cluster down")
 
 
 @dataclass

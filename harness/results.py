@@ -161,6 +161,26 @@ class RunResults:
             raise
 
 
+def drop_torn_last_line(history: Path) -> int:
+    """A write the disk refused, or a crash, may leave part of a line at the end of a
+    history: that operation was never recorded, and the lines before it stay readable
+    once it is gone. The bytes dropped (0: the history ends with a whole line)."""
+    try:
+        with open(history, "rb+") as stream:
+            size = stream.seek(0, 2)
+            tail = max(0, size - (1 << 16))
+            stream.seek(tail)
+            end = stream.read().rfind(b"\n")
+            if end < 0 and tail > 0:
+                return 0  # no line end in the last 64 KiB: not a torn line; left to the reader
+            keep = tail + end + 1
+            if keep < size:
+                stream.truncate(keep)
+            return size - keep
+    except OSError:
+        return 0
+
+
 def unfinished_results(run_dir: Path) -> RunResults:
     """results.json for a run that ended without writing one (its harness was killed
     outright): what its folder says about it, marked interrupted, with no verdict yet."""
@@ -177,6 +197,9 @@ def unfinished_results(run_dir: Path) -> RunResults:
         "unfinished run: the harness ended without writing results.json (killed?); "
         "this is the check of the history it left"
     )
+    dropped = drop_torn_last_line(run_dir / "history.jsonl")
+    if dropped:
+        results.notes.append(f"the history ended in part of a line ({dropped} bytes): dropped")
     names = {
         "spec": "spec.yaml", "history": "history.jsonl", "results": "results.json",
         "harness_log": "harness.log", "node_logs": "nodes/",

@@ -50,6 +50,7 @@ from harness.recorder import Recorder
 from harness.results import (
     ResultsError,
     RunResults,
+    drop_torn_last_line,
     make_run_dir,
     run_exit_code,
     write_spec,
@@ -397,20 +398,6 @@ def _describe_failure(e: Exception, run_dir: Path) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _trim_torn_line(path: Path) -> None:
-    """A write the disk refused may leave part of a line at the end of the history: that
-    operation was never recorded (the run stopped there), and the rest stays readable."""
-    with contextlib.suppress(OSError), open(path, "rb+") as history:
-        size = history.seek(0, 2)
-        tail = max(0, size - (1 << 16))
-        history.seek(tail)
-        end = history.read().rfind(b"\n")
-        keep = tail + end + 1 if end >= 0 else 0
-        if keep < size and (end >= 0 or tail == 0):
-            history.truncate(keep)
-            log.warning("the last %d bytes of %s (part of a line) removed", size - keep, path)
-
-
 def _teardown(
     cluster: Cluster, recorder: Recorder | None, run_dir: Path, results: RunResults,
     progress: Progress,
@@ -425,7 +412,9 @@ def _teardown(
                 results.error = results.error or _describe_failure(e, run_dir)
                 log.error("the history could not be closed: %s", e)
             if results.error is not None:
-                _trim_torn_line(recorder.path)
+                dropped = drop_torn_last_line(recorder.path)
+                if dropped:
+                    log.warning("the history ended in part of a line: %d bytes dropped", dropped)
         try:
             collect_logs(cluster, run_dir / "nodes")
         except Exception as e:

@@ -204,6 +204,26 @@ def test_a_results_folder_that_cannot_be_made_is_one_line_and_starts_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "spec.yaml"]
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (b'{"a":1}\n{"b":2}\n', b'{"a":1}\n{"b":2}\n'),
+        (b'{"a":1}\n{"b":', b'{"a":1}\n'),
+        (b'{"b":', b""),
+        (b"", b""),
+    ],
+)
+def test_a_torn_last_line_is_dropped_and_the_rest_kept(
+    tmp_path: Path, text: bytes, kept: bytes
+) -> None:
+    from harness.results import drop_torn_last_line
+
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(text)
+    assert drop_torn_last_line(path) == len(text) - len(kept)
+    assert path.read_bytes() == kept
+
+
 # -- signals on the local backend
 
 
@@ -271,7 +291,9 @@ def test_report_checks_the_history_a_killed_run_left(tmp_path: Path, cli: list[C
     run.finish()
     run_dir = run_dir.resolve()
     assert not (run_dir / "results.json").exists()
-    ops = len(history_lines(run_dir))
+    with open(run_dir / "history.jsonl", "a") as history:  # as a crash mid-write leaves it
+        history.write('{"index":999999999,"process":0,"type":"invoke","f":"wri')
+    ops = len(history_lines(run_dir)) - 1
     done = subprocess.run([*SPLITBRAIN, "report", str(run_dir)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     output = done.stdout + done.stderr
@@ -281,9 +303,10 @@ def test_report_checks_the_history_a_killed_run_left(tmp_path: Path, cli: list[C
     assert results["checkers"]["linearizable"]["valid"] is True, output
     assert results["interrupted"] is True and results["valid"] is True
     assert any("unfinished run" in note for note in results["notes"]), results["notes"]
+    assert any("part of a line" in note for note in results["notes"]), results["notes"]
     assert results["run_id"] and results["spec"]["seed"] == SEED
     assert sum(results["stats"]["ops"][f].get("ok", 0) for f in results["stats"]["ops"]) > 0
-    assert len(history_lines(run_dir)) == ops  # the history is read, never rewritten
+    assert len(history_lines(run_dir)) == ops  # only the torn line went
     assert (run_dir / "report.html").is_file() and "unfinished run" in (
         run_dir / "report.html"
     ).read_text()

@@ -177,6 +177,8 @@ def _report(args: argparse.Namespace) -> int:
     _finish(results, run_dir, args.junit)
     print(f"report: {path}")
     valid = results.get("valid")
+    if results.get("error") and valid is not False:  # as `run` exited: the error is the answer
+        return EXIT_ERROR
     return exit_code(valid if valid in (True, False) else "unknown",
                      bool(results.get("interrupted")))
 

@@ -231,7 +231,8 @@ def test_a_torn_last_line_is_dropped_and_the_rest_kept(
 def test_a_signal_during_the_check_lets_it_finish(
     tmp_path: Path, cli: list[Cli], sig: signal.Signals
 ) -> None:
-    run = Cli.start("run", str(write_spec(tmp_path)), "--results", str(tmp_path / "r"))
+    spec = write_spec(tmp_path, time_limit=12)  # a history whose check takes a while
+    run = Cli.start("run", str(spec), "--results", str(tmp_path / "r"))
     cli.append(run)
     run.wait_for(lambda: run.said("checking "), "the check")
     run.process.send_signal(sig)
@@ -251,7 +252,8 @@ def test_a_signal_during_the_check_lets_it_finish(
 def test_a_second_signal_during_the_check_stops_it_without_a_verdict(
     tmp_path: Path, cli: list[Cli]
 ) -> None:
-    run = Cli.start("run", str(write_spec(tmp_path)), "--results", str(tmp_path / "r"))
+    spec = write_spec(tmp_path, time_limit=12)  # a history whose check takes a while
+    run = Cli.start("run", str(spec), "--results", str(tmp_path / "r"))
     cli.append(run)
     run.wait_for(lambda: run.said("checking "), "the check")
     run.process.send_signal(signal.SIGINT)  # two kinds: pending signals of one kind merge

@@ -12,7 +12,7 @@ from typing import Any
 
 from checker.cli import EXIT_BAD_INPUT, add_check_command
 
-EXIT_ERROR = 3
+EXIT_INTERRUPTED, EXIT_ERROR = 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +49,7 @@ def _add_run(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from harness.preflight import preflight
     from harness.progress import Progress
-    from harness.results import describe
+    from harness.results import ResultsError, describe
     from harness.runner import run
     from harness.spec import SpecError, load, override
 
@@ -72,7 +72,11 @@ def _run(args: argparse.Namespace) -> int:
     # Until the run's own handlers take over, SIGTERM unwinds like Ctrl-C (so that
     # whatever was made gets removed) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _interrupt)
-    outcome = run(spec, Progress(quiet=args.quiet))
+    try:
+        outcome = run(spec, Progress(quiet=args.quiet))
+    except ResultsError as e:
+        print(f"splitbrain run: {e}", file=sys.stderr)
+        return EXIT_ERROR
     r = outcome.results
     lines = []
     if r.error:
@@ -95,8 +99,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {outcome.directory}")
         return outcome.exit_code
     verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
+    if r.error and r.verdict is not False:  # exit 3: the error is the answer
+        verdict = f"error (what was recorded: {verdict})" if r.checkers else "error"
     print(f"{r.test}: {verdict}")
-    print("\n".join(lines))
+    for line in lines:
+        print(line)
     print(f"results: {outcome.directory}")
     if (outcome.directory / "report.html").exists():
         print(f"report: {outcome.directory / 'report.html'}")
@@ -146,15 +153,23 @@ def _report(args: argparse.Namespace) -> int:
 
     from harness.check import recheck
     from harness.report.build import build_report
-    from harness.results import exit_code
+    from harness.results import exit_code, unfinished_results
     from harness.spec import SpecError
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "results.json").is_file() or not (run_dir / "history.jsonl").is_file():
-        print(f"splitbrain report: {run_dir}: no results.json and history.jsonl here",
-              file=sys.stderr)
+    has_results = (run_dir / "results.json").is_file()
+    has_history = (run_dir / "history.jsonl").is_file()
+    if not has_history or (args.no_check and not has_results):
+        wanted = [n for n, there in (("results.json", has_results), ("history.jsonl", has_history))
+                  if not there]  # fmt: skip
+        print(f"splitbrain report: {run_dir}: no {' and '.join(wanted)} here "
+              "(not a run's folder?)", file=sys.stderr)  # fmt: skip
         return EXIT_ERROR
     try:
+        if not has_results:  # a run killed outright: its history is checked all the same
+            unfinished_results(run_dir).write(run_dir / "results.json")
+            print(f"{run_dir}: an unfinished run (no results.json): checking its history",
+                  file=sys.stderr)
         results = (json.loads((run_dir / "results.json").read_text()) if args.no_check
                    else recheck(run_dir))
     except (SpecError, ValueError, OSError) as e:
@@ -164,6 +179,8 @@ def _report(args: argparse.Namespace) -> int:
     _finish(results, run_dir, args.junit)
     print(f"report: {path}")
     valid = results.get("valid")
+    if results.get("error") and valid is not False:  # as `run` exited: the error is the answer
+        return EXIT_ERROR
     return exit_code(valid if valid in (True, False) else "unknown",
                      bool(results.get("interrupted")))
 
@@ -219,11 +236,16 @@ def _add_image(sub: Any) -> None:
 def _image_build(args: argparse.Namespace) -> int:
     from harness.image import ImageError, ensure_image
 
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         image = ensure_image(lambda line: print(line, flush=True), force=args.force)
     except (ImageError, RuntimeError) as e:
         print(f"splitbrain image build: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("splitbrain image build: interrupted; the build's processes and temporary "
+              "files are gone, the images already there kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"{image.tag} {image.id}")
     return 0
 
@@ -276,21 +298,44 @@ def _cluster_up(args: argparse.Namespace) -> int:
 
 
 def _cluster_down(args: argparse.Namespace) -> int:
-    from harness.docker import connect, remove_run
-    from harness.labels import OWNER, RUN
+    """Clusters of `cluster up`, and leftovers of runs whose process is gone (the ones
+    `cluster status` shows as "gone (leftover)"); never those of a run still going."""
+    from harness.docker import DockerError, connect, remove_run
+    from harness.labels import LABEL, MANUAL, OWNER, RUN, owner_alive
 
-    client = connect()
-    runs = {
-        c.labels.get(RUN)
-        for c in client.containers.list(all=True, filters={"label": f"{OWNER}=manual"})
-    } | {
-        (n.attrs.get("Labels") or {}).get(RUN)
-        for n in client.networks.list(filters={"label": f"{OWNER}=manual"})
-    }
-    chosen = [args.run_id] if args.run_id else sorted(r for r in runs if r)
-    if args.run_id and args.run_id not in runs:
-        print(f"splitbrain cluster down: no cluster {args.run_id}", file=sys.stderr)
+    try:
+        client = connect()
+    except DockerError as e:
+        print(f"splitbrain cluster down: {e}", file=sys.stderr)
         return EXIT_ERROR
+    owners: dict[str, set[str | None]] = {}
+    flt = {"label": LABEL}
+    found = [c.labels for c in client.containers.list(all=True, filters=flt)]
+    found += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=flt)]
+    found += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=flt)]
+    for labels in found:
+        if labels.get(RUN):
+            owners.setdefault(labels[RUN], set()).add(labels.get(OWNER))
+
+    def running(run_id: str) -> str | None:
+        """The owner of a run still going (not `cluster up`'s, whose owner is manual)."""
+        return next((o for o in owners[run_id] if o != MANUAL and owner_alive(o)), None)
+
+    if args.run_id:
+        if args.run_id not in owners:
+            print(f"splitbrain cluster down: no cluster {args.run_id}", file=sys.stderr)
+            return EXIT_ERROR
+        owner = running(args.run_id)
+        if owner is not None:
+            print(
+                f"splitbrain cluster down: {args.run_id} belongs to a run still going "
+                f"(process {owner.split(':')[0]}); interrupt that run instead",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        chosen = [args.run_id]
+    else:
+        chosen = sorted(r for r in owners if running(r) is None)
     for run_id in chosen:
         remove_run(client, run_id)
         print(f"removed {run_id}")
@@ -298,10 +343,14 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
-    from harness.docker import connect
+    from harness.docker import DockerError, connect
     from harness.labels import LABEL, OWNER, RUN, owner_alive
 
-    client = connect()
+    try:
+        client = connect()
+    except DockerError as e:
+        print(f"splitbrain cluster status: {e}", file=sys.stderr)
+        return EXIT_ERROR
     found: dict[str, list[dict[str, str]]] = {}
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         owner = c.labels.get(OWNER)
@@ -332,8 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 1 only ever means a checker found a history invalid (docs/harness.md): an
+    unexpected failure of the harness is 3, an interruption 2, each said in one line."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print(f"splitbrain {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        print(f"splitbrain {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

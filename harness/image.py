@@ -18,23 +18,26 @@ Progress goes to a callback (the CLI prints it); nothing is hidden.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from harness.labels import LABEL
+from harness.labels import CHECKOUT, LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bookworm"
@@ -53,6 +56,7 @@ PACKAGES = (
 # wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
 NODE_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
 NODE_PYTHON = "/opt/splitbrain/bin/python"
+NODE_REPOSITORY = "splitbrain/node"
 # Sources the node image depends on: the code that runs inside a node.
 NODE_SOURCES = ("store", "nemesis/delayer.py", "pyproject.toml")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -177,7 +181,7 @@ def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = F
         raise ImageError(
             "mmdebstrap is not installed: `make install` installs it (apt-get install mmdebstrap)"
         )
-    with tempfile.TemporaryDirectory(prefix="splitbrain-rootfs-", dir=cache_dir()) as tmp:
+    with build_dir("splitbrain-rootfs-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         argv = [
             "mmdebstrap", "--variant=minbase", "--mode=root", "--quiet",
@@ -187,7 +191,7 @@ def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = F
         ]  # fmt: skip
         progress(f"base image {tag}: mmdebstrap {SUITE} ({', '.join(PACKAGES)})")
         started = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True)
+        done = run_child(argv, Path(tmp))
         if done.returncode != 0:
             raise ImageError(f"mmdebstrap failed ({done.returncode}):\n{done.stderr[-3000:]}")
         progress(f"base image: root file system in {time.monotonic() - started:.0f} s; importing")
@@ -195,6 +199,7 @@ def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = F
         client.api.import_image_from_file(
             str(tar), repository=repository, tag=version, changes=[f"LABEL {LABEL}.image=base"]
         )
+        tar.unlink()
     if not _find(client, tag):
         raise ImageError(f"docker import did not produce {tag}")
     return tag
@@ -211,7 +216,7 @@ def build_wheels(dest: Path, progress: Progress) -> None:
             "--wheel-dir", str(dest), "--constraint", constraints.name, str(ROOT),
             *NODE_REQUIREMENTS,
         ]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True)
+        done = run_child(argv, dest.parent)
         if done.returncode != 0:
             raise ImageError(f"pip wheel failed ({done.returncode}):\n{done.stderr[-3000:]}")
     finally:
@@ -226,20 +231,23 @@ def ensure_image(
     """The node image for this source tree: from the cache, or built now."""
     client = client or docker.from_env()
     base = ensure_base(client, progress, force)
-    tag = f"splitbrain/node:{node_hash(base)}"
+    tag = f"{NODE_REPOSITORY}:{node_hash(base)}"
     found = None if force else _find(client, tag)
     if found:
         progress(f"node image {tag}: cached")
         return Image(tag, found, built=False)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="splitbrain-build-", dir=cache_dir()) as tmp:
+    with build_dir("splitbrain-build-") as tmp:
         context = Path(tmp)
         build_wheels(context / "wheels", progress)
         names = " ".join(r.split("==")[0] for r in NODE_REQUIREMENTS)
         (context / "Dockerfile").write_text(DOCKERFILE.format(base=base, node_requirements=names))
         progress(f"node image {tag}: docker build")
         try:
-            for chunk in client.api.build(path=str(context), tag=tag, rm=True, decode=True):
+            built = client.api.build(
+                path=str(context), tag=tag, rm=True, decode=True, labels={CHECKOUT: checkout()}
+            )
+            for chunk in built:
                 if "error" in chunk:
                     raise ImageError(f"docker build failed: {chunk['error'].strip()}")
                 line = str(chunk.get("stream", "")).strip()
@@ -251,18 +259,109 @@ def ensure_image(
     if image_id is None:
         raise ImageError(f"docker build did not produce {tag}")
     progress(f"node image {tag}: built in {time.monotonic() - started:.0f} s")
-    _prune(client, "splitbrain/node", keep=tag, progress=progress)
+    prune_node_images(client, keep=tag, progress=progress)
     return Image(tag, image_id, built=True)
 
 
-def _prune(client: docker.DockerClient, repository: str, keep: str, progress: Progress) -> None:
-    """Older builds of the node image, unless a container still uses them: each is a few
-    hundred MB and a source change makes a new one."""
-    for image in client.images.list(name=repository):
+def prune_node_images(client: docker.DockerClient, keep: str, progress: Progress) -> None:
+    """Older builds of the node image by this checkout, unless a container still uses
+    them: each is a few hundred MB and a source change makes a new one. Images of other
+    checkouts on this host (their `splitbrain.checkout` label differs, or they have none)
+    are theirs: another worktree's runs may be using them."""
+    mine = {"label": f"{CHECKOUT}={checkout()}"}
+    for image in client.images.list(name=NODE_REPOSITORY, filters=mine):
         if keep in image.tags:
             continue
+        if client.containers.list(all=True, filters={"ancestor": image.id}):
+            continue  # a run still going (or its leftovers) uses it
         try:
             client.images.remove(image.id, noprune=False)
         except docker.errors.APIError:
-            continue  # in use by a container of a run still going: kept
+            continue  # taken by a container created meanwhile: kept
         progress(f"removed the older node image {', '.join(image.tags) or image.short_id}")
+
+
+def checkout() -> str:
+    """This source tree, as the `splitbrain.checkout` label of the images it builds."""
+    return str(ROOT)
+
+
+@contextlib.contextmanager
+def build_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder for a build, removed however the build ends (Ctrl-C included).
+    The children run with TMPDIR inside it, so their temporary files go with it; a file
+    system a killed mmdebstrap left mounted in it is unmounted first, never deleted
+    through."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=cache_dir()))
+    try:
+        yield path
+    finally:
+        unmount_below(path)
+        if mounts_below(path):
+            raise ImageError(f"{path}: file systems still mounted in it; left as it is")
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Mount points at or under path (deepest first), from /proc/self/mountinfo."""
+    root = str(path.resolve())
+    found = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as info:
+        for line in info:
+            point = line.split()[4].replace("\\040", " ")
+            if point == root or point.startswith(root + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_below(path: Path) -> None:
+    for point in mounts_below(path):
+        subprocess.run(["umount", "--lazy", point], capture_output=True)
+
+
+def run_child(argv: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    """argv in a process group of its own, its temporary files under tmp. If this process
+    is interrupted meanwhile (Ctrl-C, SIGTERM), the whole group gets SIGINT, as from a
+    terminal, so that it cleans up after itself; whatever is left after STOP_GRACE_S is
+    killed. Then the interrupt goes on."""
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = child.communicate()
+    except BaseException:
+        stop_group(child)
+        raise
+    return subprocess.CompletedProcess(argv, child.returncode, out, err)
+
+
+STOP_GRACE_S = 30.0
+
+
+def stop_group(child: subprocess.Popen[str]) -> None:
+    """SIGINT to child's process group, then SIGKILL to whatever of it is left. Another
+    Ctrl-C meanwhile does not cut this short (it is bounded by twice STOP_GRACE_S)."""
+    with _signals_held():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.communicate(timeout=STOP_GRACE_S)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.communicate(timeout=STOP_GRACE_S)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -14,6 +14,7 @@ from pathlib import Path
 LABEL = "splitbrain"
 RUN = f"{LABEL}.run"
 OWNER = f"{LABEL}.owner"
+CHECKOUT = f"{LABEL}.checkout"  # on node images: the source tree that built them
 MANUAL = "manual"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,22 @@ SCHEMA_VERSION = 1
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_ERROR = 0, 1, 2, 3
 
 
+class ResultsError(RuntimeError):
+    """The results folder cannot be made or written: said in one line, nothing started."""
+
+
 def make_run_dir(root: Path, test: str, now: float | None = None) -> Path:
+    if root.exists() and not root.is_dir():
+        raise ResultsError(f"results folder {root}: not a folder")
+    try:
+        return _make_run_dir(root, test, now)
+    except OSError as e:
+        where = "" if e.filename in (None, str(root)) else f" ({e.filename})"
+        reason = f"{e.strerror or e}{where}"
+        raise ResultsError(f"results folder {root}: cannot be made: {reason}") from None
+
+
+def _make_run_dir(root: Path, test: str, now: float | None) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
     base = root / test
     path = base / stamp
@@ -68,11 +84,23 @@ def load_run_spec(run_dir: Path) -> Spec:
 
 
 def exit_code(verdict: Verdict, interrupted: bool) -> int:
+    """1 only when a checker found the history invalid; 2 unknown or interrupted."""
     if verdict is False:
         return EXIT_INVALID
     if verdict == "unknown" or interrupted:
         return EXIT_UNKNOWN
     return EXIT_VALID
+
+
+def run_exit_code(results: RunResults) -> int:
+    """A run's exit code (docs/harness.md, "Exit codes"): an invalid history is a finding
+    even from a run that failed; otherwise an error of the harness, the spec or the
+    environment (3) outranks an interruption (2)."""
+    if results.verdict is False:
+        return EXIT_INVALID
+    if results.error is not None:
+        return EXIT_ERROR
+    return exit_code(results.verdict, results.interrupted)
 
 
 def describe(verdict: Verdict) -> str:
@@ -98,7 +126,7 @@ class RunResults:
 
     @property
     def verdict(self) -> Verdict:
-        if self.error is not None and not self.checkers:
+        if not self.checkers:  # never valid without a check
             return "unknown"
         return combine([c["valid"] for c in self.checkers.values()])
 
@@ -125,8 +153,61 @@ class RunResults:
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
+            tmp.replace(path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def drop_torn_last_line(history: Path) -> int:
+    """A write the disk refused, or a crash, may leave part of a line at the end of a
+    history: that operation was never recorded, and the lines before it stay readable
+    once it is gone. The bytes dropped (0: the history ends with a whole line)."""
+    try:
+        with open(history, "rb+") as stream:
+            size = stream.seek(0, 2)
+            tail = max(0, size - (1 << 16))
+            stream.seek(tail)
+            end = stream.read().rfind(b"\n")
+            if end < 0 and tail > 0:
+                return 0  # no line end in the last 64 KiB: not a torn line; left to the reader
+            keep = tail + end + 1
+            if keep < size:
+                stream.truncate(keep)
+            return size - keep
+    except OSError:
+        return 0
+
+
+def unfinished_results(run_dir: Path) -> RunResults:
+    """results.json for a run that ended without writing one (its harness was killed
+    outright): what its folder says about it, marked interrupted, with no verdict yet."""
+    spec = load_run_spec(run_dir)
+    run_id, started = "", (run_dir / "spec.yaml").stat().st_mtime
+    log_path = run_dir / "harness.log"
+    if log_path.is_file():
+        with open(log_path, encoding="utf-8", errors="replace") as stream:
+            found = re.search(r"\brun (\S+) of ", stream.readline())
+        run_id = found.group(1) if found else ""
+    results = RunResults(spec.name, run_id, spec, started, interrupted=True)
+    results.ended = (run_dir / "history.jsonl").stat().st_mtime  # its last line
+    results.notes.append(
+        "unfinished run: the harness ended without writing results.json (killed?); "
+        "this is the check of the history it left"
+    )
+    dropped = drop_torn_last_line(run_dir / "history.jsonl")
+    if dropped:
+        results.notes.append(f"the history ended in part of a line ({dropped} bytes): dropped")
+    names = {
+        "spec": "spec.yaml", "history": "history.jsonl", "results": "results.json",
+        "harness_log": "harness.log", "node_logs": "nodes/",
+    }  # fmt: skip
+    results.files = {
+        k: v for k, v in names.items() if k == "results" or (run_dir / v).exists()
+    }
+    return results
 
 
 def _iso(t: float) -> str:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import random
 import secrets
 import signal
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +49,11 @@ from harness.preflight import preflight
 from harness.progress import Progress, Snapshot
 from harness.recorder import Recorder
 from harness.results import (
-    EXIT_ERROR,
+    ResultsError,
     RunResults,
-    exit_code,
+    drop_torn_last_line,
     make_run_dir,
+    run_exit_code,
     write_spec,
 )
 from harness.spec import Spec
@@ -134,9 +138,22 @@ def plan(
     return Phases(phases), recovered
 
 
+class _LogFile(logging.FileHandler):
+    """harness.log; a disk that refuses it is said once on stderr (the run's own error
+    says the rest), not with a traceback per line."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            print(f"splitbrain: {self.baseFilename} cannot be written; the log stops here",
+                  file=sys.stderr)  # fmt: skip
+
+
 @contextlib.contextmanager
 def file_log(path: Path) -> Iterator[None]:
-    handler = logging.FileHandler(path)
+    handler = _LogFile(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -152,7 +169,8 @@ def file_log(path: Path) -> Iterator[None]:
 
 def run(spec: Spec, progress: Progress | None = None) -> Outcome:
     """Run the test the spec describes; the results, where they are, and the exit code.
-    SpecError, before anything is made, if what the spec names cannot be built."""
+    SpecError, before anything is made, if what the spec names cannot be built, and
+    ResultsError, before anything starts, when the results folder cannot be made."""
     progress = progress or Progress()
     preflight(spec)
     spec = spec.with_seed()
@@ -163,7 +181,10 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
         "spec": "spec.yaml", "history": "history.jsonl", "results": "results.json",
         "harness_log": "harness.log", "node_logs": "nodes/", "report": "report.html",
     }  # fmt: skip
-    write_spec(run_dir / "spec.yaml", spec)
+    try:
+        write_spec(run_dir / "spec.yaml", spec)
+    except OSError as e:
+        raise ResultsError(f"{run_dir / 'spec.yaml'}: {e.strerror or e}") from None
     progress.say(
         f"{spec.name}: {spec.system} x{spec.nodes} on {spec.backend}, "
         f"{spec.workload.name} workload, concurrency {spec.concurrency}, "
@@ -171,43 +192,128 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
         f"seed {spec.seed}"
     )
     progress.say(f"results: {run_dir}")
-    with file_log(run_dir / "harness.log"):
+    with file_log(run_dir / "harness.log"), Interrupts(results, progress) as interrupts:
         log.info("run %s of %s, seed %s, in %s", run_id, spec.name, spec.seed, run_dir)
         try:
-            _run(spec, run_id, run_dir, results, progress)
+            _run(spec, run_id, run_dir, results, progress, interrupts)
         except SetupError as e:
             results.error = str(e)
             log.error("setup failed: %s", e)
         except KeyboardInterrupt:
             results.interrupted = True
-            results.error = "interrupted before the test began"
-            log.error(results.error)
+            if interrupts.phase is Phase.CHECK:
+                note = "the check was stopped by a second signal: no verdict"
+                if results.verdict is not False:  # a finding already made stands; else none
+                    results.checkers.clear()
+                    results.stats = None
+            elif interrupts.phase is Phase.SETUP:
+                note = "interrupted before the cluster was up: nothing ran"
+            else:
+                note = "interrupted"
+            results.notes.append(note)
+            log.error(note)
         except Exception as e:
-            results.error = f"{type(e).__name__}: {e}"
+            failure = _describe_failure(e, run_dir)
+            if results.error is None:
+                results.error = failure
+            else:  # the first error is the cause; this one is said too
+                results.notes.append(f"then: {failure}")
             log.exception("the run failed")
         finally:
             results.ended = time.time()
-            results.write(run_dir / "results.json")
-        _report(run_dir, progress)
-    # An invalid history is a finding even from a run that failed; otherwise a harness
-    # error (before or during the run) is the answer.
-    code = exit_code(results.verdict, results.interrupted)
-    if results.error and results.verdict is not False:
-        code = EXIT_ERROR
-    return Outcome(results, run_dir, code)
+            _write_results(results, run_dir)
+        if not _report(run_dir, progress, interrupts) and (run_dir / "results.json").is_file():
+            results.files.pop("report", None)
+            _write_results(results, run_dir)
+    return Outcome(results, run_dir, run_exit_code(results))
 
 
-def _report(run_dir: Path, progress: Progress) -> None:
-    """report.html, from what was written; a report that fails to build fails nothing else."""
+def _write_results(results: RunResults, run_dir: Path) -> None:
+    """results.json; a disk that refuses it is the run's error, not a crash."""
+    try:
+        results.write(run_dir / "results.json")
+    except OSError as e:
+        results.error = results.error or f"results.json could not be written: {e}"
+        log.error("results.json could not be written: %s", e)
+
+
+def _report(run_dir: Path, progress: Progress, interrupts: Interrupts) -> bool:
+    """report.html, from what was written; a report that fails to build (or is
+    interrupted) fails nothing else. Whether it was built."""
     from harness.report import build_report
 
+    if not (run_dir / "results.json").is_file():
+        return False
+    interrupts.phase = Phase.REPORT
+    log.info("building the report")
     try:
         path = build_report(run_dir)
+    except KeyboardInterrupt:
+        interrupts.results.interrupted = True
+        interrupts.results.notes.append(
+            f"interrupted while the report was built: `splitbrain report {run_dir}` builds it"
+        )
+        log.error("interrupted while the report was built")
+        return False
     except Exception:
         log.exception("the report could not be built")
         progress.say("the report could not be built (see harness.log)")
-        return
+        return False
     log.info("report: %s", path)
+    return True
+
+
+class Phase(enum.Enum):
+    SETUP = "setup"  # before the cluster is up: a signal stops the run at once
+    DRIVE = "drive"  # the event loop's own handlers (_Signals) are in charge
+    TEARDOWN = "teardown"  # heal, logs, cluster down: signals wait for it to finish
+    CHECK = "check"  # the first signal lets the check finish, a second stops it
+    REPORT = "report"  # a signal stops the report (`splitbrain report` rebuilds it)
+
+
+class Interrupts:
+    """SIGINT / SIGTERM outside the event loop, by phase (see Phase). Whatever the phase,
+    a signal never skips the teardown, and a run that got one says `interrupted`."""
+
+    def __init__(self, results: RunResults, progress: Progress) -> None:
+        self.results, self.progress = results, progress
+        self.phase = Phase.SETUP
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, frame: object) -> None:
+        name = signal.Signals(sig).name
+        log.warning("%s during %s", name, self.phase.value)
+        if self.phase is Phase.TEARDOWN:
+            self.results.interrupted = True
+            self._say(f"{name}: the cluster is being torn down; that finishes first")
+            return
+        if self.phase is Phase.CHECK and not self.results.interrupted:
+            self.results.interrupted = True
+            self.results.notes.append(f"{name} during the check: the check was let finish")
+            self._say(
+                f"{name}: the check of what was recorded goes on; {name} again stops it "
+                "(the verdict is then unknown)"
+            )
+            return
+        self.results.interrupted = True
+        raise KeyboardInterrupt
+
+    def _say(self, message: str) -> None:
+        """Straight to the stream: the handler may run in the middle of a console print,
+        which printing through the console again would repeat."""
+        if not self.progress.quiet:
+            self.progress.stream.write(message + "\n")
+            self.progress.stream.flush()
 
 
 class _Signals:
@@ -242,7 +348,10 @@ class _Signals:
             self.task.cancel()
 
 
-def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: Progress) -> None:
+def _run(
+    spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: Progress,
+    interrupts: Interrupts,
+) -> None:  # fmt: skip
     rng = random.Random(spec.seed)
     try:
         system = make_system(spec.system, spec.system_options)
@@ -258,30 +367,71 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
     except ValueError as e:
         raise SetupError(str(e)) from None
     cluster, image = make_cluster(spec, system, run_id, progress, run_dir)
-    results.image = image
+    recorder: Recorder | None = None
     try:
-        gen, recovered = plan(spec, workload, nemesis, system, cluster)
-    except ValueError as e:
-        raise SetupError(str(e)) from None
-    run = Run(spec, system, cluster, workload, nemesis, gen, recovered, client_class)
-    recorder = Recorder(run_dir / "history.jsonl")
-    try:
+        results.image = image
+        try:
+            gen, recovered = plan(spec, workload, nemesis, system, cluster)
+        except ValueError as e:
+            raise SetupError(str(e)) from None
+        run = Run(spec, system, cluster, workload, nemesis, gen, recovered, client_class)
+        recorder = Recorder(run_dir / "history.jsonl")
+        interrupts.phase = Phase.DRIVE
         uvloop.run(_drive(run, recorder, results, rng, progress))
-    except SetupError:
+    except (SetupError, KeyboardInterrupt):
         raise
     except Exception as e:  # the harness failed mid-run: what was recorded is still checked
-        results.error = f"{type(e).__name__}: {e}"
+        results.error = _describe_failure(e, run_dir)
         log.exception("the run failed")
     finally:
-        recorder.close()
-        progress.stop()
-        with contextlib.suppress(Exception):
-            collect_logs(cluster, run_dir / "nodes")
-        progress.say("tearing down the cluster")
-        cluster.down()
-        log.info("cluster down")
-    if recorder.ops:
+        interrupts.phase = Phase.TEARDOWN
+        _teardown(cluster, recorder, run_dir, results, progress)
+    if recorder is not None and recorder.ops:
+        interrupts.phase = Phase.CHECK
         _check(spec, run_dir, recorder, results, progress)
+
+
+def _describe_failure(e: Exception, run_dir: Path) -> str:
+    """One line for results.json and the terminal."""
+    if isinstance(e, OSError) and e.filename is None and e.strerror:
+        return f"cannot write the results in {run_dir}: {e.strerror}"
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return f"{type(e).__name__}: {e}"
+
+
+def _teardown(
+    cluster: Cluster, recorder: Recorder | None, run_dir: Path, results: RunResults,
+    progress: Progress,
+) -> None:  # fmt: skip
+    """Whatever failed before, the cluster is removed; what was recorded stays on disk."""
+    progress.stop()
+    try:
+        if recorder is not None:
+            try:
+                recorder.close()
+            except OSError as e:  # the disk refused the last lines: said, not fatal
+                results.error = results.error or _describe_failure(e, run_dir)
+                log.error("the history could not be closed: %s", e)
+            if results.error is not None:
+                dropped = drop_torn_last_line(recorder.path)
+                if dropped:
+                    log.warning("the history ended in part of a line: %d bytes dropped", dropped)
+        try:
+            collect_logs(cluster, run_dir / "nodes")
+        except Exception as e:
+            results.notes.append(f"the node logs could not be saved: {e}")
+            log.error("the node logs could not be saved: %s", e)
+    finally:
+        progress.say("tearing down the cluster")
+        try:
+            cluster.down()
+        except Exception as e:  # said, and what was recorded is still checked
+            failure = f"the cluster could not be removed: {type(e).__name__}: {e}"
+            results.error = results.error or failure
+            log.exception(failure)
+        else:
+            log.info("cluster down")
 
 
 @dataclass
@@ -323,10 +473,17 @@ async def _drive_inner(
     started = time.monotonic()
     await asyncio.to_thread(cluster.up)
     results.cluster = cluster.describe()
+    stopped = "interrupted while the cluster started: no operation ran, nothing to check"
+    if stop.is_set():
+        results.notes.append(stopped)
+        return
     try:
-        leader = await wait_ready(system, cluster, READY_S)
+        leader = await _unless_stopped(wait_ready(system, cluster, READY_S), stop)
     except TimeoutError as e:
         raise SetupError(f"the cluster never got ready: {e}") from None
+    if leader is None:
+        results.notes.append(stopped)
+        return
     version = await system.version(cluster.nodes[0])
     results.system = {"name": spec.system, "version": version}
     progress.say(
@@ -368,16 +525,36 @@ async def _drive_inner(
         if nemesis.in_force():  # interrupted, or the schedule's heal did not finish
             progress.say(f"healing: {', '.join(nemesis.in_force())}")
             heal = Invocation("heal")
-            recorder.invoke(NEMESIS, heal)
+            try:
+                recorder.invoke(NEMESIS, heal)
+            except OSError:  # the history cannot be written (the run's error): heal anyway
+                recorded = False
+            else:
+                recorded = True
             try:
                 done = Completion("info", await nemesis.heal(cluster))
             except Exception as e:  # recorded; the teardown removes the nodes anyway
                 log.exception("the final heal failed")
                 results.notes.append(f"the final heal failed: {e}")
                 done = Completion("info", error=str(e))
-            recorder.complete(NEMESIS, heal, done)
+            if recorded:
+                with contextlib.suppress(OSError):
+                    recorder.complete(NEMESIS, heal, done)
     if isinstance(run.recovered.outcome, BaseException):
         results.notes.append(f"after the final heal: {run.recovered.outcome}")
+
+
+async def _unless_stopped(ready: Coroutine[Any, Any, str], stop: asyncio.Event) -> str | None:
+    """What ready returns, or None as soon as a signal asks the run to stop."""
+    waiting = asyncio.ensure_future(ready)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not waiting.done():
+            waiting.cancel()
+    return waiting.result() if waiting.done() and not waiting.cancelled() else None
 
 
 async def _tick(

@@ -169,7 +169,8 @@ def file_log(path: Path) -> Iterator[None]:
 
 def run(spec: Spec, progress: Progress | None = None) -> Outcome:
     """Run the test the spec describes; the results, where they are, and the exit code.
-    SpecError, before anything is made, if what the spec names cannot be built, and
+
+    Raises SpecError, before anything is made, if what the spec names cannot be built, and
     ResultsError, before anything starts, when the results folder cannot be made."""
     progress = progress or Progress()
     preflight(spec)

@@ -22,7 +22,7 @@ from checker.search import Budget, Entry, search
 from checker.zones import decide
 
 if TYPE_CHECKING:
-    from checker.explain import Counterexample
+    from checker.explain import Counterexample, Summary
 
 Verdict = bool | Literal["unknown"]
 PARALLEL_MIN_ENTRIES = 20_000
@@ -39,17 +39,47 @@ class KeyResult:
     reason: str | None = None
     counterexample: Counterexample | None = None
     method: str = "search"  # how: "refutation", "zones", "search"; "none": out of time first
+    summary: Summary | None = None  # when the counterexample was left out of results.json
 
-    def to_json(self) -> dict[str, Any]:
+    def brief(self) -> Summary | None:
+        """The culprit and the explanation, from the counterexample when there is one."""
+        return self.counterexample.summary() if self.counterexample is not None \
+            else self.summary
+
+    def to_json(self, full: bool = True) -> dict[str, Any]:
+        """`full`: with the counterexample (the summary is always there)."""
         out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
         out["method"] = self.method
         out["configs"] = self.configs
         out["seconds"] = round(self.seconds, 6)
         if self.reason is not None:
             out["reason"] = self.reason
-        if self.counterexample is not None:
+        brief = self.brief()
+        if brief is not None:
+            out["summary"] = brief.to_json()
+        if self.counterexample is not None and full:
             out["counterexample"] = self.counterexample.to_json()
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyResult:
+        from checker.explain import Counterexample, Summary
+
+        ce, brief = data.get("counterexample"), data.get("summary")
+        return cls(
+            key=data["key"], valid=data["valid"], ops=data["ops"],
+            configs=data.get("configs", 0), seconds=data.get("seconds", 0.0),
+            reason=data.get("reason"),
+            counterexample=None if ce is None else Counterexample.from_json(ce),
+            method=data.get("method", "search"),
+            summary=None if brief is None or ce is not None else Summary.from_json(brief),
+        )  # fmt: skip
+
+    @property
+    def first_bad_index(self) -> int | None:
+        """Where in the history the culprit was invoked (None: no counterexample)."""
+        brief = self.brief()
+        return None if brief is None else brief.op.invoked
 
 
 @dataclass
@@ -60,20 +90,47 @@ class CheckResult:
     seconds: float
     keys: list[KeyResult] = field(default_factory=list)
     events: int | None = None  # lines of the history read (invocations and completions)
+    unlisted_valid: int = 0  # valid keys not in `keys` (read back from results.json)
+    counterexamples_omitted: int = 0  # left out of the results.json this was read from
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, max_counterexamples: int | None = None) -> dict[str, Any]:
+        """Every key that is not valid, with its summary; the full counterexample for at
+        most `max_counterexamples` of them (None: all), those whose culprit was invoked
+        first."""
         bad = [k for k in self.keys if k.valid is not True]
+        explained = sorted((k for k in bad if k.counterexample is not None),
+                           key=lambda k: k.first_bad_index or 0)
+        kept = explained if max_counterexamples is None else explained[:max_counterexamples]
+        full = {id(k) for k in kept}
         return {
             "valid": self.valid,
             "model": self.model,
             "ops": self.ops,
             **({"events": self.events} if self.events is not None else {}),
             "seconds": round(self.seconds, 6),
-            "key_count": len(self.keys),
+            "key_count": len(self.keys) + self.unlisted_valid,
             "invalid_keys": [k.key for k in self.keys if k.valid is False],
             "unknown_keys": [k.key for k in self.keys if k.valid == "unknown"],
-            "keys": [k.to_json() for k in bad],
+            "counterexamples_omitted": self.counterexamples_omitted + len(explained) - len(kept),
+            "keys": [k.to_json(full=id(k) in full) for k in bad],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        """What `to_json` wrote: the keys that are not valid, and how many are."""
+        keys = [KeyResult.from_json(k) for k in data["keys"]]
+        return cls(
+            valid=data["valid"], model=data["model"], ops=data["ops"],
+            seconds=data["seconds"], keys=keys, events=data.get("events"),
+            unlisted_valid=data["key_count"] - len(keys),
+            counterexamples_omitted=data.get("counterexamples_omitted", 0),
+        )  # fmt: skip
+
+    def first_violations(self) -> list[KeyResult]:
+        """The invalid keys, the one whose culprit was invoked first first (those
+        without a counterexample last)."""
+        bad = [k for k in self.keys if k.valid is False]
+        return sorted(bad, key=lambda k: (k.first_bad_index is None, k.first_bad_index or 0))
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:

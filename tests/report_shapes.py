@@ -176,8 +176,9 @@ def write_run(run_dir: Path, ops: list[Op], result: CheckResult | None) -> dict[
                   "workload": {"name": workload}})
     results = RunResults(spec.name, "shapes", spec, time.time() - 10,
                          system={"name": "store", "version": "simulated"})
-    results.files = {"spec": "spec.yaml", "history": "history.jsonl",
-                     "results": "results.json", "report": "report.html"}
+    results.files = {"spec": "spec.yaml", "history": "history.jsonl",  # as the runner's
+                     "results": "results.json", "harness_log": "harness.log",
+                     "node_logs": "nodes/", "report": "report.html"}
     write_spec(run_dir / "spec.yaml", spec)
     if result is not None:
         results.checkers["linearizable"] = result.to_json(

@@ -253,3 +253,22 @@ def test_the_report_leads_with_the_first_violation_and_lists_every_key(many: Mad
     assert source.count('id="chart-counterexample-') == MAX_DRAWN
     assert f"({len(bad) - MAX_COUNTEREXAMPLES} full counterexamples were left out of it)" \
         in text
+
+
+def test_results_json_lists_only_files_that_exist(made: dict[str, Made], tmp_path: Path) -> None:
+    import shutil
+
+    from harness.check import recheck
+    from harness.report import build_report
+
+    run_dir = tmp_path / "kv" / "again"
+    shutil.copytree(made["kv"].run_dir, run_dir)
+    (run_dir / "report.html").unlink()
+    written = recheck(run_dir)
+    assert "report" not in written["files"], written["files"]
+    assert all((run_dir / rel).exists() for rel in written["files"].values())
+    build_report(run_dir)
+    files = json.loads((run_dir / "results.json").read_text())["files"]
+    assert files["report"] == "report.html" and (run_dir / "report.html").is_file()
+    # written by RunResults as the runner writes it: no harness.log or nodes/ here
+    assert "harness_log" not in files and "node_logs" not in files

@@ -322,7 +322,8 @@ def counterexample(ce: Counterexample, times: dict[int, float], key: Any) -> go.
     row = {p: i for i, p in enumerate(processes)}
     before = [o.invoked for o in ops if o.invoked < culprit][-5:]
     near = {o.invoked for o in ce.concurrent} | {culprit, *before}
-    labelled = set(sorted(near)[:LABELLED])
+    # the culprit always; then those nearest it
+    labelled = set(sorted(near, key=lambda i: abs(i - culprit))[:LABELLED])
     for o in ops:
         if len(labelled) >= LABELLED:
             break

@@ -490,6 +490,30 @@ def counterexample(
     return _report(model, key, entries, culprit, explanation, states, paths, window)
 
 
+def refutation_summary(model: Model, key: Any, entries: Sequence[Entry],
+                       proof: Refutation) -> Summary:
+    """What refutation_counterexample would say in one line, without a window."""
+    return Summary(describe(model, entries[proof.culprit]), f"{key_prefix(key)}{proof.why}")
+
+
+def zone_summary(model: Model, key: Any, entries: Sequence[Entry],
+                 verdict: ZoneVerdict) -> Summary:
+    """What zone_counterexample leads with, without a window."""
+    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
+    return Summary(describe(model, entries[culprit]),
+                   verdict.why or f"{key_prefix(key)}not linearizable")
+
+
+def search_summary(model: Model, key: Any, entries: Sequence[Entry],
+                   outcome: SearchResult) -> Summary:
+    """What counterexample would say in one line, without a window."""
+    stuck = outcome.stuck
+    culprit = stuck.op if stuck is not None else len(entries) - 1
+    states = stuck.states if stuck is not None else []
+    return Summary(describe(model, entries[culprit]),
+                   model.explain(entries[culprit].call, states, key))
+
+
 def refutation_counterexample(
     model: Model, key: Any, entries: Sequence[Entry], proof: Refutation, budget: Budget
 ) -> Counterexample:

@@ -164,7 +164,10 @@ def check_key(
     deadline: float | None,
     max_rss: int | None,
     explain: bool | float = True,
+    summarize: bool = False,
 ) -> KeyResult:
+    """One key's verdict; with `explain`, the counterexample of an invalid key; else with
+    `summarize`, its one-line summary (cheap: no window is searched for)."""
     started = time.monotonic()
     budget = Budget(deadline, max_rss)
     refuted = refute(model, entries)
@@ -174,6 +177,8 @@ def check_key(
         if explain:
             result.counterexample = _explain().refutation_counterexample(
                 model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
+        elif summarize:
+            result.summary = _explain().refutation_summary(model, key, entries, refuted)
         result.seconds = time.monotonic() - started
         return result
     late = _out_of_time(key, entries, budget, started)  # each phase is O(n log n),
@@ -185,6 +190,8 @@ def check_key(
         if not zone.valid and explain:
             result.counterexample = _explain().zone_counterexample(
                 model, key, entries, zone, _explain().explain_budget(budget, started, explain))
+        elif not zone.valid and summarize:
+            result.summary = _explain().zone_summary(model, key, entries, zone)
         result.seconds = time.monotonic() - started
         return result
     late = _out_of_time(key, entries, budget, started)
@@ -202,6 +209,8 @@ def check_key(
             windowed, _ = reduce(model, entries, deadlines=False)
             result.counterexample = _explain().counterexample(
                 model, key, windowed, outcome, _explain().explain_budget(budget, started, explain))
+        elif not outcome.valid and summarize:
+            result.summary = _explain().search_summary(model, key, reduced, outcome)
     result.seconds = time.monotonic() - started
     return result
 
@@ -233,19 +242,25 @@ def check_operations(
     explain: bool | float = True,
     ops_read: int | None = None,
     started: float | None = None,
+    max_explained: int | None = None,
 ) -> CheckResult:
     """Check `operations` against `model`, key by key. `explain`: counterexamples for
     invalid keys (False: none; a number: at least that many seconds on each, instead
     of as long as its check took, at least EXPLAIN_MIN_SECONDS). `ops_read`: how many
     history events the operations were paired from, reported as `events`. `started`:
-    the time.monotonic() the time limit counts from (default: now)."""
+    the time.monotonic() the time limit counts from (default: now). `max_explained`:
+    counterexamples for at most this many invalid keys, those whose culprit was invoked
+    first, and a one-line summary for the others (None: a counterexample for each)."""
     started = time.monotonic() if started is None else started
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)
     parts = partition(model, operations)
     total = sum(len(v) for v in parts.values())
     workers = workers or os.cpu_count() or 1
-    args = [(model, key, part, deadline, memory_limit, explain) for key, part in parts.items()]
+    budgeted = explain is not False and max_explained is not None
+    first_explain = False if budgeted else explain
+    args = [(model, key, part, deadline, memory_limit, first_explain, budgeted)
+            for key, part in parts.items()]
     if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_ENTRIES:
         # Workers are forked and inherit the arguments; only indexes and results
         # cross the pipe. Biggest first, so one long key does not start last.
@@ -263,6 +278,10 @@ def check_operations(
             _FORKED_ARGS = []
     else:
         results = [check_key(*a) for a in args]
+    if budgeted:
+        assert max_explained is not None
+        results = _explain_earliest(results, parts, model, deadline, memory_limit, explain,
+                                    max_explained)
     results.sort(key=lambda r: _sort_key(r.key))
     verdict = combine(r.valid for r in results)
     return CheckResult(
@@ -273,6 +292,18 @@ def check_operations(
         seconds=time.monotonic() - started,
         keys=results,
     )
+
+
+def _explain_earliest(results: list[KeyResult], parts: dict[Any, list[Entry]], model: Model,
+                      deadline: float | None, memory_limit: int | None,
+                      explain: bool | float, count: int) -> list[KeyResult]:
+    """The first `count` invalid keys by their culprit's invocation, checked again with
+    their counterexample (a key's check is cheap next to its explanation)."""
+    invalid = sorted((r for r in results if r.valid is False and r.summary is not None),
+                     key=lambda r: r.first_bad_index or 0)
+    again = {id(r): check_key(model, r.key, parts[r.key], deadline, memory_limit, explain)
+             for r in invalid[:count]}
+    return [again.get(id(r), r) for r in results]
 
 
 _FORKED_ARGS: list[tuple] = []

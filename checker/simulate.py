@@ -406,12 +406,13 @@ def inject_late_stale_read(ops: list[Op]) -> list[Op]:
                     and o.completed is not None), key=lambda o: o.invoked)
     best: tuple[int, Operation, Any] | None = None
     for r in reads[len(reads) // 2:]:
+        # a writer is unrefuted when no determinate operation completed before r began
+        # was invoked after the writer completed
+        latest = max((d.invoked for d in determinate if (d.completed or 0) < r.invoked),
+                     default=-1)
         for value, w in writers:
             assert w.completed is not None
-            if w.completed >= r.invoked or value == r.value:
-                continue
-            if any(w.completed < d.invoked and (d.completed or 0) < r.invoked
-                   for d in determinate):
+            if w.completed >= r.invoked or value == r.value or w.completed < latest:
                 continue
             if best is None or r.invoked - w.completed > best[0]:
                 best = (r.invoked - w.completed, r, value)

@@ -33,6 +33,7 @@ def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults)
             str(history), workload.model, None, "jsonl",
             time_limit=spec.checker.time_limit,
             memory_limit=int(spec.checker.memory_limit_mb * 2**20),
+            max_explained=MAX_COUNTEREXAMPLES,
         )  # fmt: skip
         results.checkers["linearizable"] = checked.result.to_json(
             max_counterexamples=MAX_COUNTEREXAMPLES)

@@ -272,3 +272,23 @@ def test_results_json_lists_only_files_that_exist(made: dict[str, Made], tmp_pat
     assert files["report"] == "report.html" and (run_dir / "report.html").is_file()
     # written by RunResults as the runner writes it: no harness.log or nodes/ here
     assert "harness_log" not in files and "node_logs" not in files
+
+
+def test_only_the_earliest_violations_are_explained(many: Made) -> None:
+    """check_file(max_explained=N): a counterexample for the N invalid keys whose culprit
+    came first, a summary naming the same culprit for the others; the same verdicts."""
+    from checker.check import check_file
+
+    full = many.result
+    assert full is not None
+    cheap = check_file(str(many.run_dir / "history.jsonl"), "kv", fmt="jsonl",
+                       max_explained=5).result
+    assert [(k.key, k.valid) for k in cheap.keys] == [(k.key, k.valid) for k in full.keys]
+    explained = [k for k in cheap.keys if k.counterexample is not None]
+    assert len(explained) == 5
+    culprits = {k.key: k.first_bad_index for k in full.keys if k.valid is False}
+    assert {k.key: k.first_bad_index for k in cheap.keys if k.valid is False} == culprits
+    earliest = sorted(culprits, key=lambda key: culprits[key])[:5]
+    assert sorted(k.key for k in explained) == sorted(earliest)
+    assert all(k.summary is not None for k in cheap.keys
+               if k.valid is False and k.counterexample is None)

@@ -91,7 +91,6 @@ class CheckResult:
     keys: list[KeyResult] = field(default_factory=list)
     events: int | None = None  # lines of the history read (invocations and completions)
     unlisted_valid: int = 0  # valid keys not in `keys` (read back from results.json)
-    counterexamples_omitted: int = 0  # left out of the results.json this was read from
 
     def to_json(self, max_counterexamples: int | None = None) -> dict[str, Any]:
         """Every key that is not valid, with its summary; the full counterexample for at
@@ -102,6 +101,7 @@ class CheckResult:
                            key=lambda k: k.first_bad_index or 0)
         kept = explained if max_counterexamples is None else explained[:max_counterexamples]
         full = {id(k) for k in kept}
+        summarised = sum(1 for k in bad if id(k) not in full and k.brief() is not None)
         return {
             "valid": self.valid,
             "model": self.model,
@@ -111,7 +111,7 @@ class CheckResult:
             "key_count": len(self.keys) + self.unlisted_valid,
             "invalid_keys": [k.key for k in self.keys if k.valid is False],
             "unknown_keys": [k.key for k in self.keys if k.valid == "unknown"],
-            "counterexamples_omitted": self.counterexamples_omitted + len(explained) - len(kept),
+            "counterexamples_omitted": summarised,
             "keys": [k.to_json(full=id(k) in full) for k in bad],
         }
 
@@ -123,8 +123,12 @@ class CheckResult:
             valid=data["valid"], model=data["model"], ops=data["ops"],
             seconds=data["seconds"], keys=keys, events=data.get("events"),
             unlisted_valid=data["key_count"] - len(keys),
-            counterexamples_omitted=data.get("counterexamples_omitted", 0),
         )  # fmt: skip
+
+    @property
+    def counterexamples_omitted(self) -> int:
+        """Invalid keys with a summary but no counterexample."""
+        return sum(1 for k in self.keys if k.counterexample is None and k.summary is not None)
 
     def first_violations(self) -> list[KeyResult]:
         """The invalid keys, the one whose culprit was invoked first first (those

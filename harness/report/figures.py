@@ -331,6 +331,7 @@ def counterexample(ce: Counterexample, times: dict[int, float], key: Any) -> go.
     fig = go.Figure()
     segments: dict[str, dict[str, list[Any]]] = {}
     span = [float("inf"), float("-inf")]
+    labels: list[dict[str, Any]] = []  # set at once: plotly checks them all on each add
     for o in ops:
         start = (times.get(o.invoked, t0) - t0) * 1000
         done = o.completed
@@ -349,9 +350,9 @@ def counterexample(ce: Counterexample, times: dict[int, float], key: Any) -> go.
         if o.invoked in near:
             span = [min(span[0], start), max(span[1], end)]
         if o.invoked in labelled:
-            fig.add_annotation(x=(start + end) / 2, y=y, text=("<b>⚠ " + label + "</b>")
-                               if is_culprit else label, showarrow=False, yshift=11,
-                               font={"size": 11, "color": CULPRIT if is_culprit else "#222"})
+            labels.append({"x": (start + end) / 2, "y": y, "showarrow": False, "yshift": 11,
+                           "text": ("<b>⚠ " + label + "</b>") if is_culprit else label,
+                           "font": {"size": 11, "color": CULPRIT if is_culprit else "#222"}})
     names = {"ok": "ok", "fail": "failed", "info": "unknown (info)",
              "culprit": "cannot be linearized"}
     for group, seg in sorted(segments.items(), key=lambda g: g[0] == "culprit"):
@@ -375,7 +376,7 @@ def counterexample(ce: Counterexample, times: dict[int, float], key: Any) -> go.
             yaxis={"title": "process", "autorange": "reversed", "tickvals": list(row.values()),
                    "ticktext": [esc(p, 20) for p in processes], "zeroline": False})
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
-                              "xanchor": "right"}, margin={"t": 60})
+                              "xanchor": "right"}, margin={"t": 60}, annotations=labels)
     return fig
 
 

@@ -292,3 +292,26 @@ def test_only_the_earliest_violations_are_explained(many: Made) -> None:
     assert sorted(k.key for k in explained) == sorted(earliest)
     assert all(k.summary is not None for k in cheap.keys
                if k.valid is False and k.counterexample is None)
+
+
+def test_a_results_json_from_before_the_bound_still_renders(many: Made, tmp_path: Path) -> None:
+    """results.json as 7906c58 wrote it: a full counterexample for every invalid key, no
+    summary. The report draws the first MAX_DRAWN and lists them all."""
+    import shutil
+
+    from harness.report import build_report
+
+    run_dir = tmp_path / "old" / "run"
+    shutil.copytree(many.run_dir, run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert many.result is not None
+    old = many.result.to_json()
+    del old["counterexamples_omitted"]
+    for k in old["keys"]:
+        del k["summary"]
+    results["checkers"]["linearizable"] = old
+    (run_dir / "results.json").write_text(json.dumps(results))
+    source = build_report(run_dir).read_text()
+    assert source.count('class="counterexample"') == MAX_DRAWN
+    table = source[source.index('<table class="invalid-keys">'):]
+    assert table[:table.index("</table>")].count("<tr>") == len(many.invalid()) + 1

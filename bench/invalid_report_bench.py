@@ -12,9 +12,12 @@ decides. It is written as a run folder (history.jsonl, spec.yaml, results.json a
   counterexample kept whole;
 - the time to build report.html (target under 10 s) and its size;
 - the wall time of `splitbrain report DIR` (the whole command: the check again, then
-  the report; target under 15 s) and of `splitbrain report --no-check DIR`.
+  the report; target under 15 s) and of `splitbrain report --no-check DIR`;
+- with `--browser`, the time headless Chromium takes to draw the page, its console
+  errors, and what the page leads with.
 
     python bench/invalid_report_bench.py [--ops 100000] [--keys 500] [--seed 7] [--out DIR]
+                                         [--browser]
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, help="keep the run folder here")
+    parser.add_argument("--browser", action="store_true", help="also draw it in Chromium")
     args = parser.parse_args()
     run_dir = args.out or Path(tempfile.mkdtemp(prefix="invalid-report-bench-"))
     (run_dir / "nodes").mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,28 @@ def main() -> int:
             print(done.stdout + done.stderr)
     size = (run_dir / "results.json").stat().st_size
     print(f"  results.json after splitbrain report: {size / 1e6:.2f} MB")
+    if args.browser:
+        draw(report)
     return 0
+
+
+def draw(report: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from harness.report.browser import chromium, missing, open_report
+
+    why = missing()
+    if why is not None:
+        print(f"  draw: skipped: {why}")
+        return
+    with chromium() as driver:
+        page = open_report(driver, report, timeout=180)
+        errors = [m["message"][:200] for m in page.console if m.get("level") == "SEVERE"]
+        first = driver.find_element(By.CSS_SELECTOR, "#first-violation").text.splitlines()[0]
+        print(f"  draw in headless Chromium: {page.page_ms} ms in the page, "
+              f"{page.seconds:.1f} s seen from Selenium, state {page.state!r}; console "
+              f"errors: {json.dumps(errors) if errors else 'none'}")
+        print(f"  the page leads with: {first}")
 
 
 if __name__ == "__main__":

@@ -75,9 +75,11 @@ def check_file(
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
     explain: bool | float = True,
+    max_explained: int | None = None,
 ) -> FileResult:
     """Check one history file. Raises HistoryError (with file and line) on bad input.
-    The time limit counts from the call, reading the file included."""
+    The time limit counts from the call, reading the file included. `max_explained`: as
+    in check_operations."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     used = fmt
@@ -119,6 +121,7 @@ def check_file(
             memory_limit=memory_limit,
             workers=workers,
             explain=explain,
+            max_explained=max_explained,
             ops_read=counted.count,
             started=started,
         )

@@ -55,6 +55,11 @@ class DescribedOp:
     def process(self) -> int | str | None:
         return None if self.operation is None else self.operation.process
 
+    @property
+    def result(self) -> str | None:
+        """ok, fail or info, when the operation is known."""
+        return None if self.operation is None else self.operation.outcome
+
     def where(self) -> str:
         """Its place in the file: its lines when known (1-based), else its indexes."""
         op = self.operation
@@ -70,6 +75,12 @@ class DescribedOp:
         out["description"] = self.description
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DescribedOp:
+        operation = Operation.from_json(data) if "process" in data else None
+        return cls(data["description"], data["invoke_index"], data.get("complete_index"),
+                   operation)
+
 
 @dataclass
 class Step:
@@ -78,6 +89,10 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         return {"op": self.op.to_json(), "state": self.state}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        return cls(DescribedOp.from_json(data["op"]), data["state"])
 
 
 @dataclass
@@ -94,6 +109,12 @@ class PartialLinearization:
         return {"initial": self.initial, "length": self.length, "omitted": self.omitted,
                 "from_history_start": self.from_history_start,
                 "steps": [s.to_json() for s in self.steps]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartialLinearization:
+        return cls(data["initial"], data["length"], data["omitted"],
+                   [Step.from_json(s) for s in data["steps"]],
+                   data.get("from_history_start", True))
 
     def origin(self) -> str:
         if self.from_history_start:
@@ -116,6 +137,18 @@ class Proof:
         return {"destroyer": None if self.destroyer is None else self.destroyer.to_json(),
                 "last_producer": None if self.last_producer is None
                 else self.last_producer.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Proof:
+        if "zones" in data:
+            return cls(zones=data["zones"])
+        destroyer, producer = data.get("destroyer"), data.get("last_producer")
+        return cls(destroyer=None if destroyer is None else DescribedOp.from_json(destroyer),
+                   last_producer=None if producer is None else DescribedOp.from_json(producer))
+
+    def ops(self) -> list[DescribedOp]:
+        """The operations the proof names."""
+        return [o for o in (self.destroyer, self.last_producer) if o is not None]
 
 
 def describe(model: Model, entry: Entry) -> DescribedOp:
@@ -342,6 +375,12 @@ class Window:
             out["verified"] = False
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Window:
+        return cls(data["first_index"], data["last_index"], data["initial"],
+                   [DescribedOp.from_json(o) for o in data["ops"]], data.get("order"),
+                   data.get("verified", True))
+
 
 @dataclass
 class Counterexample:
@@ -369,6 +408,40 @@ class Counterexample:
         if self.proof is not None:
             out["proof"] = self.proof.to_json()
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Counterexample:
+        proof = data.get("proof")
+        return cls(
+            op=DescribedOp.from_json(data["op"]),
+            explanation=data["explanation"],
+            possible_states=list(data["possible_states"]),
+            concurrent=[DescribedOp.from_json(o) for o in data["concurrent"]],
+            concurrent_omitted=data["concurrent_omitted"],
+            partial_linearizations=[PartialLinearization.from_json(p)
+                                    for p in data["partial_linearizations"]],
+            window=Window.from_json(data["window"]),
+            proof=None if proof is None else Proof.from_json(proof),
+        )
+
+    def summary(self) -> Summary:
+        return Summary(self.op, self.explanation)
+
+
+@dataclass
+class Summary:
+    """A counterexample in one line: the operation that could not take effect, and why.
+    results.json keeps one for every invalid key, the full counterexample for a few."""
+
+    op: DescribedOp
+    explanation: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op.to_json(), "explanation": self.explanation}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Summary:
+        return cls(DescribedOp.from_json(data["op"]), data["explanation"])
 
 
 def _report(
@@ -415,6 +488,30 @@ def counterexample(
     explanation = model.explain(entries[culprit].call, states, key)
     window = find_window(model, entries, culprit, _window_budget(budget))
     return _report(model, key, entries, culprit, explanation, states, paths, window)
+
+
+def refutation_summary(model: Model, key: Any, entries: Sequence[Entry],
+                       proof: Refutation) -> Summary:
+    """What refutation_counterexample would say in one line, without a window."""
+    return Summary(describe(model, entries[proof.culprit]), f"{key_prefix(key)}{proof.why}")
+
+
+def zone_summary(model: Model, key: Any, entries: Sequence[Entry],
+                 verdict: ZoneVerdict) -> Summary:
+    """What zone_counterexample leads with, without a window."""
+    culprit = verdict.culprit if verdict.culprit is not None and verdict.culprit >= 0 else 0
+    return Summary(describe(model, entries[culprit]),
+                   verdict.why or f"{key_prefix(key)}not linearizable")
+
+
+def search_summary(model: Model, key: Any, entries: Sequence[Entry],
+                   outcome: SearchResult) -> Summary:
+    """What counterexample would say in one line, without a window."""
+    stuck = outcome.stuck
+    culprit = stuck.op if stuck is not None else len(entries) - 1
+    states = stuck.states if stuck is not None else []
+    return Summary(describe(model, entries[culprit]),
+                   model.explain(entries[culprit].call, states, key))
 
 
 def refutation_counterexample(

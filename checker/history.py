@@ -126,6 +126,17 @@ class Operation:
             out["error"] = self.error
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Operation:
+        """The operation `to_json` wrote (its invocation's value is not kept there)."""
+        return cls(
+            process=data["process"], f=data["f"], key=data.get("key"),
+            value=data.get("value", UNOBSERVED), outcome=data["result"],
+            invoked=data["invoke_index"], completed=data.get("complete_index"),
+            error=data.get("error"), line=data.get("invoke_line"),
+            completed_line=data.get("complete_line"),
+        )  # fmt: skip
+
 
 def pair(ops: Iterable[Op], source: str | None = None) -> Iterator[Operation]:
     """Pair invocations with completions, streaming.

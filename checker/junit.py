@@ -72,8 +72,8 @@ def linearizable_cases(suite: ET.Element, classname: str, checked: dict[str, Any
     bad, unknown = checked.get("invalid_keys", []), checked.get("unknown_keys", [])
     seconds = float(checked.get("seconds") or 0.0)
     if valid is False:
-        first = next((k["counterexample"]["explanation"] for k in checked.get("keys", [])
-                      if k.get("counterexample")), "not linearizable")
+        first = next((k["summary"]["explanation"] for k in checked.get("keys", [])
+                      if k.get("summary")), "not linearizable")
         case(suite, classname, "linearizable", seconds, failure=(
             f"{len(bad)} of {checked.get('key_count')} keys not linearizable: {first}",
             "keys not linearizable: " + ", ".join(map(_show, bad))))
@@ -86,7 +86,8 @@ def linearizable_cases(suite: ET.Element, classname: str, checked: dict[str, Any
         name = "linearizable" if k.get("key") is None else f"linearizable[{_show(k['key'])}]"
         if k.get("valid") is False:
             ce = k.get("counterexample")
-            message = ce["explanation"] if ce else "not linearizable"
+            brief = ce or k.get("summary")  # results.json keeps a few counterexamples whole
+            message = brief["explanation"] if brief else "not linearizable"
             case(suite, classname, name, float(k.get("seconds") or 0.0),
                  failure=(message, describe_counterexample(ce) if ce else message))
         elif k.get("valid") == "unknown":

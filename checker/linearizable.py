@@ -22,7 +22,7 @@ from checker.search import Budget, Entry, search
 from checker.zones import decide
 
 if TYPE_CHECKING:
-    from checker.explain import Counterexample
+    from checker.explain import Counterexample, Summary
 
 Verdict = bool | Literal["unknown"]
 PARALLEL_MIN_ENTRIES = 20_000
@@ -39,17 +39,47 @@ class KeyResult:
     reason: str | None = None
     counterexample: Counterexample | None = None
     method: str = "search"  # how: "refutation", "zones", "search"; "none": out of time first
+    summary: Summary | None = None  # when the counterexample was left out of results.json
 
-    def to_json(self) -> dict[str, Any]:
+    def brief(self) -> Summary | None:
+        """The culprit and the explanation, from the counterexample when there is one."""
+        return self.counterexample.summary() if self.counterexample is not None \
+            else self.summary
+
+    def to_json(self, full: bool = True) -> dict[str, Any]:
+        """`full`: with the counterexample (the summary is always there)."""
         out: dict[str, Any] = {"key": self.key, "valid": self.valid, "ops": self.ops}
         out["method"] = self.method
         out["configs"] = self.configs
         out["seconds"] = round(self.seconds, 6)
         if self.reason is not None:
             out["reason"] = self.reason
-        if self.counterexample is not None:
+        brief = self.brief()
+        if brief is not None:
+            out["summary"] = brief.to_json()
+        if self.counterexample is not None and full:
             out["counterexample"] = self.counterexample.to_json()
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyResult:
+        from checker.explain import Counterexample, Summary
+
+        ce, brief = data.get("counterexample"), data.get("summary")
+        return cls(
+            key=data["key"], valid=data["valid"], ops=data["ops"],
+            configs=data.get("configs", 0), seconds=data.get("seconds", 0.0),
+            reason=data.get("reason"),
+            counterexample=None if ce is None else Counterexample.from_json(ce),
+            method=data.get("method", "search"),
+            summary=None if brief is None or ce is not None else Summary.from_json(brief),
+        )  # fmt: skip
+
+    @property
+    def first_bad_index(self) -> int | None:
+        """Where in the history the culprit was invoked (None: no counterexample)."""
+        brief = self.brief()
+        return None if brief is None else brief.op.invoked
 
 
 @dataclass
@@ -60,20 +90,51 @@ class CheckResult:
     seconds: float
     keys: list[KeyResult] = field(default_factory=list)
     events: int | None = None  # lines of the history read (invocations and completions)
+    unlisted_valid: int = 0  # valid keys not in `keys` (read back from results.json)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, max_counterexamples: int | None = None) -> dict[str, Any]:
+        """Every key that is not valid, with its summary; the full counterexample for at
+        most `max_counterexamples` of them (None: all), those whose culprit was invoked
+        first."""
         bad = [k for k in self.keys if k.valid is not True]
+        explained = sorted((k for k in bad if k.counterexample is not None),
+                           key=lambda k: k.first_bad_index or 0)
+        kept = explained if max_counterexamples is None else explained[:max_counterexamples]
+        full = {id(k) for k in kept}
+        summarised = sum(1 for k in bad if id(k) not in full and k.brief() is not None)
         return {
             "valid": self.valid,
             "model": self.model,
             "ops": self.ops,
             **({"events": self.events} if self.events is not None else {}),
             "seconds": round(self.seconds, 6),
-            "key_count": len(self.keys),
+            "key_count": len(self.keys) + self.unlisted_valid,
             "invalid_keys": [k.key for k in self.keys if k.valid is False],
             "unknown_keys": [k.key for k in self.keys if k.valid == "unknown"],
-            "keys": [k.to_json() for k in bad],
+            "counterexamples_omitted": summarised,
+            "keys": [k.to_json(full=id(k) in full) for k in bad],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        """What `to_json` wrote: the keys that are not valid, and how many are."""
+        keys = [KeyResult.from_json(k) for k in data["keys"]]
+        return cls(
+            valid=data["valid"], model=data["model"], ops=data["ops"],
+            seconds=data["seconds"], keys=keys, events=data.get("events"),
+            unlisted_valid=data["key_count"] - len(keys),
+        )  # fmt: skip
+
+    @property
+    def counterexamples_omitted(self) -> int:
+        """Invalid keys with a summary but no counterexample."""
+        return sum(1 for k in self.keys if k.counterexample is None and k.summary is not None)
+
+    def first_violations(self) -> list[KeyResult]:
+        """The invalid keys, the one whose culprit was invoked first first (those
+        without a counterexample last)."""
+        bad = [k for k in self.keys if k.valid is False]
+        return sorted(bad, key=lambda k: (k.first_bad_index is None, k.first_bad_index or 0))
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:
@@ -107,7 +168,10 @@ def check_key(
     deadline: float | None,
     max_rss: int | None,
     explain: bool | float = True,
+    summarize: bool = False,
 ) -> KeyResult:
+    """One key's verdict; with `explain`, the counterexample of an invalid key; else with
+    `summarize`, its one-line summary (cheap: no window is searched for)."""
     started = time.monotonic()
     budget = Budget(deadline, max_rss)
     refuted = refute(model, entries)
@@ -117,6 +181,8 @@ def check_key(
         if explain:
             result.counterexample = _explain().refutation_counterexample(
                 model, key, entries, refuted, _explain().explain_budget(budget, started, explain))
+        elif summarize:
+            result.summary = _explain().refutation_summary(model, key, entries, refuted)
         result.seconds = time.monotonic() - started
         return result
     late = _out_of_time(key, entries, budget, started)  # each phase is O(n log n),
@@ -128,6 +194,8 @@ def check_key(
         if not zone.valid and explain:
             result.counterexample = _explain().zone_counterexample(
                 model, key, entries, zone, _explain().explain_budget(budget, started, explain))
+        elif not zone.valid and summarize:
+            result.summary = _explain().zone_summary(model, key, entries, zone)
         result.seconds = time.monotonic() - started
         return result
     late = _out_of_time(key, entries, budget, started)
@@ -145,6 +213,8 @@ def check_key(
             windowed, _ = reduce(model, entries, deadlines=False)
             result.counterexample = _explain().counterexample(
                 model, key, windowed, outcome, _explain().explain_budget(budget, started, explain))
+        elif not outcome.valid and summarize:
+            result.summary = _explain().search_summary(model, key, reduced, outcome)
     result.seconds = time.monotonic() - started
     return result
 
@@ -176,19 +246,25 @@ def check_operations(
     explain: bool | float = True,
     ops_read: int | None = None,
     started: float | None = None,
+    max_explained: int | None = None,
 ) -> CheckResult:
     """Check `operations` against `model`, key by key. `explain`: counterexamples for
     invalid keys (False: none; a number: at least that many seconds on each, instead
     of as long as its check took, at least EXPLAIN_MIN_SECONDS). `ops_read`: how many
     history events the operations were paired from, reported as `events`. `started`:
-    the time.monotonic() the time limit counts from (default: now)."""
+    the time.monotonic() the time limit counts from (default: now). `max_explained`:
+    counterexamples for at most this many invalid keys, those whose culprit was invoked
+    first, and a one-line summary for the others (None: a counterexample for each)."""
     started = time.monotonic() if started is None else started
     deadline = None if time_limit is None else started + time_limit
     operations = list(operations)
     parts = partition(model, operations)
     total = sum(len(v) for v in parts.values())
     workers = workers or os.cpu_count() or 1
-    args = [(model, key, part, deadline, memory_limit, explain) for key, part in parts.items()]
+    budgeted = explain is not False and max_explained is not None
+    first_explain = False if budgeted else explain
+    args = [(model, key, part, deadline, memory_limit, first_explain, budgeted)
+            for key, part in parts.items()]
     if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_ENTRIES:
         # Workers are forked and inherit the arguments; only indexes and results
         # cross the pipe. Biggest first, so one long key does not start last.
@@ -206,6 +282,10 @@ def check_operations(
             _FORKED_ARGS = []
     else:
         results = [check_key(*a) for a in args]
+    if budgeted:
+        assert max_explained is not None
+        results = _explain_earliest(results, parts, model, deadline, memory_limit, explain,
+                                    max_explained)
     results.sort(key=lambda r: _sort_key(r.key))
     verdict = combine(r.valid for r in results)
     return CheckResult(
@@ -216,6 +296,18 @@ def check_operations(
         seconds=time.monotonic() - started,
         keys=results,
     )
+
+
+def _explain_earliest(results: list[KeyResult], parts: dict[Any, list[Entry]], model: Model,
+                      deadline: float | None, memory_limit: int | None,
+                      explain: bool | float, count: int) -> list[KeyResult]:
+    """The first `count` invalid keys by their culprit's invocation, checked again with
+    their counterexample (a key's check is cheap next to its explanation)."""
+    invalid = sorted((r for r in results if r.valid is False and r.summary is not None),
+                     key=lambda r: r.first_bad_index or 0)
+    again = {id(r): check_key(model, r.key, parts[r.key], deadline, memory_limit, explain)
+             for r in invalid[:count]}
+    return [again.get(id(r), r) for r in results]
 
 
 _FORKED_ARGS: list[tuple] = []

@@ -28,6 +28,21 @@ from checker.history import Op, pair
 
 
 @dataclass
+class Quantiles:
+    p50: float
+    p90: float
+    p99: float
+    max: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"p50": self.p50, "p90": self.p90, "p99": self.p99, "max": self.max}
+
+    @classmethod
+    def from_json(cls, data: dict[str, float]) -> Quantiles:
+        return cls(data["p50"], data["p90"], data["p99"], data["max"])
+
+
+@dataclass
 class SetKeyResult:
     key: Any
     valid: bool
@@ -36,9 +51,9 @@ class SetKeyResult:
     stable: int
     lost: list[Any] = field(default_factory=list)
     stale: list[Any] = field(default_factory=list)
-    never_read: list[Any] = field(default_factory=list)
+    never_read: int = 0  # elements no read began after
     unexpected: list[Any] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
+    visibility_ms: Quantiles | None = None  # from an add's invocation to its first read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,10 +64,21 @@ class SetKeyResult:
             "stable": self.stable,
             "lost": self.lost,
             "stale": self.stale,
-            "never_read": len(self.never_read),
+            "never_read": self.never_read,
             "unexpected": self.unexpected,
-            "visibility_ms": quantiles(self.latencies_ms),
+            "visibility_ms": None if self.visibility_ms is None else self.visibility_ms.to_json(),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SetKeyResult:
+        visibility = data.get("visibility_ms")
+        return cls(
+            key=data["key"], valid=data["valid"], attempted=data["attempted"],
+            acknowledged=data["acknowledged"], stable=data["stable"], lost=list(data["lost"]),
+            stale=list(data["stale"]), never_read=data["never_read"],
+            unexpected=list(data["unexpected"]),
+            visibility_ms=None if visibility is None else Quantiles.from_json(visibility),
+        )  # fmt: skip
 
 
 @dataclass
@@ -63,17 +89,51 @@ class SetFullResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
-            "lost": sum(len(k.lost) for k in self.keys),
-            "stale": sum(len(k.stale) for k in self.keys),
-            "unexpected": sum(len(k.unexpected) for k in self.keys),
-            "never_read": sum(len(k.never_read) for k in self.keys),
-            "stable": sum(k.stable for k in self.keys),
-            "attempted": sum(k.attempted for k in self.keys),
+            "lost": self.lost,
+            "stale": self.stale,
+            "unexpected": self.unexpected,
+            "never_read": self.never_read,
+            "stable": self.stable,
+            "attempted": self.attempted,
             "keys": [k.to_json() for k in self.keys],
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SetFullResult:
+        """The per-key results; the totals are sums of theirs."""
+        return cls(data["valid"], [SetKeyResult.from_json(k) for k in data["keys"]])
+
+    @property
+    def lost(self) -> int:
+        return sum(len(k.lost) for k in self.keys)
+
+    @property
+    def stale(self) -> int:
+        return sum(len(k.stale) for k in self.keys)
+
+    @property
+    def unexpected(self) -> int:
+        return sum(len(k.unexpected) for k in self.keys)
+
+    @property
+    def never_read(self) -> int:
+        return sum(k.never_read for k in self.keys)
+
+    @property
+    def stable(self) -> int:
+        return sum(k.stable for k in self.keys)
+
+    @property
+    def attempted(self) -> int:
+        return sum(k.attempted for k in self.keys)
+
 
 def quantiles(values: list[float]) -> dict[str, float] | None:
+    found = latency_quantiles(values)
+    return None if found is None else found.to_json()
+
+
+def latency_quantiles(values: list[float]) -> Quantiles | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -81,7 +141,7 @@ def quantiles(values: list[float]) -> dict[str, float] | None:
     def q(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)
 
-    return {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": round(ordered[-1], 3)}
+    return Quantiles(q(0.5), q(0.9), q(0.99), round(ordered[-1], 3))
 
 
 @dataclass
@@ -128,6 +188,7 @@ def _check_key(
     result.unexpected = sorted(
         (e for e in seen_anywhere if e not in adds or adds[e].result == "fail"), key=str
     )
+    latencies_ms: list[float] = []
     for element, add in sorted(adds.items(), key=lambda item: str(item[0])):
         if add.result == "fail":
             continue
@@ -139,10 +200,10 @@ def _check_key(
             continue  # an indeterminate add nobody saw: it may never have happened
         known = min(known_at)
         if present:
-            result.latencies_ms.append((min(r.completed for r in present) - add.invoked) / 1e6)
+            latencies_ms.append((min(r.completed for r in present) - add.invoked) / 1e6)
         later = [r for r in reads if r.invoked > known]
         if not later:
-            result.never_read.append(element)
+            result.never_read += 1
             continue
         missed = [r for r in later if element not in r.seen]
         if not missed:
@@ -151,6 +212,7 @@ def _check_key(
             result.stale.append(element)
         else:
             result.lost.append(element)
+    result.visibility_ms = latency_quantiles(latencies_ms)
     result.valid = (
         not result.lost and not result.unexpected and (not linearizable or not result.stale)
     )

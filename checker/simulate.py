@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from checker.history import UNOBSERVED, Op
+from checker.history import UNOBSERVED, Op, Operation, pair
 
 WORKLOADS = ("cas-register", "etcd", "kv-append")
 
@@ -386,3 +386,73 @@ def jepsen_log_lines(ops: list[Op]) -> list[str]:
         value = ":timed-out" if o.type == "info" else edn(o.value)
         lines.append(f"INFO  jepsen.util - {o.process}\t:{o.type}\t:{o.f}\t{value}\n")
     return lines
+
+
+# -- stale reads the cheap refutation misses ---------------------------------------------------
+
+
+def inject_late_stale_read(ops: list[Op]) -> list[Op]:
+    """A register history (unique values, as from `register_history`) with one ok read in
+    its second half changed to return the oldest value it can without a determinate
+    write or cas completing between that value's writer and the read (so the refutation
+    cannot see it; the zone procedure decides it): a stale read, served long after the
+    value was replaced by writes whose outcome nobody learnt. Raises ValueError when no
+    read can take one."""
+    paired = list(pair(ops))
+    determinate = [o for o in paired if o.f in ("write", "cas") and o.outcome == "ok"
+                   and o.completed is not None]
+    writers = [(o.value if o.f == "write" else o.value[1], o) for o in determinate]
+    reads = sorted((o for o in paired if o.f == "read" and o.outcome == "ok"
+                    and o.completed is not None), key=lambda o: o.invoked)
+    best: tuple[int, Operation, Any] | None = None
+    for r in reads[len(reads) // 2:]:
+        # a writer is unrefuted when no determinate operation completed before r began
+        # was invoked after the writer completed
+        latest = max((d.invoked for d in determinate if (d.completed or 0) < r.invoked),
+                     default=-1)
+        for value, w in writers:
+            assert w.completed is not None
+            if w.completed >= r.invoked or value == r.value or w.completed < latest:
+                continue
+            if best is None or r.invoked - w.completed > best[0]:
+                best = (r.invoked - w.completed, r, value)
+    if best is None:
+        raise ValueError("no read can return a stale value unrefuted; try another seed")
+    _, read, value = best
+    assert read.completed is not None
+    out = list(ops)
+    done = ops[read.completed]
+    out[read.completed] = Op(done.index, done.process, done.type, done.f, value, done.key,
+                             done.time, done.error)
+    return out
+
+
+def keyed_register_history(seed: int, keys: int, ops_per_key: int, processes: int = 10,
+                           p_timeout: float = 0.6, p_stale: float = 0.9) -> list[Op]:
+    """A history of the harness's register workload (checked with the `kv` model): the
+    keys 0, 1, … one after the other, each a `register_history` of `ops_per_key`
+    operations by `processes` clients whose first operation is a write of 0 (a key
+    starts absent), a fraction `p_stale` of them spoiled by `inject_late_stale_read`."""
+    rng = random.Random(seed)
+    out: list[Op] = []
+    start = 0
+    for key in range(keys):
+        spoil = rng.random() < p_stale
+        for attempt in range(50):
+            part = register_history(seed * 7919 + key * 101 + attempt, RegisterWorkload(
+                ops=ops_per_key, processes=processes, p_timeout=p_timeout))
+            try:
+                part = inject_late_stale_read(part) if spoil else part
+                break
+            except ValueError:
+                continue
+        out += [Op(0, 0, "invoke", "write", 0, key, start),
+                Op(0, 0, "ok", "write", 0, key, start + 1000)]
+        end = start + 2000
+        for o in part:
+            t = (o.time or 0) + start + 2000
+            out.append(Op(0, o.process, o.type, o.f, o.value, key, t, o.error))
+            end = max(end, t)
+        start = end + 1000
+    return [Op(i, o.process, o.type, o.f, o.value, o.key, o.time, o.error)
+            for i, o in enumerate(out)]

@@ -17,12 +17,13 @@ from checker.history import Op
 from checker.set_full import check_set_full
 from checker.stats import compute as compute_stats
 from harness.recorder import read_history
-from harness.results import RunResults, _iso, load_run_spec
+from harness.results import RunResults, _iso, existing_files, load_run_spec, write_json
 from harness.spec import Spec
 from harness.workload import make_workload
 from nemesis.outcomes import fault_notes
 
 NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
+MAX_COUNTEREXAMPLES = 20  # full in results.json, earliest violation first; others summarised
 
 
 def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults) -> None:
@@ -33,8 +34,10 @@ def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults)
             str(history), workload.model, None, "jsonl",
             time_limit=spec.checker.time_limit,
             memory_limit=int(spec.checker.memory_limit_mb * 2**20),
+            max_explained=MAX_COUNTEREXAMPLES,
         )  # fmt: skip
-        results.checkers["linearizable"] = checked.result.to_json()
+        results.checkers["linearizable"] = checked.result.to_json(
+            max_counterexamples=MAX_COUNTEREXAMPLES)
     if "set-full" in workload.checkers:
         linearizable = bool(spec.workload.options.get("linearizable", True))
         results.checkers["set-full"] = check_set_full(ops, linearizable).to_json()
@@ -65,9 +68,7 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     new["valid"] = fresh.verdict
     new["notes"] = [n for n in old.get("notes", [])
                     if n != NO_OK_NOTE and n not in fresh.notes] + fresh.notes
-    new["files"] = {**old.get("files", {}), "report": "report.html"}
+    new["files"] = existing_files(run_dir, old.get("files") or {})  # the report adds itself
     new["rechecked"] = _iso(time.time())
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(new, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    write_json(path, new)
     return new

@@ -152,13 +152,12 @@ class RunResults:
         }
 
     def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".json.tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
-            tmp.replace(path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        """results.json at path; `files` lists only those that exist beside it (the
+        report adds itself once it is written)."""
+        data = self.to_json()
+        data["files"] = {name: rel for name, rel in self.files.items()
+                         if rel == path.name or (path.parent / rel).exists()}
+        write_json(path, data)
 
 
 def drop_torn_last_line(history: Path) -> int:
@@ -208,6 +207,34 @@ def unfinished_results(run_dir: Path) -> RunResults:
         k: v for k, v in names.items() if k == "results" or (run_dir / v).exists()
     }
     return results
+
+
+
+def existing_files(run_dir: Path, files: dict[str, str]) -> dict[str, str]:
+    """The entries of a results.json `files` whose file is in run_dir."""
+    return {name: rel for name, rel in files.items() if (run_dir / rel).exists()}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """A results.json, written whole or not at all."""
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def record_file(run_dir: Path, name: str, rel: str) -> None:
+    """Add a file, now written, to run_dir/results.json's `files`."""
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    files = data.get("files") or {}
+    if files.get(name) == rel:
+        return
+    data["files"] = {**files, name: rel}
+    write_json(path, data)
 
 
 def _iso(t: float) -> str:

@@ -160,3 +160,50 @@ def test_a_stored_script_shows_as_text_and_never_runs(runs: Runs, driver: Any,
     assert not driver.find_elements(By.CSS_SELECTOR, "#chart-overview script")
     assert driver.execute_script(
         "return [...document.scripts].filter(s => s.type !== 'application/json').length") == 2
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from tests.report_shapes import SHAPES, make
+
+    root = tmp_path_factory.mktemp("shapes")
+    return {name: make(SHAPES[name], root)
+            for name in ("zones-long-window", "zones-pending", "search-etcd", "kv", "set-full")}
+
+
+@pytest.mark.parametrize("name", ["zones-long-window", "zones-pending", "search-etcd", "kv"])
+def test_each_counterexample_shape_renders_with_no_console_error(
+    shapes: dict[str, Any], driver: Any, tmp_path: Path, name: str
+) -> None:
+    """Shapes the checker made (tests/report_shapes.py), the zone procedure's long window
+    among them (issue 19: its report was never built)."""
+    from selenium.webdriver.common.by import By
+
+    made = shapes[name]
+    page = open_report(driver, made.run_dir / "report.html")
+    shoot(driver, tmp_path / f"{name}.png")
+    assert page.state == "true", f"{name} (seed {made.seed}): charts not drawn: {page}"
+    assert errors(page.console) == [], page.console
+    first = visible(driver, "#first-violation")
+    bad = sorted(made.invalid(), key=lambda k: k.first_bad_index)
+    ce = bad[0].counterexample
+    assert f"process {ce.op.process}: {ce.op.description}" in first.text
+    visible(driver, "#chart-counterexample-0 .main-svg")
+    chart = driver.find_element(By.CSS_SELECTOR, "#chart-counterexample-0")
+    labels = [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".annotation-text")]
+    assert f"⚠ {ce.op.description}" in labels, labels
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.invalid-keys tr")
+    assert len(rows) == len(bad) + 1
+    assert errors(driver.get_log("browser")) == []
+
+
+def test_a_set_full_violation_renders_with_no_console_error(
+    shapes: dict[str, Any], driver: Any, tmp_path: Path
+) -> None:
+    page = open_report(driver, shapes["set-full"].run_dir / "report.html")
+    assert page.state == "true", f"charts not drawn: {page}"
+    assert errors(page.console) == [], page.console
+    from selenium.webdriver.common.by import By
+
+    counts = driver.find_element(By.CSS_SELECTOR, "#set-full + p")
+    assert counts.is_displayed() and "1 lost" in counts.text

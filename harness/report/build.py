@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,13 @@ import jinja2
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
+from checker.explain import Counterexample, Summary
 from checker.history import Op
+from checker.linearizable import KeyResult
 from harness.recorder import read_history
 from harness.report import figures
+from harness.report.checked import MAX_DRAWN, Checked
+from harness.results import record_file
 
 REPORT = "report.html"
 MAX_LISTED = 50  # elements of a set-full list shown before "and N more"
@@ -53,28 +58,29 @@ def verdict_word(valid: Any) -> str:
         valid, bool) or valid is None else "unknown"
 
 
-def headline(results: dict[str, Any]) -> tuple[str, str, list[str]]:
-    """The verdict in plain words: (css class, one sentence, the reasons)."""
+def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[str]]:
+    """The verdict in plain words: (css class, one sentence, the reasons), the first
+    violation in time first."""
     valid = results.get("valid")
-    checkers = results.get("checkers") or {}
     stats = results.get("stats") or {}
     ops = sum(sum(c.values()) for c in (stats.get("ops") or {}).values())
     faults = len(stats.get("faults") or [])
     reasons: list[str] = []
-    lin = checkers.get("linearizable")
-    if lin:
-        for k in lin.get("keys", []):
-            ce = k.get("counterexample")
-            if k.get("valid") is False:
-                reasons.append(ce["explanation"] if ce else f"key {_show(k['key'])} is not "
-                               "linearizable")
-            elif k.get("valid") == "unknown":
-                reasons.append(f"key {_show(k['key'])}: the checker could not decide "
-                               f"({k.get('reason', 'a budget ran out')})")
-    sf = checkers.get("set-full")
-    if sf and sf.get("valid") is False:
-        reasons.append(f"set-full: {sf['lost']} lost, {sf['stale']} stale and "
-                       f"{sf['unexpected']} unexpected elements")
+    invalid = checked.invalid_keys()
+    if invalid:
+        brief = invalid[0].brief()
+        reasons.append(f"first violation: {brief.explanation}" if brief is not None
+                       else f"key {_show(invalid[0].key)} is not linearizable")
+        if len(invalid) > 1:
+            reasons.append(f"{len(invalid) - 1} more key{'s' if len(invalid) > 2 else ''} "
+                           "not linearizable: the table below lists every one")
+    for k in checked.unknown_keys()[:MAX_LISTED]:
+        reasons.append(f"key {_show(k.key)}: the checker could not decide "
+                       f"({k.reason or 'a budget ran out'})")
+    sf = checked.set_full
+    if sf is not None and sf.valid is False:
+        reasons.append(f"set-full: {sf.lost} lost, {sf.stale} stale and "
+                       f"{sf.unexpected} unexpected elements")
     if results.get("error"):
         reasons.append(f"the run stopped with an error: {results['error']}")
     if results.get("interrupted"):
@@ -85,16 +91,38 @@ def headline(results: dict[str, Any]) -> tuple[str, str, list[str]]:
         return "valid", sentence, reasons
     if valid is False:
         what = []
-        if lin and lin.get("invalid_keys"):
-            n = len(lin["invalid_keys"])
-            what.append(f"{n} of {lin['key_count']} key{'s' if lin['key_count'] != 1 else ''}"
+        lin = checked.linearizable
+        if lin is not None and invalid:
+            count = len(lin.keys) + lin.unlisted_valid
+            what.append(f"{len(invalid)} of {count} key{'s' if count != 1 else ''}"
                         " not linearizable")
-        if sf and sf.get("valid") is False:
+        if sf is not None and sf.valid is False:
             what.append("set elements lost or stale")
         return ("invalid", f"INVALID: the system broke its consistency claim "
                 f"({'; '.join(what) or 'a checker failed'}).", reasons)
     return ("unknown", "Unknown: this run cannot say whether the system is consistent.",
             reasons or ["a checker ran out of time or memory"])
+
+
+@dataclass
+class Drawn:
+    """An invalid key whose counterexample the page draws in full."""
+
+    result: KeyResult
+    ce: Counterexample
+    anchor: str  # the section's id
+    chart: str  # the chart's id
+    shown: int  # operations drawn
+    total: int  # operations of the window, the culprit and those concurrent with it
+
+
+@dataclass
+class Row:
+    """An invalid key in the table of them all."""
+
+    result: KeyResult
+    brief: Summary | None
+    anchor: str | None  # its drawn section, when it has one
 
 
 def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
@@ -109,6 +137,7 @@ def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
     tmp = out.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
+    record_file(run_dir, "report", REPORT)
     return out
 
 
@@ -116,36 +145,37 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
     started = time.monotonic()
     spec = results.get("spec") or {}
     stats = results.get("stats") or {}
-    checkers = results.get("checkers") or {}
+    checked = Checked.from_json(results.get("checkers") or {})
     client = figures.client_ops(ops, spec.get("concurrency"))
     duration = float(stats.get("duration_s") or (client.end.max() if len(client) else 0.0))
     faults = figures.fault_windows(stats, duration)
     times = {op.index: (op.time or 0) / 1e9 for op in ops}
-    lin = checkers.get("linearizable") or {}
-    bad_keys = [k for k in lin.get("keys", []) if k.get("counterexample")]
-    culprits = {k["counterexample"]["op"]["invoke_index"] for k in bad_keys}
+    invalid = checked.invalid_keys()
+    culprits = {k.first_bad_index for k in invalid if k.first_bad_index is not None}
     charts: dict[str, str] = {}
     if len(client):
         charts["overview"] = figures.to_json(figures.overview(
             client, faults, stats.get("nemesis") or [], culprits, duration))
-    counterexamples = []
-    for n, k in enumerate(bad_keys):
-        ce = k["counterexample"]
+    drawn = []
+    for n, k in enumerate(checked.drawn()):
+        assert k.counterexample is not None
         chart = f"counterexample-{n}"
-        charts[chart] = figures.to_json(figures.counterexample(ce, times, k["key"]))
-        shown, total = figures.drawn_ops(ce)
-        counterexamples.append({"key": k, "ce": ce, "chart": chart, "shown": len(shown),
-                                "total": total})
-    css, sentence, reasons = headline(results)
+        charts[chart] = figures.to_json(figures.counterexample(k.counterexample, times, k.key))
+        shown, total = figures.drawn_ops(k.counterexample)
+        drawn.append(Drawn(k, k.counterexample, f"key-{n + 1}", chart, len(shown), total))
+    anchors = {id(d.result): d.anchor for d in drawn}
+    rows = [Row(k, k.brief(), anchors.get(id(k))) for k in invalid]
+    css, sentence, reasons = headline(results, checked)
     files = _files(results, run_dir)
     page = environment().get_template("report.html.j2").render(
-        r=results, spec=spec, stats=stats, checkers=checkers, css=css, sentence=sentence,
-        reasons=reasons, charts=charts, counterexamples=counterexamples,
-        unknown_keys=[k for k in lin.get("keys", []) if k.get("valid") == "unknown"],
-        set_full=checkers.get("set-full"), files=files, ops_count=len(client),
-        detail=len(client) <= figures.DETAIL_LIMIT, detail_limit=figures.DETAIL_LIMIT,
-        max_listed=MAX_LISTED, eager_counterexamples=EAGER_COUNTEREXAMPLES,
-        plotly_js=Markup(get_plotlyjs()),
+        r=results, spec=spec, stats=stats, verdicts=checked.verdicts, css=css,
+        sentence=sentence, reasons=reasons, charts=charts, counterexamples=drawn, rows=rows,
+        first=rows[0] if rows else None, max_drawn=MAX_DRAWN,
+        omitted=checked.linearizable.counterexamples_omitted if checked.linearizable else 0,
+        unknown_keys=checked.unknown_keys(), set_full=checked.set_full, files=files,
+        ops_count=len(client), detail=len(client) <= figures.DETAIL_LIMIT,
+        detail_limit=figures.DETAIL_LIMIT, max_listed=MAX_LISTED,
+        eager_counterexamples=EAGER_COUNTEREXAMPLES, plotly_js=Markup(get_plotlyjs()),
         charts_json=Markup("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in charts.items())
                            + "}"),
         built=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

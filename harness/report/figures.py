@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from checker.explain import Counterexample, DescribedOp
 from checker.history import NEMESIS, UNOBSERVED, Op
 
 COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
@@ -284,78 +285,74 @@ DRAW_ALL = 60  # a window up to this size is drawn whole; a larger one, around t
 NEAREST = 20  # of a large window: the operations nearest the culprit, by index
 
 
-def drawn_ops(ce: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def drawn_ops(ce: Counterexample) -> tuple[list[DescribedOp], int]:
     """The operations a counterexample's chart draws, and how many there are in all.
 
     All of them when the window has at most DRAW_ALL operations; otherwise the culprit,
     the operations concurrent with it, the proof's operations, the last ten steps of the
     longest partial linearization, and the NEAREST window operations closest to the
     culprit. (The report's table lists the whole window.)"""
-    culprit = ce["op"]
-    every: dict[int, dict[str, Any]] = {}
-    for o in [*ce["window"]["ops"], *ce.get("concurrent", []), culprit]:
-        every[o["invoke_index"]] = o
+    culprit = ce.op
+    every = {o.invoked: o for o in [*ce.window.ops, *ce.concurrent, culprit]}
     if len(every) <= DRAW_ALL:
-        return sorted(every.values(), key=lambda o: o["invoke_index"]), len(every)
-    chosen = {o["invoke_index"]: o for o in [*ce.get("concurrent", []), culprit]}
-    for o in (ce.get("proof") or {}).values():
-        if o:
-            chosen[o["invoke_index"]] = o
-    for path in ce.get("partial_linearizations", [])[:1]:
-        for step in path["steps"][-10:]:
-            chosen[step["op"]["invoke_index"]] = step["op"]
-    nearest = sorted(ce["window"]["ops"],
-                     key=lambda o: abs(o["invoke_index"] - culprit["invoke_index"]))
-    for o in nearest[:NEAREST]:
-        chosen[o["invoke_index"]] = o
-    return sorted(chosen.values(), key=lambda o: o["invoke_index"]), len(every)
+        return sorted(every.values(), key=lambda o: o.invoked), len(every)
+    chosen = {o.invoked: o for o in [*ce.concurrent, culprit]}
+    if ce.proof is not None:
+        chosen.update((o.invoked, o) for o in ce.proof.ops())
+    for path in ce.partial_linearizations[:1]:
+        chosen.update((step.op.invoked, step.op) for step in path.steps[-10:])
+    nearest = sorted(ce.window.ops, key=lambda o: abs(o.invoked - culprit.invoked))
+    chosen.update((o.invoked, o) for o in nearest[:NEAREST])
+    return sorted(chosen.values(), key=lambda o: o.invoked), len(every)
 
 
-def counterexample(ce: dict[str, Any], times: dict[int, float], key: Any) -> go.Figure:
+def counterexample(ce: Counterexample, times: dict[int, float], key: Any) -> go.Figure:
     """A counterexample's operations (its window, the operations concurrent with the
     culprit, and the culprit) on a time axis, one row per process, the one that cannot
     be linearized highlighted. Every operation is drawn; labels go to the culprit and
     those concurrent with it first. When the window is much longer than the culprit's
     neighbourhood, the chart opens zoomed to that (autoscale shows everything)."""
-    culprit = ce["op"]["invoke_index"]
+    culprit = ce.op.invoked
     ops, _ = drawn_ops(ce)
-    t0 = min((times.get(o["invoke_index"], 0.0) for o in ops), default=0.0)
-    last = max((times.get(o.get("complete_index") or o["invoke_index"], 0.0) for o in ops),
-               default=t0)
+    t0 = min((times.get(o.invoked, 0.0) for o in ops), default=0.0)
+    last = max((times.get(o.completed if o.completed is not None else o.invoked, 0.0)
+                for o in ops), default=t0)
     open_end = (last - t0) * 1000 * 1.05 + 0.001
-    processes = sorted({str(o["process"]) for o in ops}, key=_natural)
+    processes = sorted({str(o.process) for o in ops}, key=_natural)
     row = {p: i for i, p in enumerate(processes)}
-    before = [o["invoke_index"] for o in ops if o["invoke_index"] < culprit][-5:]
-    near = {o["invoke_index"] for o in ce.get("concurrent", [])} | {culprit, *before}
-    labelled = set(sorted(near)[:LABELLED])
+    before = [o.invoked for o in ops if o.invoked < culprit][-5:]
+    near = {o.invoked for o in ce.concurrent} | {culprit, *before}
+    # the culprit always; then those nearest it
+    labelled = set(sorted(near, key=lambda i: abs(i - culprit))[:LABELLED])
     for o in ops:
         if len(labelled) >= LABELLED:
             break
-        labelled.add(o["invoke_index"])
+        labelled.add(o.invoked)
     fig = go.Figure()
     segments: dict[str, dict[str, list[Any]]] = {}
     span = [float("inf"), float("-inf")]
+    labels: list[dict[str, Any]] = []  # set at once: plotly checks them all on each add
     for o in ops:
-        start = (times.get(o["invoke_index"], t0) - t0) * 1000
-        done = o.get("complete_index")
+        start = (times.get(o.invoked, t0) - t0) * 1000
+        done = o.completed
         end = (times.get(done, last) - t0) * 1000 if done is not None else open_end
-        is_culprit = o["invoke_index"] == culprit
-        group = "culprit" if is_culprit else o.get("result", "info")
+        is_culprit = o.invoked == culprit
+        group = "culprit" if is_culprit else o.result or "info"
         seg = segments.setdefault(group, {"x": [], "y": [], "text": []})
-        y = row[str(o["process"])]
-        label = esc(o["description"], 60)
+        y = row[str(o.process)]
+        label = esc(o.description, 60)
         hover = (f"<b>{label}</b>{' — cannot be linearized' if is_culprit else ''}<br>"
-                 f"process {esc(o['process'])}, {esc(o.get('result', '?'))}<br>indexes "
-                 f"{o['invoke_index']}..{done if done is not None else '(never completed)'}")
+                 f"process {esc(o.process)}, {esc(o.result or '?')}<br>indexes "
+                 f"{o.invoked}..{done if done is not None else '(never completed)'}")
         seg["x"] += [start, end, None]
         seg["y"] += [y, y, None]
         seg["text"] += [hover, hover, ""]
-        if o["invoke_index"] in near:
+        if o.invoked in near:
             span = [min(span[0], start), max(span[1], end)]
-        if o["invoke_index"] in labelled:
-            fig.add_annotation(x=(start + end) / 2, y=y, text=("<b>⚠ " + label + "</b>")
-                               if is_culprit else label, showarrow=False, yshift=11,
-                               font={"size": 11, "color": CULPRIT if is_culprit else "#222"})
+        if o.invoked in labelled:
+            labels.append({"x": (start + end) / 2, "y": y, "showarrow": False, "yshift": 11,
+                           "text": ("<b>⚠ " + label + "</b>") if is_culprit else label,
+                           "font": {"size": 11, "color": CULPRIT if is_culprit else "#222"}})
     names = {"ok": "ok", "fail": "failed", "info": "unknown (info)",
              "culprit": "cannot be linearized"}
     for group, seg in sorted(segments.items(), key=lambda g: g[0] == "culprit"):
@@ -379,7 +376,7 @@ def counterexample(ce: dict[str, Any], times: dict[int, float], key: Any) -> go.
             yaxis={"title": "process", "autorange": "reversed", "tickvals": list(row.values()),
                    "ticktext": [esc(p, 20) for p in processes], "zeroline": False})
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
-                              "xanchor": "right"}, margin={"t": 60})
+                              "xanchor": "right"}, margin={"t": 60}, annotations=labels)
     return fig
 
 

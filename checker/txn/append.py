@@ -55,6 +55,14 @@ class ListAppend:
                         self.order[m.key] = seen
                         self.order_reader[m.key] = t.id
 
+        # Elements of `ok` transactions no read saw: the true list holds them after
+        # every element the longest read holds, in an order nobody observed.
+        self.unread: dict[Any, list[tuple[Any, int]]] = defaultdict(list)
+        observed = {(k, e) for k, order in self.order.items() for e in order}
+        for (key, element), w in self.writer.items():
+            if txns[w].outcome == "ok" and (key, element) not in observed:
+                self.unread[key].append((element, w))
+
     def _compatible(self, key: Any, seen: tuple[Any, ...]) -> bool:
         order = self.order.get(key, ())
         return order[: len(seen)] == seen
@@ -197,8 +205,12 @@ class ListAppend:
             for element in order:
                 w = writer.get((key, element))
                 if w is not None and prev_writer is not None and w != prev_writer:
-                    yield Edge(prev_writer, w, Why(Rel.WW, key, element, prev))
+                    yield Edge(prev_writer, w, Why(Rel.WW, key, element, prev, True))
                 prev_writer, prev = w, element
+            if prev_writer is not None:
+                for element, w in self.unread.get(key, ()):
+                    if w != prev_writer:
+                        yield Edge(prev_writer, w, Why(Rel.WW, key, element, prev, True))
         for t in self.txns:
             if t.outcome != "ok":
                 continue
@@ -215,3 +227,8 @@ class ListAppend:
                     if w is not None and w != t.id:
                         yield Edge(t.id, w, Why(Rel.RW, m.key, nxt,
                                                 seen[-1] if seen else None))
+                elif len(order) == len(seen) and self._compatible(m.key, seen):
+                    for element, w in self.unread.get(m.key, ()):
+                        if w != t.id:
+                            yield Edge(t.id, w, Why(Rel.RW, m.key, element,
+                                                    seen[-1] if seen else None, True))

@@ -35,14 +35,18 @@ def edge_text(workload: str, a: str, b: str, txn_a: Txn, txn_b: Txn, why: Why) -
         began = (f"line {txn_b.line}" if txn_b.line is not None else f"index {txn_b.invoked}")
         return f"{a} < {b} because {a} completed ({done}) before {b} began ({began})"
     if workload == "append":
+        if rel == Rel.WW and why.unread:
+            return (f"{a} < {b} because no read saw {b}'s append of {value} to key {key}, "
+                    f"so it comes after {a}'s append of {before}, the last element reads saw")
         if rel == Rel.WW:
             return (f"{a} < {b} because {b} appended {value} after {a} appended {before} "
                     f"to key {key}")
         if rel == Rel.WR:
             return f"{a} < {b} because {b} read {a}'s append of {value} to key {key}"
         seen = ("an empty list" if why.before is None else f"a list ending in {before}")
+        which = ("which no read saw" if why.unread else "the next element")
         return (f"{a} < {b} because {a} read key {key} as {seen} and did not see {b}'s "
-                f"append of {value}, the next element")
+                f"append of {value}, {which}")
     if rel == Rel.WW:
         return (f"{a} < {b} because {b} read key {key} = {before}, {a}'s write, and then "
                 f"wrote {value}")

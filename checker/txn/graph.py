@@ -50,6 +50,7 @@ class Why:
     key: Any = None
     value: Any = None
     before: Any = None
+    unread: bool = False  # list-append: no read saw `value`, so it follows every read
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,12 +55,16 @@ class ListAppend:
                         self.order[m.key] = seen
                         self.order_reader[m.key] = t.id
 
-        # Elements of `ok` transactions no read saw: the true list holds them after
-        # every element the longest read holds, in an order nobody observed.
-        self.unread: dict[Any, list[tuple[Any, int]]] = defaultdict(list)
+        # Elements of committed transactions (`ok`, or `info` with an element some
+        # read saw) that no read saw: the true list holds them after every element
+        # the longest read holds, in an order nobody observed.
         observed = {(k, e) for k, order in self.order.items() for e in order}
+        committed = {t.id for t in txns if t.outcome == "ok"}
+        committed.update(w for kv, w in self.writer.items() if kv in observed)
+        self.committed = committed
+        self.unread: dict[Any, list[tuple[Any, int]]] = defaultdict(list)
         for (key, element), w in self.writer.items():
-            if txns[w].outcome == "ok" and (key, element) not in observed:
+            if w in committed and (key, element) not in observed:
                 self.unread[key].append((element, w))
 
     def _compatible(self, key: Any, seen: tuple[Any, ...]) -> bool:
@@ -70,13 +74,7 @@ class ListAppend:
     def nodes(self) -> set[int]:
         """The transactions that took effect as far as anyone can tell: every `ok` one,
         and `info` ones whose appends some read saw."""
-        out = {t.id for t in self.txns if t.outcome == "ok"}
-        for key, order in self.order.items():
-            for element in order:
-                w = self.writer.get((key, element))
-                if w is not None:
-                    out.add(w)
-        return out
+        return set(self.committed)
 
     def anomalies(self) -> list[Anomaly]:
         found: list[Anomaly] = []

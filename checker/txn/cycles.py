@@ -92,8 +92,6 @@ def find_cycles(graph: DependencyGraph, component: set[int],
             complete = False
             break
         starts = list(_starts(graph, component, search))
-        if len(starts) > MAX_STARTS:
-            complete = False
         best: Cycle | None = None
         for a, b in starts[:MAX_STARTS]:
             if deadline is not None and time.monotonic() > deadline:
@@ -107,6 +105,8 @@ def find_cycles(graph: DependencyGraph, component: set[int],
                     break
         if best is not None:
             found.setdefault(classify(best), best)
+        elif len(starts) > MAX_STARTS:
+            complete = False  # such a cycle may start at an edge not tried
     if not found:  # out of time or starts: any cycle at all still proves the component
         cycle = any_cycle(graph, component)
         found[classify(cycle)] = cycle

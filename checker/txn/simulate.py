@@ -8,6 +8,9 @@ produces is strict serializable. Some transactions fail (no effect); some end
 after it), or never. After an `info` the client continues as a new process, as in
 Jepsen. Keys rotate: after `writes_per_key` writes a key is retired for a fresh
 one, so lists stay short. Everything random comes from the seed.
+
+`p_stale` breaks the guarantee on purpose (benchmarks of invalid histories): a read
+then answers an older version of its key, as a lagging replica would.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class TxnWorkload:
     p_read: float = 0.5
     p_fail: float = 0.05
     p_info: float = 0.1
+    p_stale: float = 0.0  # reads answered from an older version: not serializable
 
 
 @dataclass
@@ -41,30 +45,42 @@ class _Client:
 
 
 class _Db:
-    def __init__(self, kind: Workload):
+    def __init__(self, kind: Workload, rng: random.Random, p_stale: float):
         self.kind = kind
         self.state: dict[Any, Any] = {}
+        self.past: dict[Any, list[Any]] = {}  # rw-register: earlier values of each key
+        self.rng = rng
+        self.p_stale = p_stale
 
     def apply(self, txn: list[list[Any]]) -> list[list[Any]]:
         out = []
         for f, k, v in txn:
             if f == READ:
                 current = self.state.get(k)
+                if self.p_stale and self.rng.random() < self.p_stale:
+                    current = self._older(k, current)
                 out.append([f, k, list(current) if isinstance(current, list) else current])
             elif f == APPEND:
                 self.state.setdefault(k, []).append(v)
                 out.append([f, k, v])
             else:
+                self.past.setdefault(k, [None]).append(v)
                 self.state[k] = v
                 out.append([f, k, v])
         return out
+
+    def _older(self, k: Any, current: Any) -> Any:
+        if isinstance(current, list):
+            return current[: self.rng.randrange(len(current))] if current else current
+        past = self.past.get(k, [None])
+        return past[self.rng.randrange(len(past) - 1)] if len(past) > 1 else current
 
 
 def simulate(w: TxnWorkload, seed: int) -> list[Op]:
     """The history of `w.txns` transactions, as recorded ops (with line numbers as in
     a jsonl file)."""
     rng = random.Random(seed)
-    db = _Db(w.kind)
+    db = _Db(w.kind, rng, w.p_stale)
     keys = list(range(w.keys))
     next_key = w.keys
     writes: dict[int, int] = {}

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Final, Literal
 
 import networkx as nx
@@ -85,13 +86,17 @@ def find_cycles(graph: DependencyGraph, component: set[int],
     succ = graph.g.succ
     found: dict[str, Cycle] = {}
     complete = True
+    parts: dict[Rel, dict[int, int]] = {}  # the searches' relations -> sub-components
     for search in SEARCHES:
         if search.name in implied_anomalies(found) - set(found):
             continue  # implied by a worse anomaly found already
         if deadline is not None and time.monotonic() > deadline:
             complete = False
             break
-        starts = list(_starts(graph, component, search))
+        if search.path not in parts:
+            parts[search.path] = _parts(graph, component, search.path)
+        starts = list(islice(_starts(graph, parts[search.path], search.first),
+                             MAX_STARTS + 1))
         best: Cycle | None = None
         for a, b in starts[:MAX_STARTS]:
             if deadline is not None and time.monotonic() > deadline:
@@ -113,24 +118,31 @@ def find_cycles(graph: DependencyGraph, component: set[int],
     return ComponentCycles(found, complete)
 
 
-def _starts(graph: DependencyGraph, component: set[int], search: Search
-            ) -> Iterator[tuple[int, int]]:
-    """First edges that can lie on a cycle of the search's relations: both ends in one
-    strongly connected component of the subgraph of those relations."""
+def _parts(graph: DependencyGraph, component: set[int], rels: Rel) -> dict[int, int]:
+    """Each transaction of the component that lies on a cycle of `rels` edges, mapped
+    to its strongly connected component in the subgraph of those edges."""
     succ = graph.g.succ
     sub = nx.DiGraph()
     for a in component:
         for b, data in succ[a].items():
-            if b in component and data["rels"] & search.path:
+            if b in component and data["rels"] & rels:
                 sub.add_edge(a, b)
     where: dict[int, int] = {}
     for i, c in enumerate(nx.strongly_connected_components(sub)):
         if len(c) > 1:
             for n in c:
                 where[n] = i
+    return where
+
+
+def _starts(graph: DependencyGraph, where: dict[int, int], first: Rel
+            ) -> Iterator[tuple[int, int]]:
+    """First edges that can lie on a cycle of the search's relations: both ends in one
+    strongly connected component of the subgraph of those relations."""
+    succ = graph.g.succ
     for a in sorted(where):
         for b in sorted(succ[a]):
-            if where.get(b) == where[a] and succ[a][b]["rels"] & search.first:
+            if where.get(b) == where[a] and succ[a][b]["rels"] & first:
                 yield a, b
 
 

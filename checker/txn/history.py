@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from checker.history import UNOBSERVED, HistoryError, Operation
 
@@ -22,10 +22,10 @@ WRITE: Final = "w"
 _WRITE_F: Final = {"append": APPEND, "wr": WRITE}
 
 
-@dataclass(frozen=True, slots=True)
-class MicroOp:
+class MicroOp(NamedTuple):
     """One step of a transaction: a read (`value` what it saw, None when unknown or
-    empty) or a write (`append` of an element to a list, `w` of a register value)."""
+    empty) or a write (`append` of an element to a list, `w` of a register value).
+    A NamedTuple: a history holds hundreds of thousands, built fast."""
 
     f: str
     key: Any
@@ -95,36 +95,41 @@ def _micro_text(m: MicroOp) -> str:
     return f"[{m.f} {m.key} {value}]"
 
 
-def _scalar(value: Any) -> bool:
-    return isinstance(value, int | str) and not isinstance(value, bool)
+_SCALARS: Final = frozenset((int, str))  # by exact type: not bool, a subclass of int
+
+
+_SEQUENCES: Final = frozenset((list, tuple))
 
 
 def _parse_micro(raw: Any, workload: Workload, done: bool, source: str | None,
                  line: int | None) -> MicroOp:
-    def bad(message: str) -> HistoryError:
-        return HistoryError(f"micro-operation {raw!r}: {message}", source, line)
-
-    if not isinstance(raw, list | tuple) or len(raw) != 3:
-        raise bad("must be a list [f, key, value]")
+    if type(raw) not in _SEQUENCES or len(raw) != 3:
+        raise _bad(raw, "must be a list [f, key, value]", source, line)
     f, key, value = raw
-    write_f = _WRITE_F[workload]
-    if f not in (READ, write_f):
-        raise bad(f"f must be {READ!r} or {write_f!r} in the {workload} workload")
-    if not _scalar(key):
-        raise bad("the key must be an integer or a string")
+    if f != READ and f != _WRITE_F[workload]:
+        raise _bad(raw, f"f must be {READ!r} or {_WRITE_F[workload]!r} in the {workload} "
+                   "workload", source, line)
+    if type(key) not in _SCALARS:
+        raise _bad(raw, "the key must be an integer or a string", source, line)
     if f != READ:
-        if not _scalar(value):
-            raise bad("the written value must be an integer or a string")
+        if type(value) not in _SCALARS:
+            raise _bad(raw, "the written value must be an integer or a string", source, line)
         return MicroOp(f, key, value)
     if not done or value is None:
         return MicroOp(f, key, None)
     if workload == "append":
-        if not isinstance(value, list | tuple) or not all(_scalar(v) for v in value):
-            raise bad("a read of a list must be null or a list of integers or strings")
+        if type(value) not in _SEQUENCES or not _SCALARS.issuperset(map(type, value)):
+            raise _bad(raw, "a read of a list must be null or a list of integers or strings",
+                       source, line)
         return MicroOp(f, key, tuple(value))
-    if not _scalar(value):
-        raise bad("a read of a register must be null, an integer or a string")
+    if type(value) not in _SCALARS:
+        raise _bad(raw, "a read of a register must be null, an integer or a string", source,
+                   line)
     return MicroOp(f, key, value)
+
+
+def _bad(raw: Any, message: str, source: str | None, line: int | None) -> HistoryError:
+    return HistoryError(f"micro-operation {raw!r}: {message}", source, line)
 
 
 def transactions(operations: Iterable[Operation], workload: Workload,
@@ -154,13 +159,10 @@ def _txn(id: int, op: Operation, workload: Workload, source: str | None) -> Txn:
         raise HistoryError(f"a transaction's value must be a list of micro-operations, "
                            f"got {value!r}", source, line)
     ops = tuple(_parse_micro(m, workload, done, source, line) for m in value)
-    if done and isinstance(op.invoke_value, list | tuple):
-        invoked = tuple(_parse_micro(m, workload, False, source, op.line)
-                        for m in op.invoke_value)
-        shape = tuple((m.f, m.key, None if m.is_read else m.value) for m in ops)
-        if shape != tuple((m.f, m.key, m.value) for m in invoked):
-            raise HistoryError("the completion's micro-operations differ from its "
-                               f"invocation's (line {op.line})", source, line)
+    if done and isinstance(op.invoke_value, list | tuple) and not _same_shape(
+            op.invoke_value, ops):
+        raise HistoryError("the completion's micro-operations differ from its "
+                           f"invocation's (line {op.line})", source, line)
     return Txn(
         id=id,
         process=op.process,
@@ -171,6 +173,18 @@ def _txn(id: int, op: Operation, workload: Workload, source: str | None) -> Txn:
         line=op.line,
         completed_line=op.completed_line,
     )
+
+
+def _same_shape(invoked: list[Any] | tuple[Any, ...], ops: tuple[MicroOp, ...]) -> bool:
+    """The invocation asked for these micro-operations (reads: whatever they saw)."""
+    if len(invoked) != len(ops):
+        return False
+    for raw, m in zip(invoked, ops, strict=True):
+        if not isinstance(raw, list | tuple) or len(raw) != 3:
+            return False
+        if raw[0] != m.f or raw[1] != m.key or (not m.is_read and raw[2] != m.value):
+            return False
+    return True
 
 
 def ext_reads(txn: Txn) -> Iterator[MicroOp]:

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-from typing import Any, TextIO
+from typing import TextIO
 
 from checker.history import HistoryError
 from checker.txn.check import DEFAULT_MODELS, TxnFileResult, check_file
@@ -33,20 +33,20 @@ def parse_models(text: str) -> tuple[str, ...]:
 def run_txn_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     models = args.consistency_models or DEFAULT_MODELS
     codes: list[int] = []
-    checked: list[dict[str, Any]] = []
+    checked: list[TxnFileResult | tuple[str, HistoryError]] = []
     limit = getattr(args, "time_limit", None)
     for path in args.files:
         try:
             fr = check_file(path, args.workload, models, fmt=args.format, time_limit=limit)
         except HistoryError as e:
             print(f"splitbrain check: {e}", file=err)
-            checked.append({"file": path, "valid": None, "error": str(e)})
+            checked.append((path, e))
             if args.json:
-                print(json.dumps(checked[-1]), file=out)
+                print(json.dumps({"file": path, "valid": None, "error": str(e)}), file=out)
             codes.append(EXIT_BAD_INPUT)
             continue
         codes.append(_CODE[fr.result.verdict])
-        checked.append(fr.to_json())
+        checked.append(fr)
         try:
             if args.json:
                 print(json.dumps(fr.to_json(), default=str, ensure_ascii=False), file=out)
@@ -86,26 +86,28 @@ def print_human(fr: TxnFileResult, out: TextIO) -> None:
             print(f"    {line}", file=out)
 
 
-def write_junit(files: list[dict[str, Any]], path: str, workload: str) -> None:
-    """One suite per file and one test case for the transactional checker."""
+def write_junit(files: list[TxnFileResult | tuple[str, HistoryError]], path: str,
+                workload: str) -> None:
+    """One suite per file and in it one test case for the transactional checker."""
     from checker.junit import case, write
 
     root = ET.Element("testsuites", name="splitbrain check")
     name = f"txn-{workload}"
     for fr in files:
-        file = str(fr.get("file"))
-        seconds = float(fr.get("seconds") or 0.0)
-        suite = ET.SubElement(root, "testsuite", name=file, time=f"{seconds:.3f}")
-        if fr.get("error") is not None:
-            case(suite, file, name, error=("bad input", str(fr["error"])))
-        elif fr["verdict"] == Verdict.INVALID:
-            text = "\n\n".join("\n".join([a["name"], *a["explanation"]])
-                               for a in fr["anomalies"])
-            case(suite, file, name, seconds, failure=(
-                f"anomalies {', '.join(fr['anomaly_types'])}: not "
-                f"{', '.join(fr['not']) or ', '.join(fr['consistency_models'])}", text))
-        elif fr["verdict"] == Verdict.UNKNOWN:
-            case(suite, file, name, seconds, skipped=str(fr.get("incomplete")))
+        if isinstance(fr, tuple):
+            file, error = fr
+            suite = ET.SubElement(root, "testsuite", name=file, time="0.000")
+            case(suite, file, name, error=("bad input", str(error)))
+            continue
+        r = fr.result
+        suite = ET.SubElement(root, "testsuite", name=fr.file, time=f"{r.seconds:.3f}")
+        if r.verdict == Verdict.INVALID:
+            text = "\n\n".join("\n".join([a.name, *a.explanation]) for a in r.anomalies)
+            case(suite, fr.file, name, r.seconds, failure=(
+                f"anomalies {', '.join(r.anomaly_types)}: not "
+                f"{', '.join(r.not_models or r.models)}", text))
+        elif r.verdict == Verdict.UNKNOWN:
+            case(suite, fr.file, name, r.seconds, skipped=str(r.incomplete))
         else:
-            case(suite, file, name, seconds)
+            case(suite, fr.file, name, r.seconds)
     write(root, path)

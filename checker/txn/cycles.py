@@ -109,6 +109,7 @@ def find_cycles(graph: DependencyGraph, component: set[int],
                 if len(best) == 2:
                     break
         if best is not None:
+            best = _relabel_first(graph, best)
             found.setdefault(classify(best), best)
         elif len(starts) > MAX_STARTS:
             complete = False  # such a cycle may start at an edge not tried
@@ -218,6 +219,16 @@ def _unwind(parent: dict, state: tuple[int, int, bool], a: int, b: int, first: R
         state = prev
     back.reverse()
     return [(a, b, first), *back]
+
+
+def _relabel_first(graph: DependencyGraph, cycle: Cycle) -> Cycle:
+    """A first edge taken for its process or realtime order, shown by the most telling
+    relation it has that keeps the cycle's rw edges as they are."""
+    a, b, rel = cycle[0]
+    if rel in (Rel.PROCESS, Rel.REALTIME):
+        rels = graph.rels(a, b)
+        rel = next(r for r in _ORDER if rels & r)
+    return [(a, b, rel), *cycle[1:]]
 
 
 def any_cycle(graph: DependencyGraph, component: set[int]) -> Cycle:

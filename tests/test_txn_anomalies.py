@@ -5,13 +5,16 @@ found, named right, and explained with the planted transactions."""
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
 from checker.history import Op, pair
-from checker.txn import Verdict, check_transactions, transactions
+from checker.txn import Txn, Verdict, check_transactions, transactions
+from checker.txn.graph import Rel, Why
+from checker.txn.history import ext_reads, final_writes
 from checker.txn.simulate import TxnWorkload, simulate
 
 PLANT_PROCESS = 10_000  # planted transactions run on processes the simulation never uses
@@ -203,3 +206,73 @@ def test_stale_read_explained_as_elle_does() -> None:
     assert result.to_json()["valid"] is False
     loose = check_transactions(transactions(pair(ops), "append"), "append", ["serializable"])
     assert loose.verdict == Verdict.VALID
+
+
+def step_holds(kind: str, src: Txn, dst: Txn, why: Why, reads: dict[Any, list[Any]],
+               wfr: set[tuple[Any, Any, Any]]) -> bool:
+    """Whether the history itself shows what one edge of a cycle claims. `reads`: every
+    list read of each key; `wfr`: (key, read, then written) by one transaction."""
+    rel, key, value, before = why.rel, why.key, why.value, why.before
+    if rel in (Rel.REALTIME, Rel.PROCESS):
+        return (src.completed is not None and src.completed < dst.invoked
+                and (rel == Rel.REALTIME or src.process == dst.process))
+    wrote_src = {(m.key, m.value) for m in src.ops if not m.is_read}
+    wrote_dst = {(m.key, m.value) for m in dst.ops if not m.is_read}
+    if kind == "append":
+        def ext(t: Txn) -> tuple[Any, ...]:
+            return next(m.value or () for m in ext_reads(t) if m.key == key)
+        if rel == Rel.WR:
+            return (key, value) in wrote_src and ext(dst)[-1:] == (value,)
+        if rel == Rel.WW:
+            seen_after = any(r[i:i + 2] == (before, value) for r in reads[key]
+                             for i in range(len(r)))
+            unread = why.unread and not any(value in r for r in reads[key]) and any(
+                r[-1:] == (before,) for r in reads[key])
+            return (key, before) in wrote_src and (key, value) in wrote_dst and (
+                seen_after or unread)
+        seen = ext(src)
+        return ((seen[-1:] == (before,) if before is not None else seen == ())
+                and (key, value) in wrote_dst and value not in seen)
+    finals_src, finals_dst = final_writes(src), final_writes(dst)
+    ext_dst = {m.key: m.value for m in ext_reads(dst)}
+    ext_src = {m.key: m.value for m in ext_reads(src)}
+    if rel == Rel.WR:
+        return (key, value) in wrote_src and key in ext_dst and ext_dst[key] == value
+    if rel == Rel.WW:
+        return (finals_src.get(key) == before and ext_dst.get(key, "absent") == before
+                and finals_dst.get(key) == value)
+    return (key in ext_src and ext_src[key] == before and finals_dst.get(key) == value
+            and (before is None or (key, before, value) in wfr))
+
+
+@pytest.mark.parametrize("kind", ["append", "wr"])
+def test_every_cycle_edge_is_shown_by_the_history(kind: str) -> None:
+    cycles = 0
+    for seed in range(12):
+        w = TxnWorkload(kind=kind, txns=400, processes=6, keys=2, p_stale=0.05)  # type: ignore[arg-type]
+        txns = transactions(pair(simulate(w, seed)), kind)  # type: ignore[arg-type]
+        result = check_transactions(txns, kind)  # type: ignore[arg-type]
+        reads: dict[Any, list[Any]] = defaultdict(list)
+        wfr: set[tuple[Any, Any, Any]] = set()
+        for t in txns:
+            if t.outcome != "ok":
+                continue
+            done = final_writes(t)
+            for m in t.ops:
+                if m.is_read and kind == "append":
+                    reads[m.key].append(m.value or ())
+            for m in ext_reads(t):
+                if m.key in done:
+                    wfr.add((m.key, m.value, done[m.key]))
+        for a in result.anomalies:
+            if not a.is_cycle:
+                continue
+            cycles += 1
+            assert [s.source for s in a.steps] == list(range(len(a.txns))), (kind, seed)
+            assert [s.target for s in a.steps] == [*range(1, len(a.txns)), 0], (kind, seed)
+            for s in a.steps:
+                assert step_holds(kind, a.txns[s.source], a.txns[s.target], s.why, reads,
+                                  wfr), (
+                    f"{kind} seed {seed}: {s.text}\n" + "\n".join(a.explanation))
+    print(f"{kind}: {cycles} cycles verified")
+    assert cycles > 20, f"{kind}: only {cycles} cycles to verify"

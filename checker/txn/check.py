@@ -142,7 +142,7 @@ def _cycle_anomaly(workload: str, txns: list[Txn], cycle: Cycle,
         why = reasons.get((a, b, rel), Why(rel))
         i, j = index[a], index[b]
         text = edge_text(workload, f"T{i + 1}", f"T{j + 1}", txns[a], txns[b], why)
-        steps.append(Step(i, j, rel, text))
+        steps.append(Step(i, j, why, text))
     chain = " < ".join(f"T{i + 1}" for i in range(len(order))) + " < T1"
     head = f"a cycle of {len(order)} transactions, {chain}, so no order of them exists:"
     return Anomaly(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from checker.txn.graph import Rel
+from checker.txn.graph import DATA_RELS, Rel, Why
 from checker.txn.history import Txn
 
 
@@ -22,12 +22,26 @@ class Step:
 
     source: int  # positions in Anomaly.txns
     target: int
-    rel: Rel
+    why: Why
     text: str
 
+    @property
+    def rel(self) -> Rel:
+        return self.why.rel
+
     def to_json(self) -> dict[str, Any]:
-        return {"from": self.source, "to": self.target, "rel": self.rel.label,
-                "explanation": self.text}
+        out: dict[str, Any] = {"from": self.source, "to": self.target,
+                               "rel": self.why.rel.label, "explanation": self.text}
+        if self.why.rel & DATA_RELS:
+            out["key"] = self.why.key
+            out["value"] = _plain(self.why.value)
+            if self.why.rel != Rel.WR:
+                out["before"] = _plain(self.why.before)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)

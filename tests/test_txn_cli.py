@@ -124,3 +124,21 @@ def test_unknown_consistency_model_is_a_usage_error(
     assert code == 3 and "unknown consistency model 'snapshot-isolaton'" in err
     code, _, err = run(capsys, "check", "--consistency-models", "serializable", path)
     assert code == 3 and "--consistency-models needs --workload" in err
+
+
+def test_out_of_time_is_unknown_unless_a_forbidden_anomaly_is_found(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "skew.jsonl", [  # write skew: a G2-item cycle
+        '{"index":0,"process":0,"type":"invoke","f":"txn","value":[["append",1,1],["r",2,null]]}',
+        '{"index":1,"process":1,"type":"invoke","f":"txn","value":[["append",2,1],["r",1,null]]}',
+        '{"index":2,"process":0,"type":"ok","f":"txn","value":[["append",1,1],["r",2,[]]]}',
+        '{"index":3,"process":1,"type":"ok","f":"txn","value":[["append",2,1],["r",1,[]]]}',
+    ])
+    weak = ("check", "--workload", "append", "--consistency-models", "read-committed")
+    code, out, _ = run(capsys, *weak, path)
+    assert code == 0, out  # read committed allows write skew
+    code, out, _ = run(capsys, *weak, "--time-limit", "1e-9", path)
+    assert code == 2, out  # the search that would rule out G1c never ran
+    assert "incomplete:" in out
+    code, out, _ = run(capsys, "check", "--workload", "append", "--time-limit", "1e-9", path)
+    assert code == 1, out  # any cycle at all is enough against strict serializability

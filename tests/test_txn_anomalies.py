@@ -13,8 +13,8 @@ import pytest
 
 from checker.history import Op, pair
 from checker.txn import Txn, Verdict, check_transactions, transactions
-from checker.txn.graph import Rel, Why
 from checker.txn.history import ext_reads, final_writes
+from checker.txn.rels import Rel, Why
 from checker.txn.simulate import TxnWorkload, simulate
 
 PLANT_PROCESS = 10_000  # planted transactions run on processes the simulation never uses

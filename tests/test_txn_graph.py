@@ -7,9 +7,10 @@ import random
 import networkx as nx
 import pytest
 
-from checker.txn.graph import Rel, order_edges
+from checker.txn.graph import order_edges
 from checker.txn.history import MicroOp, Txn
 from checker.txn.models import boundary, forbidden_by, implied_anomalies
+from checker.txn.rels import Rel
 
 
 def random_txns(rng: random.Random, n: int, processes: int) -> list[Txn]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from checker.history import HistoryError
 from checker.txn.explain import name_txns, show
-from checker.txn.graph import Edge, Rel, Why
 from checker.txn.history import APPEND, Txn, ext_reads
+from checker.txn.rels import Edge, Rel, Why
 from checker.txn.result import Anomaly
 
 

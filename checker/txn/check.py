@@ -13,13 +13,19 @@ from checker.history import HistoryError, pair
 from checker.txn.append import ListAppend
 from checker.txn.cycles import Cycle, classify, find_cycles
 from checker.txn.explain import edge_text, name_txns
-from checker.txn.graph import DATA_RELS, DependencyGraph, Rel, Why
+from checker.txn.graph import DependencyGraph
 from checker.txn.history import Txn, Workload, transactions
-from checker.txn.models import boundary, forbidden_by, implied_anomalies, unknown_models
+from checker.txn.models import (
+    DEFAULT_MODELS,
+    boundary,
+    forbidden_by,
+    implied_anomalies,
+    unknown_models,
+)
 from checker.txn.register import RwRegister
+from checker.txn.rels import DATA_RELS, Rel, Why
 from checker.txn.result import Anomaly, Step, TxnResult, Verdict
 
-DEFAULT_MODELS: Final = ("strict-serializable",)
 MAX_KEPT: Final = 8  # witnesses kept (and explained) per anomaly; all are counted
 
 

@@ -7,12 +7,14 @@ import json
 import os
 import sys
 import xml.etree.ElementTree as ET
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from checker.history import HistoryError
-from checker.txn.check import DEFAULT_MODELS, TxnFileResult, check_file
-from checker.txn.models import MODELS
+from checker.txn.models import DEFAULT_MODELS, MODELS
 from checker.txn.result import Verdict
+
+if TYPE_CHECKING:
+    from checker.txn.check import TxnFileResult
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 _CODE = {Verdict.VALID: EXIT_VALID, Verdict.INVALID: EXIT_INVALID,
@@ -31,6 +33,8 @@ def parse_models(text: str) -> tuple[str, ...]:
 
 
 def run_txn_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from checker.txn.check import check_file  # networkx: only when checking transactions
+
     models = args.consistency_models or DEFAULT_MODELS
     codes: list[int] = []
     checked: list[TxnFileResult | tuple[str, HistoryError]] = []

@@ -21,8 +21,9 @@ from typing import Final, Literal
 
 import networkx as nx
 
-from checker.txn.graph import DATA_RELS, DependencyGraph, Rel
+from checker.txn.graph import DependencyGraph
 from checker.txn.models import implied_anomalies
+from checker.txn.rels import DATA_RELS, Rel
 
 RwRule = Literal["none", "one", "nonadjacent", "some"]
 MAX_STARTS: Final = 64  # first edges tried per search and component

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from checker.txn.graph import Rel, Why
 from checker.txn.history import Txn
+from checker.txn.rels import Rel, Why
 
 
 def show(value: Any) -> str:

@@ -60,6 +60,7 @@ MODEL_IMPLIES: Final[dict[str, tuple[str, ...]]] = {
     "read-uncommitted": (),
 }
 MODELS: Final = tuple(MODEL_IMPLIES)
+DEFAULT_MODELS: Final = ("strict-serializable",)  # as Jepsen's etcd append test
 
 # model -> the anomalies it forbids beyond those its weaker models forbid
 FORBIDS: Final[dict[str, tuple[str, ...]]] = {

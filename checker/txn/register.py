@@ -17,8 +17,8 @@ from typing import Any
 from checker.history import HistoryError
 from checker.txn.append import anomaly
 from checker.txn.explain import show
-from checker.txn.graph import Edge, Rel, Why
 from checker.txn.history import WRITE, Txn, ext_reads, final_writes
+from checker.txn.rels import Edge, Rel, Why
 from checker.txn.result import Anomaly
 
 

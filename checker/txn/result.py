@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from checker.txn.graph import DATA_RELS, Rel, Why
 from checker.txn.history import Txn
+from checker.txn.rels import DATA_RELS, Rel, Why
 
 
 class Verdict(StrEnum):

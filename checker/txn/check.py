@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from checker.formats import read_ops
 from checker.history import HistoryError, pair
@@ -23,10 +23,26 @@ from checker.txn.models import (
     unknown_models,
 )
 from checker.txn.register import RwRegister
-from checker.txn.rels import DATA_RELS, Rel, Why
+from checker.txn.rels import DATA_RELS, Edge, Rel, Why
 from checker.txn.result import Anomaly, Step, TxnResult, Verdict
 
 MAX_KEPT: Final = 8  # witnesses kept (and explained) per anomaly; all are counted
+
+
+class Analysis(Protocol):
+    """What a workload's analysis gives the check (append.py, register.py)."""
+
+    def nodes(self) -> set[int]:
+        """The transactions known to have committed."""
+        ...
+
+    def anomalies(self) -> list[Anomaly]:
+        """Every anomaly found without the graph."""
+        ...
+
+    def edges(self) -> Iterator[Edge]:
+        """The ww, wr and rw edges, each with its evidence; the same on every call."""
+        ...
 
 
 @dataclass
@@ -63,7 +79,8 @@ def check_transactions(txns: list[Txn], workload: Workload,
     unknown = unknown_models(models)
     if unknown:
         raise ValueError(f"unknown consistency model {unknown[0]!r}")
-    analysis = ListAppend(txns, source) if workload == "append" else RwRegister(txns, source)
+    analysis: Analysis = (ListAppend(txns, source) if workload == "append"
+                          else RwRegister(txns, source))
     found = analysis.anomalies()
     graph = DependencyGraph(sorted(analysis.nodes()))
     graph.add_data_edges(analysis.edges())
@@ -121,7 +138,7 @@ def check_transactions(txns: list[Txn], workload: Workload,
     )
 
 
-def _reasons(analysis: ListAppend | RwRegister, cycles: list[Cycle]
+def _reasons(analysis: Analysis, cycles: list[Cycle]
              ) -> dict[tuple[int, int, Rel], Why]:
     """The evidence for each data edge of the cycles, from a second pass over the
     analysis's edges (the graph keeps only labels)."""

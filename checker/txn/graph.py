@@ -10,18 +10,12 @@ which the cycle search asks for only inside strongly connected components.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import networkx as nx
 
 from checker.txn.history import Txn
 from checker.txn.rels import Edge, Rel
-
-
-class EdgeSource(Protocol):
-    """An analysis that yields the data edges (ww, wr, rw) of a history."""
-
-    def edges(self) -> Iterator[Edge]: ...
 
 
 class DependencyGraph:

@@ -229,10 +229,13 @@ def step_holds(kind: str, src: Txn, dst: Txn, why: Why, reads: dict[Any, list[An
             unread = why.unread and not any(value in r for r in reads[key]) and any(
                 r[-1:] == (before,) for r in reads[key])
             return (key, before) in wrote_src and (key, value) in wrote_dst and (
-                seen_after or unread)
+                unread if why.unread else seen_after)
         seen = ext(src)
+        later = (not any(value in r for r in reads[key]) if why.unread else
+                 any(r[len(seen):len(seen) + 1] == (value,) and r[:len(seen)] == seen
+                     for r in reads[key]))
         return ((seen[-1:] == (before,) if before is not None else seen == ())
-                and (key, value) in wrote_dst and value not in seen)
+                and (key, value) in wrote_dst and later)
     finals_src, finals_dst = final_writes(src), final_writes(dst)
     ext_dst = {m.key: m.value for m in ext_reads(dst)}
     ext_src = {m.key: m.value for m in ext_reads(src)}

@@ -227,7 +227,7 @@ class ListAppend:
             for element in order:
                 w = writer.get((key, element))
                 if w is not None and prev_writer is not None and w != prev_writer:
-                    yield Edge(prev_writer, w, Why(Rel.WW, key, element, prev, True))
+                    yield Edge(prev_writer, w, Why(Rel.WW, key, element, prev))
                 prev_writer, prev = w, element
             if prev_writer is not None:
                 for element, w in self.unread.get(key, ()):

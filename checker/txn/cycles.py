@@ -84,7 +84,6 @@ class ComponentCycles:
 def find_cycles(graph: DependencyGraph, component: set[int],
                 deadline: float | None = None) -> ComponentCycles:
     """A shortest cycle of each kind found in one strongly connected component."""
-    succ = graph.g.succ
     found: dict[str, Cycle] = {}
     complete = True
     parts: dict[Rel, dict[int, int]] = {}  # the searches' relations -> sub-components
@@ -104,7 +103,7 @@ def find_cycles(graph: DependencyGraph, component: set[int],
                 complete = False
                 break
             limit = len(best) - 1 if best is not None else None
-            cycle = _shortest_back(succ, component, search, a, b, limit)
+            cycle = _shortest_back(graph.succ, component, search, a, b, limit)
             if cycle is not None:
                 best = cycle
                 if len(best) == 2:
@@ -123,7 +122,7 @@ def find_cycles(graph: DependencyGraph, component: set[int],
 def _parts(graph: DependencyGraph, component: set[int], rels: Rel) -> dict[int, int]:
     """Each transaction of the component that lies on a cycle of `rels` edges, mapped
     to its strongly connected component in the subgraph of those edges."""
-    succ = graph.g.succ
+    succ = graph.succ
     sub = nx.DiGraph()
     for a in component:
         for b, data in succ[a].items():
@@ -141,26 +140,35 @@ def _starts(graph: DependencyGraph, where: dict[int, int], first: Rel
             ) -> Iterator[tuple[int, int]]:
     """First edges that can lie on a cycle of the search's relations: both ends in one
     strongly connected component of the subgraph of those relations."""
-    succ = graph.g.succ
+    succ = graph.succ
     for a in sorted(where):
         for b in sorted(succ[a]):
             if where.get(b) == where[a] and succ[a][b]["rels"] & first:
                 yield a, b
 
 
-def _shortest_back(succ: object, component: set[int], search: Search, a: int, b: int,
-                   limit: int | None) -> Cycle | None:
+_RW: Final = Rel.RW.value
+# for each set of relations (as an int), the label a non-rw step takes: the first of
+# _ORDER present, or 0 when there is none
+_OTHER: Final = tuple(next((r.value for r in _ORDER if rels & r), 0) for rels in range(32))
+
+
+def _shortest_back(succ: dict[int, dict[int, dict[str, int]]], component: set[int],
+                   search: Search, a: int, b: int, limit: int | None) -> Cycle | None:
     """The shortest cycle a -> b -> … -> a obeying the search's rule, or None.
 
-    `limit`: only cycles of at most this many edges are of interest."""
+    `limit`: only cycles of at most this many edges are of interest. Relations are
+    plain ints here: this loop is most of the time a large component costs."""
     first = search.first
     rw0 = 1 if first == Rel.RW else 0
     start = (b, rw0, rw0 == 1)
-    parent: dict[tuple[int, int, bool], tuple[tuple[int, int, bool], Rel] | None] = {start: None}
+    parent: dict[tuple[int, int, bool], tuple[tuple[int, int, bool], int] | None] = {
+        start: None}
     depth = {start: 1}
     queue = deque([start])
     rule = search.rw
-    allowed = search.path
+    allowed = search.path.value
+    other_of = _OTHER
     while queue:
         state = queue.popleft()
         node, rws, last_rw = state
@@ -171,22 +179,24 @@ def _shortest_back(succ: object, component: set[int], search: Search, a: int, b:
             continue
         if limit is not None and d >= limit:
             continue
-        for nxt, data in succ[node].items():  # type: ignore[attr-defined]
+        may_rw = _may_add_rw(rule, rws, last_rw)
+        for nxt, data in succ[node].items():
             if nxt not in component:
                 continue
             rels = data["rels"] & allowed
             if not rels:
                 continue
-            options: list[tuple[Rel, int, bool]] = []
-            other = next((r for r in _ORDER if rels & r), None)
-            if other is not None:
-                options.append((other, rws, False))
-            if rels & Rel.RW and _may_add_rw(rule, rws, last_rw):
-                options.append((Rel.RW, min(rws + 1, 2), True))
-            for rel, n_rw, is_rw in options:
-                new = (nxt, n_rw, is_rw)
+            other = other_of[rels]
+            if other:
+                new = (nxt, rws, False)
                 if new not in parent:
-                    parent[new] = (state, rel)
+                    parent[new] = (state, other)
+                    depth[new] = d + 1
+                    queue.append(new)
+            if rels & _RW and may_rw:
+                new = (nxt, min(rws + 1, 2), True)
+                if new not in parent:
+                    parent[new] = (state, _RW)
                     depth[new] = d + 1
                     queue.append(new)
     return None
@@ -216,7 +226,7 @@ def _unwind(parent: dict, state: tuple[int, int, bool], a: int, b: int, first: R
     back: Cycle = []
     while parent[state] is not None:
         prev, rel = parent[state]
-        back.append((prev[0], state[0], rel))
+        back.append((prev[0], state[0], Rel(rel)))
         state = prev
     back.reverse()
     return [(a, b, first), *back]

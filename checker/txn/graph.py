@@ -24,14 +24,15 @@ class DependencyGraph:
     def __init__(self, nodes: Iterable[int]):
         self.g: nx.DiGraph = nx.DiGraph()
         self.g.add_nodes_from(nodes)
-        # networkx's own adjacency dicts: its read-only views cost a call per lookup,
-        # which is most of the time spent building a graph of 500,000 edges
-        self._succ: dict[int, dict[int, dict[str, int]]] = self.g._succ
+        # networkx's own adjacency dicts (transaction -> successor -> {"rels": int}),
+        # read-only here: its views cost a call per lookup, which was most of the time
+        # spent building a graph of 500,000 edges and searching large components
+        self.succ: dict[int, dict[int, dict[str, int]]] = self.g._succ
 
     def add(self, source: int, target: int, rel: int) -> None:
         if source == target:
             return
-        data = self._succ[source].get(target)
+        data = self.succ[source].get(target)
         if data is None:
             self.g.add_edge(source, target, rels=rel)
         else:
@@ -41,13 +42,13 @@ class DependencyGraph:
         return int(self.g.succ[source][target]["rels"])
 
     def add_data_edges(self, edges: Iterable[Edge]) -> None:
-        nodes = self._succ
+        nodes = self.succ
         for e in edges:
             if e.source in nodes and e.target in nodes:
                 self.add(e.source, e.target, e.why.rel.value)
 
     def add_order_edges(self, txns: list[Txn]) -> None:
-        for source, target, rel in order_edges(txns, self._succ):
+        for source, target, rel in order_edges(txns, self.succ):
             self.add(source, target, rel.value)
 
     def components(self) -> list[set[int]]:

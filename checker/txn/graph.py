@@ -25,7 +25,7 @@ class DependencyGraph:
         self.g: nx.DiGraph = nx.DiGraph()
         self.g.add_nodes_from(nodes)
         # networkx's own adjacency dicts (transaction -> successor -> {"rels": int}),
-        # read-only here: its views cost a call per lookup, which was most of the time
+        # used directly: its views cost a call per lookup, which was most of the time
         # spent building a graph of 500,000 edges and searching large components
         self.succ: dict[int, dict[int, dict[str, int]]] = self.g._succ
 

@@ -24,7 +24,7 @@ from checker.txn.models import (
 )
 from checker.txn.register import RwRegister
 from checker.txn.rels import DATA_RELS, Edge, Rel, Why
-from checker.txn.result import Anomaly, Step, TxnResult, Verdict
+from checker.txn.result import Anomaly, GraphStats, Step, TxnResult, Verdict
 
 MAX_KEPT: Final = 8  # witnesses kept (and explained) per anomaly; all are counted
 
@@ -116,7 +116,6 @@ def check_transactions(txns: list[Txn], workload: Workload,
         verdict = Verdict.UNKNOWN
     else:
         verdict = Verdict.VALID
-    edges = graph.g.number_of_edges()
     b = boundary(counts)
     return TxnResult(
         workload=workload,
@@ -132,9 +131,8 @@ def check_transactions(txns: list[Txn], workload: Workload,
             "the cycle search ran out of time or tried only some edges of a large "
             "component: other cycle anomalies may exist"),
         seconds=time.monotonic() - start,
-        graph={"nodes": graph.g.number_of_nodes(), "edges": edges,
-               "cyclic_components": len(components),
-               "largest_component": max((len(c) for c in components), default=0)},
+        graph=GraphStats(graph.g.number_of_nodes(), graph.g.number_of_edges(),
+                         len(components), max((len(c) for c in components), default=0)),
     )
 
 

@@ -72,6 +72,19 @@ class Anomaly:
         return out
 
 
+@dataclass(frozen=True)
+class GraphStats:
+    nodes: int = 0
+    edges: int = 0
+    cyclic_components: int = 0  # strongly connected components of two or more
+    largest_component: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"nodes": self.nodes, "edges": self.edges,
+                "cyclic_components": self.cyclic_components,
+                "largest_component": self.largest_component}
+
+
 @dataclass
 class TxnResult:
     """The verdict on one history for the requested consistency models."""
@@ -87,7 +100,7 @@ class TxnResult:
     strongest_satisfied: tuple[str, ...] = ()
     incomplete: str | None = None  # why the cycle search may have missed anomalies
     seconds: float = 0.0
-    graph: dict[str, int] = field(default_factory=dict)  # nodes, edges, largest component
+    graph: GraphStats = field(default_factory=GraphStats)
 
     @property
     def anomaly_types(self) -> list[str]:
@@ -107,6 +120,6 @@ class TxnResult:
             "strongest_satisfied": list(self.strongest_satisfied),
             "incomplete": self.incomplete,
             "seconds": round(self.seconds, 6),
-            "graph": self.graph,
+            "graph": self.graph.to_json(),
             "anomalies": [a.to_json() for a in self.anomalies],
         }

@@ -131,6 +131,17 @@ CASES: dict[str, tuple[str, Planted, set[str]]] = {
     # A read B's append although B began only after A had completed.
     "append-G1c-realtime": ("append", Planted({
         "A": ok([R, "b", [1]]), "B": ok([A, "b", 1])}, "A a B b"), {"G1c-realtime"}),
+    # B began after A completed, yet the list shows B's element first.
+    "append-G0-realtime": ("append", Planted({
+        "A": ok([A, "a", 1]), "B": ok([A, "a", 2]), "C": ok([R, "a", [2, 1]])},
+        "A a B b C c"), {"G0-realtime"}),
+    # The same process read B's append before running B.
+    "append-G1c-process": ("append", Planted({
+        "A": ok([R, "b", [1]]), "B": ok([A, "b", 1])}, "A a B b", same_process=True),
+        {"G1c-process"}),
+    "wr-G2-item-realtime": ("wr", Planted({
+        "A": ok([W, "a", 1]), "B": ok([R, "x", None]), "C": ok([R, "a", None], [W, "x", 1])},
+        "C A a B b c"), {"G2-item-realtime"}),
     "wr-G0": ("wr", Planted({
         "A": ok([R, "b", 2], [W, "a", 1], [W, "b", 1]),
         "B": ok([R, "a", 1], [W, "a", 2], [W, "b", 2])}, "A B a b"), {"G0"}),

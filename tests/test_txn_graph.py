@@ -91,12 +91,15 @@ def test_models_forbid_what_their_definitions_say() -> None:
 
 @pytest.mark.parametrize(("found", "not_", "satisfied"), [
     ([], (), ("strict-serializable",)),
-    (["G-single-realtime"], ("strong-snapshot-isolation",), ("strong-session-serializable",)),
+    (["G-single-realtime"], ("strong-snapshot-isolation",),
+     ("strong-session-serializable", "strong-read-committed")),
     (["G2-item"], ("repeatable-read",), ("strong-snapshot-isolation",)),
-    (["G-single"], ("snapshot-isolation", "repeatable-read"), ("read-committed",)),
-    (["G1c"], ("read-committed",), ("read-uncommitted",)),
+    (["G-single"], ("snapshot-isolation", "repeatable-read"), ("strong-read-committed",)),
+    (["G1c"], ("read-committed",), ("strong-read-uncommitted",)),
+    (["G1c-realtime"], ("strong-read-committed",),
+     ("strong-session-serializable", "strong-read-uncommitted")),
     (["G0"], ("read-uncommitted",), ()),
-    (["lost-update"], ("snapshot-isolation", "repeatable-read"), ("read-committed",)),
+    (["lost-update"], ("snapshot-isolation", "repeatable-read"), ("strong-read-committed",)),
 ])
 def test_boundary(found: list[str], not_: tuple[str, ...], satisfied: tuple[str, ...]) -> None:
     b = boundary(found)

@@ -51,11 +51,18 @@ MODEL_IMPLIES: Final[dict[str, tuple[str, ...]]] = {
     "strict-serializable": ("serializable", "strong-session-serializable",
                             "strong-snapshot-isolation"),
     "strong-session-serializable": ("serializable", "strong-session-snapshot-isolation"),
-    "strong-snapshot-isolation": ("strong-session-snapshot-isolation",),
-    "strong-session-snapshot-isolation": ("snapshot-isolation",),
+    "strong-snapshot-isolation": ("strong-session-snapshot-isolation",
+                                  "strong-read-committed"),
+    "strong-session-snapshot-isolation": ("snapshot-isolation",
+                                          "strong-session-read-committed"),
     "serializable": ("repeatable-read", "snapshot-isolation"),
     "snapshot-isolation": ("read-committed",),
     "repeatable-read": ("read-committed",),
+    # Elle's generalisations of PL-1 and PL-2 to process and realtime order
+    "strong-read-committed": ("strong-session-read-committed", "strong-read-uncommitted"),
+    "strong-session-read-committed": ("read-committed", "strong-session-read-uncommitted"),
+    "strong-read-uncommitted": ("strong-session-read-uncommitted",),
+    "strong-session-read-uncommitted": ("read-uncommitted",),
     "read-committed": ("read-uncommitted",),
     "read-uncommitted": (),
 }
@@ -73,6 +80,10 @@ FORBIDS: Final[dict[str, tuple[str, ...]]] = {
     "strong-snapshot-isolation": ("internal", "G1-realtime", "G-nonadjacent-realtime"),
     "strong-session-serializable": ("G1-process", "G2-process"),
     "strict-serializable": ("G1", "G1c-realtime", "G2-realtime"),
+    "strong-read-committed": ("G1c-realtime",),
+    "strong-session-read-committed": ("G1c-process",),
+    "strong-read-uncommitted": ("G0-realtime",),
+    "strong-session-read-uncommitted": ("G0-process",),
 }
 
 

@@ -116,6 +116,15 @@ def test_read_of_a_list_that_is_not_one_names_the_completion_line(
     assert "bad.jsonl:2: micro-operation ['r', 1, 7]: a read of a list must be null" in err
 
 
+def test_unreadable_files_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    code, _, err = run(capsys, "check", "--workload", "wr", str(binary))
+    assert code == 3 and "binary.jsonl: not UTF-8 text" in err
+    code, _, err = run(capsys, "check", "--workload", "wr", str(tmp_path / "missing.jsonl"))
+    assert code == 3 and "missing.jsonl: cannot read: No such file" in err
+
+
 def test_unknown_consistency_model_is_a_usage_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "stale.jsonl", STALE)

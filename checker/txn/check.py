@@ -59,12 +59,13 @@ def check_file(path: str, workload: Workload, models: Sequence[str] = DEFAULT_MO
                fmt: str = "auto", time_limit: float | None = None) -> TxnFileResult:
     """Read a history file (jsonl or Jepsen EDN) and check its transactions."""
     try:
-        stream = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        with open(path, encoding="utf-8", errors="strict") as stream:
+            used, ops = read_ops(stream, path, fmt)
+            txns = transactions(pair(ops, path), workload, path)
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
     except OSError as e:
-        raise HistoryError(f"cannot read: {e.strerror}", path) from None
-    with stream:
-        used, ops = read_ops(stream, path, fmt)
-        txns = transactions(pair(ops, path), workload, path)
+        raise HistoryError(f"cannot read: {e.strerror or e}", path) from None
     return TxnFileResult(path, used, check_transactions(txns, workload, models, time_limit,
                                                         path))
 

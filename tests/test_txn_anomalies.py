@@ -290,3 +290,17 @@ def test_every_cycle_edge_is_shown_by_the_history(kind: str) -> None:
                     f"{kind} seed {seed}: {s.text}\n" + "\n".join(a.explanation))
     print(f"{kind}: {cycles} cycles verified")
     assert cycles > 20, f"{kind}: only {cycles} cycles to verify"
+
+
+def test_realtime_cycle_crosses_the_history_in_one_step() -> None:
+    # The graph holds realtime order only as its transitive reduction, A < B < C < D < E;
+    # the explanation says A < E directly.
+    planted = Planted({"A": ok([A, "a", 1]), "B": ok([R, "z", []]), "C": ok([R, "z", []]),
+                       "D": ok([R, "z", []]), "E": ok([R, "a", []])},
+                      "A a B b C c D d E e")
+    ops, _ = plant([], planted, random.Random(0))
+    result = check_transactions(transactions(pair(ops), "append"), "append")
+    [cycle] = result.anomalies
+    assert cycle.name == "G-single-realtime"
+    assert [t.line for t in cycle.txns] == [1, 9]
+    assert cycle.explanation[1] == "T1 < T2 because T1 completed (line 2) before T2 began (line 9)"

@@ -91,7 +91,7 @@ def check_transactions(txns: list[Txn], workload: Workload,
     complete = True
     cycles: list[Cycle] = []
     for component in components:
-        result = find_cycles(graph, component, deadline)
+        result = find_cycles(graph, component, txns, deadline)
         complete = complete and result.complete
         cycles.extend(result.cycles.values())
     counts = Counter(a.name for a in found)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Final, Literal
@@ -22,6 +22,7 @@ from typing import Final, Literal
 import networkx as nx
 
 from checker.txn.graph import DependencyGraph
+from checker.txn.history import Txn
 from checker.txn.models import implied_anomalies
 from checker.txn.rels import DATA_RELS, Rel
 
@@ -81,9 +82,10 @@ class ComponentCycles:
     complete: bool  # every search ran to its end
 
 
-def find_cycles(graph: DependencyGraph, component: set[int],
+def find_cycles(graph: DependencyGraph, component: set[int], txns: Sequence[Txn],
                 deadline: float | None = None) -> ComponentCycles:
-    """A shortest cycle of each kind found in one strongly connected component."""
+    """A shortest cycle of each kind found in one strongly connected component.
+    `txns`: the history's transactions by id (realtime cycles are shortened with them)."""
     found: dict[str, Cycle] = {}
     complete = True
     parts: dict[Rel, dict[int, int]] = {}  # the searches' relations -> sub-components
@@ -110,6 +112,8 @@ def find_cycles(graph: DependencyGraph, component: set[int],
                     break
         if best is not None:
             best = _relabel_first(graph, best)
+            if classify(best).endswith("-realtime"):
+                best = shorten_realtime(best, txns)
             found.setdefault(classify(best), best)
         elif len(starts) > MAX_STARTS:
             complete = False  # such a cycle may start at an edge not tried
@@ -117,6 +121,43 @@ def find_cycles(graph: DependencyGraph, component: set[int],
         cycle = any_cycle(graph, component)
         found[classify(cycle)] = cycle
     return ComponentCycles(found, complete)
+
+
+def shorten_realtime(cycle: Cycle, txns: Sequence[Txn]) -> Cycle:
+    """The cycle with each run of non-rw edges replaced by one realtime edge where the
+    run's first transaction completed before its last began.
+
+    The graph keeps only the transitive reduction of realtime order, so a search can
+    only cross a long stretch of the history in many small steps; the order holds
+    directly between the ends, which is shorter to read and to check. The rw edges,
+    and so the anomaly's kind, stay as they were; used only on cycles that already
+    have a realtime edge, so that no claim gets weaker."""
+    n = len(cycle)
+    if n <= 2:
+        return cycle
+    # start right after an rw edge, so that no run of non-rw edges wraps around
+    k = next((i for i, (_, _, rel) in enumerate(cycle) if rel == Rel.RW), n - 1)
+    ring = cycle[k + 1:] + cycle[: k + 1]
+    nodes = [a for a, _, _ in ring]
+    out: Cycle = []
+    i = 0
+    while i < n:
+        a = txns[nodes[i]]
+        jump = None
+        j = i
+        while j < n and ring[j][2] != Rel.RW:
+            j += 1
+            b = txns[nodes[j % n]]
+            if (j - i >= 2 and b.id != a.id and a.completed is not None
+                    and a.completed < b.invoked):
+                jump = j
+        if jump is None:
+            out.append(ring[i])
+            i += 1
+        else:
+            out.append((a.id, nodes[jump % n], Rel.REALTIME))
+            i = jump
+    return out
 
 
 def _parts(graph: DependencyGraph, component: set[int], rels: Rel) -> dict[int, int]:

@@ -71,6 +71,10 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None,
               err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     if args.workload is not None:
+        if args.model != "auto" or args.init is not None:
+            print("splitbrain check: --model and --init are for linearizability; "
+                  "--workload checks transactions", file=err)
+            return EXIT_BAD_INPUT
         return run_txn_check(args, out, err)
     if args.consistency_models is not None:
         print("splitbrain check: --consistency-models needs --workload", file=err)

@@ -133,6 +133,8 @@ def test_unknown_consistency_model_is_a_usage_error(
     assert code == 3 and "unknown consistency model 'snapshot-isolaton'" in err
     code, _, err = run(capsys, "check", "--consistency-models", "serializable", path)
     assert code == 3 and "--consistency-models needs --workload" in err
+    code, _, err = run(capsys, "check", "--workload", "append", "--model", "register", path)
+    assert code == 3 and "--model and --init are for linearizability" in err
 
 
 def test_out_of_time_is_unknown_unless_a_forbidden_anomaly_is_found(

@@ -1,5 +1,5 @@
 """Cycle anomalies: inside each strongly connected component of the dependency
-graph, a shortest cycle of each kind (docs/txn.md, "Cycles").
+graph, a shortest cycle of each kind (docs/txn.md, "Anomalies").
 
 A search for one kind fixes the cycle's first edge (one with the relation that
 kind needs: an rw edge for G-single, a realtime edge for the -realtime variants…)

@@ -1,5 +1,5 @@
 """The dependency graph: transactions as nodes, edges labelled with the relations
-that order them (docs/txn.md, "Edges").
+that order them (docs/txn.md, "What is inferred").
 
 Edges live in a networkx DiGraph, each with one integer attribute `rels`, a set of
 `Rel` flags. Why each edge exists is not kept (it would cost memory on every edge);

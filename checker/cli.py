@@ -14,6 +14,9 @@ from checker.formats import FORMATS
 from checker.formats.bounds import check_value_text
 from checker.history import HistoryError
 from checker.models import MODELS, UNSET
+from checker.txn.cli import parse_models, run_txn_check
+from checker.txn.history import WORKLOADS
+from checker.txn.models import MODELS as TXN_MODELS
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 DEFAULT_TIME_LIMIT = 600.0
@@ -45,6 +48,13 @@ def add_check_command(subparsers: Any) -> None:
                    "its check took, at least 0.2 s; never past --time-limit)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for checking keys in parallel (default: one per core)")
+    p.add_argument("--workload", choices=WORKLOADS, default=None,
+                   help="check transactions instead (Elle's analysis, docs/txn.md): "
+                   "append (list-append) or wr (rw-register)")
+    p.add_argument("--consistency-models", type=parse_models, default=None,
+                   metavar="MODEL[,MODEL]",
+                   help="with --workload: the models the history must satisfy (default: "
+                   f"strict-serializable; known: {', '.join(TXN_MODELS)})")
     p.set_defaults(run=run_check)
 
 
@@ -61,6 +71,15 @@ def _positive(text: str) -> float:
 def run_check(args: argparse.Namespace, out: TextIO | None = None,
               err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    if args.workload is not None:
+        if args.model != "auto" or args.init is not None:
+            print("splitbrain check: --model and --init are for linearizability; "
+                  "--workload checks transactions", file=err)
+            return EXIT_BAD_INPUT
+        return run_txn_check(args, out, err)
+    if args.consistency_models is not None:
+        print("splitbrain check: --consistency-models needs --workload", file=err)
+        return EXIT_BAD_INPUT
     initial: Any = UNSET
     if args.init is not None:
         try:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from checker.check import check_file
-from checker.history import Op
 from checker.set_full import check_set_full
 from checker.stats import compute as compute_stats
-from harness.recorder import read_history
+from harness.recorder import stream_history
 from harness.results import RunResults, _iso, load_run_spec
 from harness.spec import Spec
 from harness.workload import make_workload
@@ -24,8 +23,11 @@ from harness.workload import make_workload
 NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
 
 
-def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults) -> None:
-    """The workload's checkers and the statistics, into results (also `splitbrain report`)."""
+def check_history(spec: Spec, history: Path, results: RunResults) -> None:
+    """The workload's checkers and the statistics, into results (also `splitbrain report`).
+    Each reads history.jsonl streaming: memory bounded by what one key (the
+    linearizability check) or the faults and latency buckets (the statistics) need, not
+    by the history's length."""
     workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     if "linearizable" in workload.checkers and workload.model is not None:
         checked = check_file(
@@ -36,8 +38,9 @@ def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults)
         results.checkers["linearizable"] = checked.result.to_json()
     if "set-full" in workload.checkers:
         linearizable = bool(spec.workload.options.get("linearizable", True))
-        results.checkers["set-full"] = check_set_full(ops, linearizable).to_json()
-    stats = compute_stats(ops)
+        results.checkers["set-full"] = check_set_full(stream_history(history),
+                                                         linearizable).to_json()
+    stats = compute_stats(stream_history(history))
     results.stats = stats.to_json()
     any_ok = any(c.get("ok") for c in stats.ops.values())
     results.checkers["stats"] = {"valid": True if any_ok else "unknown"}
@@ -56,7 +59,7 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     fresh = RunResults(spec.name, old.get("run_id", ""), spec, time.time(),
                        error=old.get("error"), interrupted=bool(old.get("interrupted")))
     history = run_dir / "history.jsonl"
-    check_history(spec, history, read_history(history), fresh)
+    check_history(spec, history, fresh)
     new = dict(old)
     new["checkers"] = fresh.checkers
     new["stats"] = fresh.stats

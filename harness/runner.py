@@ -277,7 +277,7 @@ def _run(spec: Spec, run_id: str, run_dir: Path, results: RunResults, progress: 
         progress.say("tearing down the cluster")
         cluster.down()
         log.info("cluster down")
-    if recorder.ops:
+    if recorder.events:
         _check(spec, run_dir, recorder, results, progress)
 
 
@@ -390,5 +390,5 @@ async def _tick(
 def _check(
     spec: Spec, run_dir: Path, recorder: Recorder, results: RunResults, progress: Progress
 ) -> None:
-    progress.say(f"checking {sum(1 for op in recorder.ops if op.type == 'invoke')} operations")
-    check_history(spec, run_dir / "history.jsonl", recorder.ops, results)
+    progress.say(f"checking {recorder.tally.invoked} operations")
+    check_history(spec, run_dir / "history.jsonl", results)

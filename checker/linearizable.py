@@ -19,6 +19,7 @@ from checker.models.base import Model
 from checker.reduce import reduce
 from checker.refute import refute
 from checker.search import Budget, Entry, search
+from checker.spool import Spool
 from checker.zones import decide
 
 if TYPE_CHECKING:
@@ -219,6 +220,70 @@ def check_operations(
 
 
 _FORKED_ARGS: list[tuple] = []
+
+
+def check_spool(
+    model: Model,
+    spool: Spool,
+    time_limit: float | None = None,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    workers: int | None = None,
+    explain: bool | float = True,
+    ops_read: int | None = None,
+    started: float | None = None,
+) -> CheckResult:
+    """`check_operations` on the operations of a finished spool: all at once when it never
+    went to disk, otherwise one bucket of keys at a time (each bucket in a forked worker
+    when there is much to do, the largest first), so that memory is bounded by a bucket,
+    not by the history. The verdicts and counterexamples are the same either way: each
+    key is checked on exactly its own operations."""
+    if not spool.spilled:
+        return check_operations(model, spool.in_memory(), time_limit, memory_limit, workers,
+                                explain, ops_read, started)
+    started = time.monotonic() if started is None else started
+    deadline = None if time_limit is None else started + time_limit
+    sizes = spool.sizes()
+    workers = workers or os.cpu_count() or 1
+    args = (model, spool, deadline, memory_limit, explain)
+    if workers > 1 and len(sizes) > 1 and spool.count >= PARALLEL_MIN_ENTRIES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED_BUCKET_ARGS
+        _FORKED_BUCKET_ARGS = args
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(min(workers, len(sizes)), mp_context=context) as pool:
+                per_bucket = list(pool.map(_check_bucket_forked, [b for b, _ in sizes]))
+        finally:
+            _FORKED_BUCKET_ARGS = None
+    else:
+        per_bucket = [_check_bucket(b, *args) for b, _ in sizes]
+    results = [r for bucket in per_bucket for r in bucket]
+    results.sort(key=lambda r: _sort_key(r.key))
+    return CheckResult(
+        valid=combine(r.valid for r in results),
+        model=model.name,
+        ops=spool.count,
+        events=ops_read,
+        seconds=time.monotonic() - started,
+        keys=results,
+    )
+
+
+_FORKED_BUCKET_ARGS: tuple | None = None
+
+
+def _check_bucket(b: int, model: Model, spool: Spool, deadline: float | None,
+                  max_rss: int | None, explain: bool | float) -> list[KeyResult]:
+    parts = partition(model, spool.bucket(b))
+    return [check_key(model, key, entries, deadline, max_rss, explain)
+            for key, entries in parts.items()]
+
+
+def _check_bucket_forked(b: int) -> list[KeyResult]:
+    assert _FORKED_BUCKET_ARGS is not None
+    return _check_bucket(b, *_FORKED_BUCKET_ARGS)
 
 
 def _check_forked(i: int) -> KeyResult:

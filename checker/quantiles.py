@@ -47,6 +47,21 @@ class Quantiles:
             return
         self._buckets[_bucket(value)] += 1
 
+    def merge(self, other: Quantiles) -> None:
+        """Fold another's values into this one (as if each had been added here)."""
+        if other._values is not None:
+            for v in other._values:
+                self.add(v)
+            return
+        if self._values is not None:
+            for v in self._values:
+                self._buckets[_bucket(v)] += 1
+            self._values = None
+        self._buckets.update(other._buckets)
+        self.count += other.count
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+
     @property
     def exact(self) -> bool:
         return self._values is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from checker.history import Op
-from harness.recorder import read_history
+from harness.recorder import stream_history
 from harness.report import figures
 
 REPORT = "report.html"
@@ -97,13 +98,14 @@ def headline(results: dict[str, Any]) -> tuple[str, str, list[str]]:
             reasons or ["a checker ran out of time or memory"])
 
 
-def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
-    """Write run_dir/report.html from run_dir/results.json and the history."""
+def build_report(run_dir: Path, ops: Iterable[Op] | None = None) -> Path:
+    """Write run_dir/report.html from run_dir/results.json and the history (read
+    streaming: memory bounded by what the page draws, not by the history's length)."""
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     history = run_dir / "history.jsonl"
     if ops is None:
-        ops = read_history(history) if history.exists() else []
+        ops = stream_history(history) if history.exists() else []
     html = render(results, ops, run_dir)
     out = run_dir / REPORT
     tmp = out.with_suffix(".html.tmp")
@@ -112,22 +114,23 @@ def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
     return out
 
 
-def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) -> str:
+def render(results: dict[str, Any], ops: Iterable[Op], run_dir: Path | None = None) -> str:
     started = time.monotonic()
     spec = results.get("spec") or {}
     stats = results.get("stats") or {}
     checkers = results.get("checkers") or {}
-    client = figures.client_ops(ops, spec.get("concurrency"))
-    duration = float(stats.get("duration_s") or (client.end.max() if len(client) else 0.0))
-    faults = figures.fault_windows(stats, duration)
-    times = {op.index: (op.time or 0) / 1e9 for op in ops}
     lin = checkers.get("linearizable") or {}
     bad_keys = [k for k in lin.get("keys", []) if k.get("counterexample")]
     culprits = {k["counterexample"]["op"]["invoke_index"] for k in bad_keys}
+    drawn = _collect(ops, spec, stats, culprits, bad_keys)
+    client, times = drawn.ops, drawn.times
+    duration = float(stats.get("duration_s") or drawn.end_s)
+    faults = figures.fault_windows(stats, duration)
     charts: dict[str, str] = {}
     if len(client):
         charts["overview"] = figures.to_json(figures.overview(
-            client, faults, stats.get("nemesis") or [], culprits, duration))
+            client, faults, stats.get("nemesis") or [], culprits, duration, drawn.series,
+            thinned=drawn.thinning is not None))
     counterexamples = []
     for n, k in enumerate(bad_keys):
         ce = k["counterexample"]
@@ -142,7 +145,9 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
         r=results, spec=spec, stats=stats, checkers=checkers, css=css, sentence=sentence,
         reasons=reasons, charts=charts, counterexamples=counterexamples,
         unknown_keys=[k for k in lin.get("keys", []) if k.get("valid") == "unknown"],
-        set_full=checkers.get("set-full"), files=files, ops_count=len(client),
+        set_full=checkers.get("set-full"), files=files,
+        ops_count=drawn.thinning.total if drawn.thinning else len(client),
+        thinning=drawn.thinning.sentence() if drawn.thinning else None,
         detail=len(client) <= figures.DETAIL_LIMIT, detail_limit=figures.DETAIL_LIMIT,
         max_listed=MAX_LISTED, eager_counterexamples=EAGER_COUNTEREXAMPLES,
         plotly_js=Markup(get_plotlyjs()),
@@ -152,6 +157,38 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
         build_seconds=round(time.monotonic() - started, 2),
     )
     return page
+
+
+def _collect(ops: Iterable[Op], spec: dict[str, Any], stats: dict[str, Any],
+             culprits: set[int], bad_keys: list[dict[str, Any]]) -> figures.Collected:
+    """One pass over the history: the operations to draw (thinned past
+    figures.THIN_ABOVE, with full detail around each fault's start and end and each
+    culprit), the binned series, and the times of the counterexamples' operations."""
+    focus = [t for f in stats.get("faults") or [] for t in (f.get("start_s"), f.get("end_s"))
+             if t is not None]
+    total = sum(sum(c.values()) for c in (stats.get("ops") or {}).values())
+    duration = float(stats.get("duration_s") or 0.0)
+    return figures.collect(
+        ops, spec.get("concurrency"), focus, culprits,
+        window_s=figures.window_for(total, duration, len(focus) + len(culprits)),
+        width=figures.bin_width(duration), wanted=_indexes(bad_keys))
+
+
+def _indexes(value: Any) -> set[int]:
+    """Every invoke_index and complete_index in (counterexample) JSON."""
+    found: set[int] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if k in ("invoke_index", "complete_index") and isinstance(item, int):
+                    found.add(item)
+                else:
+                    stack.append(item)
+        elif isinstance(v, list):
+            stack.extend(v)
+    return found
 
 
 def _files(results: dict[str, Any], run_dir: Path | None) -> list[dict[str, str]]:

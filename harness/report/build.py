@@ -171,7 +171,8 @@ def _collect(ops: Iterable[Op], spec: dict[str, Any], stats: dict[str, Any],
     return figures.collect(
         ops, spec.get("concurrency"), focus, culprits,
         window_s=figures.window_for(total, duration, len(focus) + len(culprits)),
-        width=figures.bin_width(duration), wanted=_indexes(bad_keys))
+        thin_above=figures.THIN_ABOVE, width=figures.bin_width(duration),
+        wanted=_indexes(bad_keys))
 
 
 def _indexes(value: Any) -> set[int]:

@@ -80,7 +80,7 @@ THIN_ABOVE = 50_000  # a history with more client operations than this is thinne
 DETAIL_BUDGET = 10_000  # operations drawn around the faults and violations, about
 SAMPLE_BUDGET = 10_000  # operations drawn from the rest, at most
 MAX_WINDOW_S = 5.0  # full detail at most this far from a fault or a violation
-MIN_WINDOW_S = 0.05
+MIN_WINDOW_S = 0.001
 MAX_BINS = 300  # throughput and latency bins; past it the bins get twice as wide
 
 
@@ -338,7 +338,8 @@ def window_for(total: int, duration: float, focus: int) -> float:
     if not total or not duration or not focus:
         return MAX_WINDOW_S
     rate = total / duration
-    return round(min(MAX_WINDOW_S, max(MIN_WINDOW_S, DETAIL_BUDGET / (2 * rate * focus))), 2)
+    window = min(MAX_WINDOW_S, max(MIN_WINDOW_S, DETAIL_BUDGET / (2 * rate * focus)))
+    return float(f"{window:.2g}")
 
 
 def client_ops(ops: Sequence[Op], concurrency: int | None) -> ClientOps:

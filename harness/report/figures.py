@@ -10,7 +10,11 @@ Large histories: the timeline and latency charts switch to WebGL (Scattergl) abo
 `WEBGL_ABOVE` operations, carry their numbers as typed arrays (base64 in the JSON), and
 put values in the hover text only up to `DETAIL_LIMIT` operations (above it the hover
 names the op's index, process, f, outcome and latency; history.jsonl has the rest).
-No operation is ever dropped from a chart.
+
+Long histories: `collect` reads the history once, as a stream. Up to `THIN_ABOVE`
+client operations it draws every one; past that it draws those near each fault's start
+and end and each culprit, and a stride sample of the rest, and says so (`Thinning`);
+throughput and per-bin latency (`Series`) count every operation (docs/reports.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from checker.simulate import Workload, inject_impossible, simulate, with_faults
 from harness.check import check_history
 from harness.recorder import read_history
 from harness.report import build_report, figures
+from harness.report.browser import chromium, missing, open_report
 from harness.results import RunResults, write_spec
 from harness.spec import parse
 
@@ -141,3 +143,23 @@ def test_thinned_or_not_the_collector_agrees_with_the_whole_history(
     assert len(part.ops) == part.thinning.drawn < 600 and part.thinning.one_in > 1
     for outcome, counts in whole.series.counts.items():
         assert part.series.counts[outcome] == counts
+
+
+def test_a_thinned_report_draws_in_chromium_and_shows_the_thinning(
+        thinned: tuple[Path, dict[str, Any]]) -> None:
+    """Without Chromium this skips, saying why, except under CI (CI=true)."""
+    from selenium.webdriver.common.by import By
+
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is needed under CI: {why}")
+        pytest.skip(why)
+    run_dir, _ = thinned
+    with chromium() as driver:
+        page = open_report(driver, run_dir / "report.html", timeout=120)
+        assert page.state == "true", f"seed {SEED}: {page.state!r}"
+        assert not [m for m in page.console if m.get("level") == "SEVERE"], page.console
+        note = driver.find_element(By.ID, "thinning")
+        assert note.is_displayed() and "Showing" in note.text
+        assert driver.find_elements(By.CSS_SELECTOR, "#chart-overview .main-svg")

@@ -256,36 +256,42 @@ def draw(report: Path) -> str:
     why = missing()
     if why is not None:
         return f"skipped: {why}"
-    with chromium() as driver:
-        best: int | None = None
-        errors: list[str] = []
-        for _ in range(2):
-            r = open_report(driver, report, timeout=300)
-            errors = [m["message"][:120] for m in r.console if m.get("level") == "SEVERE"]
-            if r.page_ms is not None:
-                best = r.page_ms if best is None else min(best, r.page_ms)
-            if r.state != "true":
-                return f"not drawn within 300 s (state {r.state!r})"
+    try:
+        with chromium() as driver:
+            best: int | None = None
+            errors: list[str] = []
+            for _ in range(2):
+                r = open_report(driver, report, timeout=300)
+                errors = [m["message"][:120] for m in r.console if m.get("level") == "SEVERE"]
+                if r.page_ms is not None:
+                    best = r.page_ms if best is None else min(best, r.page_ms)
+                if r.state != "true":
+                    return f"not drawn within 300 s (state {r.state!r})"
+    except Exception as e:  # the browser gave up on the page (a driver timeout)
+        return f"not drawn: {type(e).__name__}: {str(e)[:200]}"
     shown = f"{best / 1000:.2f} s" if best is not None else "?"
     return shown + (f", console errors: {errors}" if errors else "")
 
 
-def measure(label: str, run_dir: Path, tree: Path | None, browser: bool) -> list[str]:
+def measure(label: str, run_dir: Path, tree: Path | None, browser: bool) -> None:
     checked = run_child(CHECK, [str(run_dir)], tree, 7200)
     if checked.code != 0:
-        return [f"{label}: check failed ({checked.code}): {checked.out[-500:]}"]
-    row = [f"{label}: check {checked.field('seconds'):.1f} s "
-           f"(process {checked.seconds:.1f} s), peak RSS {checked.peak_mib:,.0f} MiB, "
-           f"valid {checked.field('valid')}, invalid keys {_few(checked.field('invalid'))}"]
+        print(f"  {label}: check failed ({checked.code}): {checked.out[-500:]}", flush=True)
+        return
+    print(f"  {label}: check {checked.field('seconds'):.1f} s "
+          f"(process {checked.seconds:.1f} s), peak RSS {checked.peak_mib:,.0f} MiB, "
+          f"valid {checked.field('valid')}, invalid keys {_few(checked.field('invalid'))}",
+          flush=True)
     built = run_child(REPORT, [str(run_dir)], tree, 7200)
     if built.code != 0:
-        return [*row, f"{label}: report failed ({built.code}): {built.out[-500:]}"]
+        print(f"  {label}: report failed ({built.code}): {built.out[-500:]}", flush=True)
+        return
     size = int(built.field("size") or 0)  # type: ignore[call-overload]
-    row.append(f"{label}: report {built.field('seconds'):.1f} s, peak RSS "
-               f"{built.peak_mib:,.0f} MiB, report.html {size / 1e6:.2f} MB")
+    print(f"  {label}: report {built.field('seconds'):.1f} s, peak RSS "
+          f"{built.peak_mib:,.0f} MiB, report.html {size / 1e6:.2f} MB", flush=True)
     if browser:
-        row.append(f"{label}: drawn in headless Chromium in {draw(run_dir / 'report.html')}")
-    return row
+        print(f"  {label}: drawn in headless Chromium in {draw(run_dir / 'report.html')}",
+              flush=True)
 
 
 def main() -> int:
@@ -325,8 +331,7 @@ def main() -> int:
         mb = (run_dir / "history.jsonl").stat().st_size / 1e6
         print(f"\n{size:,} client operations: {lines:,} lines, {mb:,.0f} MB, {span:,.0f} s of "
               f"history, written in {time.monotonic() - started:.0f} s")
-        for line in measure("after", run_dir, None, not args.no_browser):
-            print("  " + line, flush=True)
+        measure("after", run_dir, None, not args.no_browser)
         if args.before is not None and size <= args.before_max:
             before = root / f"ops-{size}-before"
             before.mkdir(exist_ok=True)
@@ -335,8 +340,7 @@ def main() -> int:
                 target.unlink(missing_ok=True)
                 os.link(run_dir / name, target)
             browser = not args.no_browser and size <= args.before_draw_max
-            for line in measure("before", before, args.before, browser):
-                print("  " + line, flush=True)
+            measure("before", before, args.before, browser)
             if args.keep is None:
                 shutil.rmtree(before, ignore_errors=True)
         if args.keep is None:

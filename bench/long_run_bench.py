@@ -140,7 +140,8 @@ class Measured:
     code: int
     out: str
     seconds: float
-    peak_mib: float
+    peak_mib: float  # the process's own VmHWM
+    tree_mib: float  # the highest sum of the resident sizes of it and its workers seen
 
     def field(self, name: str) -> object:
         for line in self.out.splitlines()[::-1]:
@@ -148,32 +149,59 @@ class Measured:
                 return json.loads(line).get(name)
         return None
 
+    def memory(self) -> str:
+        if self.tree_mib > self.peak_mib * 1.02:
+            return (f"peak RSS {self.peak_mib:,.0f} MiB (with its worker processes, at most "
+                    f"{self.tree_mib:,.0f} MiB together)")
+        return f"peak RSS {self.peak_mib:,.0f} MiB"
 
-def _hwm_mib(pid: int) -> float:
+
+def _status_mib(pid: int, field: str) -> float:
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (forked checker workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as children:
+                todo += [int(c) for c in children.read().split()]
+        except OSError:
+            pass
+    return out
+
+
 def run_child(code: str, args: Sequence[str], tree: Path | None, timeout: float) -> Measured:
-    """`python -c code args` in a process of its own: its exit code, output, wall time
-    and peak RSS (VmHWM, polled every 5 ms). `tree`: run that checkout's code instead."""
+    """`python -c code args` in a process of its own: its exit code, output, wall time,
+    peak RSS (VmHWM, polled every 5 ms) and the peak of its and its workers' resident
+    sizes together (polled every 50 ms; pages shared since the fork count in each, so it
+    is an upper bound). `tree`: run that checkout's code instead."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other tree as it is
     started = time.perf_counter()
-    peak = 0.0
+    peak = together = 0.0
+    polls = 0
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, cwd=tree or ROOT)
         while proc.poll() is None:
-            peak = max(peak, _hwm_mib(proc.pid))
+            peak = max(peak, _status_mib(proc.pid, "VmHWM:"))
+            if polls % 10 == 0:
+                together = max(together, sum(_status_mib(p, "VmRSS:")
+                                             for p in _tree(proc.pid)))
+            polls += 1
             if time.perf_counter() - started > timeout:
                 proc.kill()
                 proc.wait()
@@ -182,7 +210,7 @@ def run_child(code: str, args: Sequence[str], tree: Path | None, timeout: float)
         seconds = time.perf_counter() - started
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return Measured(proc.returncode, text, seconds, peak)
+    return Measured(proc.returncode, text, seconds, peak, max(together, peak))
 
 
 CHECK = """
@@ -279,7 +307,7 @@ def measure(label: str, run_dir: Path, tree: Path | None, browser: bool) -> None
         print(f"  {label}: check failed ({checked.code}): {checked.out[-500:]}", flush=True)
         return
     print(f"  {label}: check {checked.field('seconds'):.1f} s "
-          f"(process {checked.seconds:.1f} s), peak RSS {checked.peak_mib:,.0f} MiB, "
+          f"(process {checked.seconds:.1f} s), {checked.memory()}, "
           f"valid {checked.field('valid')}, invalid keys {_few(checked.field('invalid'))}",
           flush=True)
     built = run_child(REPORT, [str(run_dir)], tree, 7200)
@@ -287,8 +315,8 @@ def measure(label: str, run_dir: Path, tree: Path | None, browser: bool) -> None
         print(f"  {label}: report failed ({built.code}): {built.out[-500:]}", flush=True)
         return
     size = int(built.field("size") or 0)  # type: ignore[call-overload]
-    print(f"  {label}: report {built.field('seconds'):.1f} s, peak RSS "
-          f"{built.peak_mib:,.0f} MiB, report.html {size / 1e6:.2f} MB", flush=True)
+    print(f"  {label}: report {built.field('seconds'):.1f} s, {built.memory()}, "
+          f"report.html {size / 1e6:.2f} MB", flush=True)
     if browser:
         print(f"  {label}: drawn in headless Chromium in {draw(run_dir / 'report.html')}",
               flush=True)
@@ -319,7 +347,7 @@ def main() -> int:
         rec = run_child(RECORD, [str(path), str(args.record)], tree, 3600)
         path.unlink(missing_ok=True)
         print(f"recorder, {label}: {args.record:,} operations in {rec.seconds:.1f} s, "
-              f"peak RSS {rec.peak_mib:,.0f} MiB" + ("" if rec.code == 0 else
+              f"{rec.memory()}" + ("" if rec.code == 0 else
                                                      f" (failed: {rec.out[-300:]})"))
 
     for size in (int(s) for s in args.sizes.split(",")):

@@ -63,6 +63,11 @@ class Quantiles:
         self.high = max(self.high, other.high)
 
     @property
+    def buckets(self) -> int:
+        """Buckets in use (0 while the values are kept exactly)."""
+        return len(self._buckets)
+
+    @property
     def exact(self) -> bool:
         return self._values is not None
 

@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/storage_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/report_bench.py
+	$(BIN)/python bench/long_run_bench.py
 
 # The default fault-injection test: our store, 5 nodes in Docker, 60 s, 10 clients on a
 # register; partitions, leader kills and pauses. Builds the node image first if needed.

@@ -80,7 +80,7 @@ def main() -> int:
     results.files = {"spec": "spec.yaml", "history": "history.jsonl",
                      "results": "results.json", "report": "report.html"}
     write_spec(run_dir / "spec.yaml", spec)
-    check_history(spec, run_dir / "history.jsonl", ops, results)
+    check_history(spec, run_dir / "history.jsonl", results)
     results.ended = time.time()
     results.write(run_dir / "results.json")
     checked = results.checkers["linearizable"]

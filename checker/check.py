@@ -8,9 +8,10 @@ from typing import Any
 
 from checker.formats import read_ops
 from checker.history import UNOBSERVED, HistoryError, Operation, pair
-from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, KeyResult, check_operations
+from checker.linearizable import DEFAULT_MEMORY_LIMIT, CheckResult, KeyResult, check_spool
 from checker.models import UNSET, make_model
 from checker.models.base import Model, freeze
+from checker.spool import Spool
 
 
 @dataclass
@@ -78,55 +79,65 @@ def check_file(
     max_explained: int | None = None,
 ) -> FileResult:
     """Check one history file. Raises HistoryError (with file and line) on bad input.
-    The time limit counts from the call, reading the file included. `max_explained`: as
-    in check_operations."""
+    The time limit counts from the call, reading the file included. A jsonl history is
+    read streaming and set aside by key (checker/spool.py): a long one is checked a
+    group of keys at a time, never all in memory. `max_explained`: as in
+    check_operations."""
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     used = fmt
-    try:
-        with open(path, encoding="utf-8", errors="strict") as stream:
-            used, ops = read_ops(stream, path, fmt)
-            counted = _Counter(ops, deadline)
-            operations = list(pair(counted, path))
-    except _OutOfTime:
-        name = model if isinstance(model, str) else model.name
-        reason = "time limit reached while reading the file"
-        return FileResult(path, used, CheckResult(
-            "unknown", name, 0, time.monotonic() - started,
-            [KeyResult(None, "unknown", 0, reason=reason, method="none")],
-            events=counted.count))
-    except UnicodeDecodeError as e:
-        raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
-    except OSError as e:
-        raise HistoryError(e.strerror or str(e), path) from None
-    if used in ("edn", "jepsen-log"):
-        split_independent(operations)
-    if isinstance(model, str):
-        name = model
-        if name == "auto":
-            keyed = any(op.key is not None for op in operations)
-            try:
-                name = choose_model({op.f for op in operations}, used, keyed)
-            except HistoryError as e:
-                raise HistoryError(e.message, path) from None
+    with Spool() as spool:
         try:
-            model = make_model(name, initial)
-        except ValueError as e:
-            raise HistoryError(str(e), path) from None
-    try:
-        result = check_operations(
-            model,
-            operations,
-            time_limit=time_limit,
-            memory_limit=memory_limit,
-            workers=workers,
-            explain=explain,
-            max_explained=max_explained,
-            ops_read=counted.count,
-            started=started,
-        )
-    except HistoryError as e:
-        raise HistoryError(e.message, path, e.line) from None
+            with open(path, encoding="utf-8", errors="strict") as stream:
+                used, ops = read_ops(stream, path, fmt)
+                counted = _Counter(ops, deadline)
+                if used in ("edn", "jepsen-log"):
+                    # Jepsen's [key value] pairs are told apart only once every op is seen
+                    operations = list(pair(counted, path))
+                    split_independent(operations)
+                    for op in operations:
+                        spool.add(op)
+                    del operations
+                else:  # key by key, streaming: a long history is never all in memory
+                    for op in pair(counted, path):
+                        spool.add(op)
+                spool.finish()
+        except _OutOfTime:
+            name = model if isinstance(model, str) else model.name
+            reason = "time limit reached while reading the file"
+            return FileResult(path, used, CheckResult(
+                "unknown", name, 0, time.monotonic() - started,
+                [KeyResult(None, "unknown", 0, reason=reason, method="none")],
+                events=counted.count))
+        except UnicodeDecodeError as e:
+            raise HistoryError(f"not UTF-8 text: {e.reason} at byte {e.start}", path) from None
+        except OSError as e:
+            raise HistoryError(e.strerror or str(e), path) from None
+        if isinstance(model, str):
+            name = model
+            if name == "auto":
+                try:
+                    name = choose_model(spool.fs, used, spool.keyed)
+                except HistoryError as e:
+                    raise HistoryError(e.message, path) from None
+            try:
+                model = make_model(name, initial)
+            except ValueError as e:
+                raise HistoryError(str(e), path) from None
+        try:
+            result = check_spool(
+                model,
+                spool,
+                time_limit=time_limit,
+                memory_limit=memory_limit,
+                workers=workers,
+                explain=explain,
+                max_explained=max_explained,
+                ops_read=counted.count,
+                started=started,
+            )
+        except HistoryError as e:
+            raise HistoryError(e.message, path, e.line) from None
     return FileResult(path, used, result)
 
 

@@ -213,3 +213,35 @@ def _operation(inv: Op, done: Op | None) -> Operation:
         line=inv.line,
         completed_line=done.line if done is not None else None,
     )
+
+
+@dataclass(slots=True)
+class Timed:
+    """An operation with the times (ns) of its invocation and of its completion line
+    (None when it never completed; an `info` completion has its time here although the
+    operation's `completed` is None)."""
+
+    operation: Operation
+    invoked_ns: int
+    completed_ns: int | None
+
+
+def timed_pairs(ops: Iterable[Op], source: str | None = None) -> Iterator[Timed]:
+    """`pair`, streaming, with each operation's times; memory: the open invocations."""
+    open_times: dict[int, int] = {}
+    last: list[Op | None] = [None]
+
+    def watched() -> Iterator[Op]:
+        for op in ops:
+            if op.is_client and op.type == "invoke":
+                open_times[op.index] = op.time or 0
+            last[0] = op
+            yield op
+
+    for operation in pair(watched(), source):
+        done = last[0]
+        finished = (done is not None and done.is_client and done.type != "invoke"
+                    and done.process == operation.process
+                    and operation.invoked in open_times)
+        invoked_ns = open_times.pop(operation.invoked, 0)
+        yield Timed(operation, invoked_ns, (done.time or 0) if finished and done else None)

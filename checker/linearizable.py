@@ -19,6 +19,7 @@ from checker.models.base import Model
 from checker.reduce import reduce
 from checker.refute import refute
 from checker.search import Budget, Entry, search
+from checker.spool import Spool
 from checker.zones import decide
 
 if TYPE_CHECKING:
@@ -311,6 +312,98 @@ def _explain_earliest(results: list[KeyResult], parts: dict[Any, list[Entry]], m
 
 
 _FORKED_ARGS: list[tuple] = []
+
+
+def check_spool(
+    model: Model,
+    spool: Spool,
+    time_limit: float | None = None,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    workers: int | None = None,
+    explain: bool | float = True,
+    ops_read: int | None = None,
+    started: float | None = None,
+    max_explained: int | None = None,
+) -> CheckResult:
+    """`check_operations` on the operations of a finished spool: all at once when it never
+    went to disk, otherwise one bucket of keys at a time (each bucket in a forked worker
+    when there is much to do, the largest first), so that memory is bounded by a bucket,
+    not by the history. The verdicts and counterexamples are the same either way: each
+    key is checked on exactly its own operations. `max_explained`: as in
+    check_operations (the buckets of the keys explained are read again)."""
+    if not spool.spilled:
+        return check_operations(model, spool.in_memory(), time_limit, memory_limit, workers,
+                                explain, ops_read, started, max_explained)
+    started = time.monotonic() if started is None else started
+    deadline = None if time_limit is None else started + time_limit
+    sizes = spool.sizes()
+    workers = workers or os.cpu_count() or 1
+    budgeted = explain is not False and max_explained is not None
+    args = (model, spool, deadline, memory_limit, False if budgeted else explain, budgeted)
+    if workers > 1 and len(sizes) > 1 and spool.count >= PARALLEL_MIN_ENTRIES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED_BUCKET_ARGS
+        _FORKED_BUCKET_ARGS = args
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(min(workers, len(sizes)), mp_context=context) as pool:
+                per_bucket = list(pool.map(_check_bucket_forked, [b for b, _ in sizes]))
+        finally:
+            _FORKED_BUCKET_ARGS = None
+    else:
+        per_bucket = [_check_bucket(b, *args) for b, _ in sizes]
+    results = [r for bucket in per_bucket for r in bucket]
+    if budgeted:
+        assert max_explained is not None
+        bucket_of = {id(r): b for (b, _), bucket in zip(sizes, per_bucket, strict=True)
+                     for r in bucket}
+        results = _explain_earliest_spooled(results, bucket_of, spool, model, deadline,
+                                            memory_limit, explain, max_explained)
+    results.sort(key=lambda r: _sort_key(r.key))
+    return CheckResult(
+        valid=combine(r.valid for r in results),
+        model=model.name,
+        ops=spool.count,
+        events=ops_read,
+        seconds=time.monotonic() - started,
+        keys=results,
+    )
+
+
+def _explain_earliest_spooled(results: list[KeyResult], bucket_of: dict[int, int],
+                              spool: Spool, model: Model, deadline: float | None,
+                              memory_limit: int | None, explain: bool | float,
+                              count: int) -> list[KeyResult]:
+    """_explain_earliest for a spilled spool: the buckets holding the first `count`
+    invalid keys are read again, one at a time."""
+    invalid = sorted((r for r in results if r.valid is False and r.summary is not None),
+                     key=lambda r: r.first_bad_index or 0)[:count]
+    again: dict[int, KeyResult] = {}
+    for b in sorted({bucket_of[id(r)] for r in invalid}):
+        parts = partition(model, spool.bucket(b))
+        for r in invalid:
+            if bucket_of[id(r)] == b:
+                again[id(r)] = check_key(model, r.key, parts[r.key], deadline, memory_limit,
+                                         explain)
+    return [again.get(id(r), r) for r in results]
+
+
+_FORKED_BUCKET_ARGS: tuple | None = None
+
+
+def _check_bucket(b: int, model: Model, spool: Spool, deadline: float | None,
+                  max_rss: int | None, explain: bool | float,
+                  summarize: bool = False) -> list[KeyResult]:
+    parts = partition(model, spool.bucket(b))
+    return [check_key(model, key, entries, deadline, max_rss, explain, summarize)
+            for key, entries in parts.items()]
+
+
+def _check_bucket_forked(b: int) -> list[KeyResult]:
+    assert _FORKED_BUCKET_ARGS is not None
+    return _check_bucket(b, *_FORKED_BUCKET_ARGS)
 
 
 def _check_forked(i: int) -> KeyResult:

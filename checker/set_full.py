@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.history import Op, pair
+from checker.history import Op, timed_pairs
 
 
 @dataclass
@@ -159,17 +159,18 @@ class _Read:
 
 
 def check_set_full(ops: Iterable[Op], linearizable: bool = True) -> SetFullResult:
-    ops = list(ops)
-    times = {op.index: op.time or 0 for op in ops}
+    """`ops`: a list, or a stream read from a file (one pass; memory: the adds and the
+    reads' contents, not the history)."""
     adds: dict[Any, dict[Any, _Add]] = defaultdict(dict)
     reads: dict[Any, list[_Read]] = defaultdict(list)
-    for op in pair(ops):
+    for timed in timed_pairs(ops):
+        op = timed.operation
+        done = timed.completed_ns if op.completed is not None else None
         if op.f == "add":
-            done = times.get(op.completed) if op.completed is not None else None
-            adds[op.key][op.value] = _Add(times[op.invoked], op.outcome, done)
-        elif op.f == "read" and op.outcome == "ok" and op.completed is not None:
+            adds[op.key][op.value] = _Add(timed.invoked_ns, op.outcome, done)
+        elif op.f == "read" and op.outcome == "ok" and done is not None:
             seen = frozenset(op.value or ())
-            reads[op.key].append(_Read(times[op.invoked], times[op.completed], seen))
+            reads[op.key].append(_Read(timed.invoked_ns, done, seen))
     results = [
         _check_key(key, adds.get(key, {}), sorted(reads.get(key, []), key=lambda r: r.invoked),
                    linearizable)

@@ -456,3 +456,34 @@ def keyed_register_history(seed: int, keys: int, ops_per_key: int, processes: in
         start = end + 1000
     return [Op(i, o.process, o.type, o.f, o.value, o.key, o.time, o.error)
             for i, o in enumerate(out)]
+
+
+# -- nemesis operations, as the harness records them ------------------------------------------
+
+def with_faults(ops: list[Op], seed: int, faults: int, recover: float = 0.8) -> list[Op]:
+    """The history with `faults` nemesis faults merged in at random times, each an
+    invocation and its completion (`kill` of a node), and after most of them (a fraction
+    `recover`) a `restart` pair; the nemesis does one thing at a time, as the harness's.
+    Lines are in time order and indexed again."""
+    from checker.history import NEMESIS
+
+    rng = random.Random(seed)
+    end = max((o.time or 0 for o in ops), default=0)
+    nemesis: list[Op] = []
+    at = 0
+    step = max(1, end // max(1, faults))
+    for n in range(faults):
+        at = max(at, n * step + rng.randrange(step))
+        node = f"n{rng.randrange(5) + 1}"
+        took = rng.randrange(1, step // 20 + 2)
+        nemesis.append(Op(0, NEMESIS, "info", "kill", "random", time=at))
+        nemesis.append(Op(0, NEMESIS, "info", "kill", {"nodes": [node]}, time=at + took))
+        at += took + 1
+        if rng.random() < recover:
+            at += rng.randrange(step // 2 + 1)
+            nemesis.append(Op(0, NEMESIS, "info", "restart", None, time=at))
+            nemesis.append(Op(0, NEMESIS, "info", "restart", {"nodes": [node]}, time=at + took))
+            at += took + 1
+    merged = sorted(ops + nemesis, key=lambda o: o.time or 0)
+    return [Op(i, o.process, o.type, o.f, o.value, o.key, o.time, o.error)
+            for i, o in enumerate(merged)]

@@ -13,14 +13,13 @@ was around each fault.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.history import NEMESIS, Op, pair
-from checker.set_full import quantiles
+from checker.history import NEMESIS, Op, timed_pairs
+from checker.quantiles import EXACT_LIMIT, Quantiles
 
 RECOVERIES = frozenset(
     {
@@ -83,63 +82,122 @@ class Stats:
         }
 
 
-def compute(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -> Stats:
-    ops = list(ops)
-    times = {op.index: (op.time or 0) / 1e9 for op in ops}
+def compute(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES,
+            exact_limit: int = EXACT_LIMIT) -> Stats:
+    """The statistics in one pass over `ops` (a list, or a stream read from a file), in
+    memory bounded by the faults and the latency buckets, not by the history's length.
+    The history's times are expected to grow with its lines, as recorded. Latency
+    quantiles are exact up to `exact_limit` values per f (checker/quantiles.py)."""
     by_f: dict[str, Counter[str]] = defaultdict(Counter)
-    latencies: dict[str, list[float]] = defaultdict(list)
-    oks: list[tuple[float, float]] = []  # (invoked, completed) of ok client operations
-    for operation in pair(ops):
+    latencies: dict[str, Quantiles] = {}
+    faults = _Faults(recoveries)
+    for timed in timed_pairs(faults.watch(ops)):
+        operation = timed.operation
         by_f[operation.f][operation.outcome] += 1
         if operation.outcome == "ok" and operation.completed is not None:
-            start, end = times[operation.invoked], times[operation.completed]
-            latencies[operation.f].append((end - start) * 1000)
-            oks.append((start, end))
-    oks.sort(key=lambda span: span[1])
+            start, end = timed.invoked_ns / 1e9, (timed.completed_ns or 0) / 1e9
+            if operation.f not in latencies:
+                latencies[operation.f] = Quantiles(exact_limit)
+            latencies[operation.f].add((end - start) * 1000)
+            faults.ok(start, end)
+    duration = faults.last_s
     completed = sum(sum(c.values()) for c in by_f.values())
     ok = sum(c["ok"] for c in by_f.values())
-    duration = max(times.values(), default=0.0)
-    nemesis = [op for op in ops if op.process == NEMESIS]
-    timeline = [
-        {"time_s": round(times[op.index], 3), "f": op.f, "value": op.to_json().get("value")}
-        for op in nemesis
-    ]
-    faults = _faults(nemesis, times, recoveries, oks, duration)
     return Stats(
         ops={f: dict(c) for f, c in sorted(by_f.items())},
         duration_s=duration,
         ok_per_s=ok / duration if duration else 0.0,
         availability=ok / completed if completed else None,
-        latency_ms={f: quantiles(v) for f, v in sorted(latencies.items())},
-        faults=faults,
-        nemesis=timeline,
+        latency_ms={f: q.to_json() for f, q in sorted(latencies.items())},
+        faults=faults.finish(),
+        nemesis=faults.timeline,
     )
 
 
-def _faults(
-    nemesis: list[Op],
-    times: dict[int, float],
-    recoveries: frozenset[str],
-    oks: list[tuple[float, float]],
-    end_of_run: float,
-) -> list[Fault]:
-    # Nemesis ops come in pairs (invocation, completion). A fault starts when it is
-    # invoked (it takes effect somewhere before its completion) and ends when the
-    # recovery after it has completed.
-    faults: list[Fault] = []
-    for invoked, done in zip(nemesis[0::2], nemesis[1::2], strict=False):
-        if done.f in recoveries:
-            for fault in faults:
+@dataclass
+class _Tracked:
+    """A nemesis operation in flight or a fault in force: the ok completions since its
+    start, for the longest gap between them."""
+
+    start_s: float
+    fault: Fault | None = None  # once its completion says it was a fault
+    last_mark: float = 0.0
+    longest: float = 0.0
+
+    def mark(self, at: float) -> None:
+        self.longest = max(self.longest, at - self.last_mark)
+        self.last_mark = at
+
+
+class _Faults:
+    """Faults and their unavailability, from the nemesis operations and the ok client
+    operations as they stream by. Nemesis operations come in pairs (invocation,
+    completion). A fault starts when it is invoked (it takes effect somewhere before its
+    completion) and ends when the recovery after it has completed."""
+
+    def __init__(self, recoveries: frozenset[str]) -> None:
+        self.recoveries = recoveries
+        self.faults: list[Fault] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.last_s = 0.0
+        self._invoked: Op | None = None
+        self._nemesis_seen = 0
+        self._open: list[_Tracked] = []  # tracking ok completions: not yet ended
+        self._waiting: list[Fault] = []  # in force, no ok operation invoked after it yet
+        self._tracked: dict[int, _Tracked] = {}  # by id of its fault
+
+    def watch(self, ops: Iterable[Op]) -> Iterable[Op]:
+        for op in ops:
+            at = (op.time or 0) / 1e9
+            self.last_s = max(self.last_s, at)
+            if op.process == NEMESIS:
+                self._nemesis(op, at)
+            yield op
+
+    def _nemesis(self, op: Op, at: float) -> None:
+        self.timeline.append({"time_s": round(at, 3), "f": op.f,
+                              "value": op.to_json().get("value")})
+        self._nemesis_seen += 1
+        if self._nemesis_seen % 2:
+            self._invoked = op
+            self._open.append(_Tracked(at, last_mark=at))
+            return
+        invoked, self._invoked = self._invoked, None
+        tracked = self._open.pop()
+        if op.f in self.recoveries:
+            for fault in self.faults:
                 if fault.end_s is None:
-                    fault.end_s = times[done.index]
-            continue
-        fault = Fault(done.f, done.to_json().get("value"), times[invoked.index])
-        fault.in_force_s = times[done.index]
-        faults.append(fault)
-    for fault in faults:
-        after = [end for start, end in oks if start >= fault.in_force_s]
-        fault.first_ok_after_s = (min(after) - fault.start_s) if after else None
-        until = fault.end_s if fault.end_s is not None else end_of_run
-        marks = [fault.start_s] + [e for _, e in oks if fault.start_s <= e <= until] + [until]
-        fault.longest_ok_gap_s = max((b - a for a, b in itertools.pairwise(marks)), default=0.0)
-    return faults
+                    fault.end_s = at
+                    ended = self._tracked[id(fault)]
+                    ended.mark(at)
+                    self._open.remove(ended)
+            return
+        start = (invoked.time or 0) / 1e9 if invoked is not None else at
+        fault = Fault(op.f, op.to_json().get("value"), start)
+        fault.in_force_s = at
+        tracked.fault = fault
+        self.faults.append(fault)
+        self._tracked[id(fault)] = tracked
+        self._open.append(tracked)
+        self._waiting.append(fault)
+
+    def ok(self, start: float, end: float) -> None:
+        for tracked in self._open:
+            if end >= tracked.start_s:
+                tracked.mark(end)
+        if self._waiting:
+            still = []
+            for fault in self._waiting:
+                if start >= fault.in_force_s:
+                    fault.first_ok_after_s = end - fault.start_s
+                else:
+                    still.append(fault)
+            self._waiting = still
+
+    def finish(self) -> list[Fault]:
+        for fault in self.faults:
+            tracked = self._tracked[id(fault)]
+            if fault.end_s is None:
+                tracked.mark(self.last_s)
+            fault.longest_ok_gap_s = tracked.longest
+        return self.faults

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from checker.check import check_file
-from checker.history import Op
+from checker.history import NEMESIS, Op
 from checker.set_full import check_set_full
 from checker.stats import compute as compute_stats
-from harness.recorder import read_history
+from harness.recorder import stream_history
 from harness.results import RunResults, _iso, existing_files, load_run_spec, write_json
 from harness.spec import Spec
 from harness.workload import make_workload
@@ -26,8 +27,11 @@ NO_OK_NOTE = "no client operation succeeded: the verdicts say little"
 MAX_COUNTEREXAMPLES = 20  # full in results.json, earliest violation first; others summarised
 
 
-def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults) -> None:
-    """The workload's checkers and the statistics, into results (also `splitbrain report`)."""
+def check_history(spec: Spec, history: Path, results: RunResults) -> None:
+    """The workload's checkers and the statistics, into results (also `splitbrain report`).
+    Each reads history.jsonl streaming: memory bounded by what one key (the
+    linearizability check) or the faults and latency buckets (the statistics) need, not
+    by the history's length."""
     workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     if "linearizable" in workload.checkers and workload.model is not None:
         checked = check_file(
@@ -40,14 +44,23 @@ def check_history(spec: Spec, history: Path, ops: list[Op], results: RunResults)
             max_counterexamples=MAX_COUNTEREXAMPLES)
     if "set-full" in workload.checkers:
         linearizable = bool(spec.workload.options.get("linearizable", True))
-        results.checkers["set-full"] = check_set_full(ops, linearizable).to_json()
-    stats = compute_stats(ops)
+        results.checkers["set-full"] = check_set_full(stream_history(history),
+                                                         linearizable).to_json()
+    nemesis_ops: list[Op] = []  # few: for the faults' outcomes, from the same pass
+    stats = compute_stats(_nemesis_into(stream_history(history), nemesis_ops))
     results.stats = stats.to_json()
     any_ok = any(c.get("ok") for c in stats.ops.values())
     results.checkers["stats"] = {"valid": True if any_ok else "unknown"}
     if not any_ok:
         results.notes.append(NO_OK_NOTE)
-    results.notes.extend(fault_notes(ops, configured=bool(spec.nemesis.faults)))
+    results.notes.extend(fault_notes(nemesis_ops, configured=bool(spec.nemesis.faults)))
+
+
+def _nemesis_into(ops: Iterable[Op], nemesis_ops: list[Op]) -> Iterator[Op]:
+    for op in ops:
+        if op.process == NEMESIS:
+            nemesis_ops.append(op)
+        yield op
 
 
 def recheck(run_dir: Path) -> dict[str, Any]:
@@ -61,7 +74,7 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     fresh = RunResults(spec.name, old.get("run_id", ""), spec, time.time(),
                        error=old.get("error"), interrupted=bool(old.get("interrupted")))
     history = run_dir / "history.jsonl"
-    check_history(spec, history, read_history(history), fresh)
+    check_history(spec, history, fresh)
     new = dict(old)
     new["checkers"] = fresh.checkers
     new["stats"] = fresh.stats

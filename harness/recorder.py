@@ -4,8 +4,9 @@ One recorder per run: every invocation and completion, the clients' and the neme
 becomes one JSON line (the checker's format, docs/history.md) with an index that only
 grows and the time in nanoseconds since the start on one monotonic clock. Each line
 is written and flushed before the operation goes on, so a harness that crashes loses
-nothing already recorded. The operations stay in memory too, for the statistics and
-the progress display.
+nothing already recorded. Nothing per operation stays in memory: the recorder keeps
+counts (for the progress display) and how many events it wrote; everything after the
+run (checkers, statistics, report) reads history.jsonl back, streaming.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -35,12 +37,12 @@ class Recorder:
         self.path = path
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self.started_ns = time.monotonic_ns()
-        self.ops: list[Op] = []
+        self.events = 0  # lines written: the next line's index
         self.tally = Tally()
 
     def begin(self) -> None:
         """Time 0 of the history: the start of the workload, before any operation."""
-        if self.ops:
+        if self.events:
             raise RuntimeError("the history has begun already")
         self.started_ns = time.monotonic_ns()
 
@@ -53,21 +55,21 @@ class Recorder:
     def _append(self, op: Op) -> Op:
         self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
         self._file.flush()
-        self.ops.append(op)
+        self.events += 1
         return op
 
     def invoke(self, process: int | str, op: Invocation) -> Op:
         kind: OpType = "info" if process == NEMESIS else "invoke"
         if process != NEMESIS:
             self.tally.invoked += 1
-        return self._append(Op(len(self.ops), process, kind, op.f, op.value, op.key, self.now_ns()))
+        return self._append(Op(self.events, process, kind, op.f, op.value, op.key, self.now_ns()))
 
     def complete(self, process: int | str, op: Invocation, done: Completion) -> Op:
         kind: OpType = "info" if process == NEMESIS else done.type
         if process != NEMESIS:
             self.tally.completed[done.type] += 1
         return self._append(
-            Op(len(self.ops), process, kind, op.f, done.value, op.key, self.now_ns(), done.error)
+            Op(self.events, process, kind, op.f, done.value, op.key, self.now_ns(), done.error)
         )
 
     def close(self) -> None:
@@ -76,7 +78,12 @@ class Recorder:
 
 
 def read_history(path: Path) -> list[Op]:
-    """A recorded history.jsonl read back."""
+    """A recorded history.jsonl read back, whole (small histories, tests)."""
+    return list(stream_history(path))
+
+
+def stream_history(path: Path) -> Iterator[Op]:
+    """A recorded history.jsonl read back one line at a time: memory bounded by one line."""
     with open(path, encoding="utf-8") as stream:
         _, ops = read_ops(stream, str(path), "jsonl")
-        return list(ops)
+        yield from ops

@@ -387,7 +387,7 @@ def _run(
     finally:
         interrupts.phase = Phase.TEARDOWN
         _teardown(cluster, recorder, run_dir, results, progress)
-    if recorder is not None and recorder.ops:
+    if recorder is not None and recorder.events:
         interrupts.phase = Phase.CHECK
         _check(spec, run_dir, recorder, results, progress)
 
@@ -571,5 +571,5 @@ async def _tick(
 def _check(
     spec: Spec, run_dir: Path, recorder: Recorder, results: RunResults, progress: Progress
 ) -> None:
-    progress.say(f"checking {sum(1 for op in recorder.ops if op.type == 'invoke')} operations")
-    check_history(spec, run_dir / "history.jsonl", recorder.ops, results)
+    progress.say(f"checking {recorder.tally.invoked} operations")
+    check_history(spec, run_dir / "history.jsonl", results)

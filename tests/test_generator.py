@@ -40,7 +40,7 @@ from harness.generator import (
 )
 from harness.interpreter import Interpreter
 from harness.ops import Completion, Invocation
-from harness.recorder import Recorder
+from harness.recorder import Recorder, read_history
 from harness.workload import Register
 from nemesis.core import NoNemesis
 
@@ -87,7 +87,7 @@ def interpret(gen: Any, tmp_path: Path, concurrency: int = 3, info_every: int = 
         recorder.begin()
         await interpreter.run()
         recorder.close()
-        return recorder.ops
+        return read_history(tmp_path / "history.jsonl")
 
     return asyncio.run(main())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from plotly.offline import get_plotlyjs
 from checker.explain import Counterexample, Summary
 from checker.history import Op
 from checker.linearizable import KeyResult
-from harness.recorder import read_history
+from harness.recorder import stream_history
 from harness.report import figures
 from harness.report.checked import MAX_DRAWN, Checked
 from harness.results import record_file
@@ -125,13 +126,14 @@ class Row:
     anchor: str | None  # its drawn section, when it has one
 
 
-def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
-    """Write run_dir/report.html from run_dir/results.json and the history."""
+def build_report(run_dir: Path, ops: Iterable[Op] | None = None) -> Path:
+    """Write run_dir/report.html from run_dir/results.json and the history (read
+    streaming: memory bounded by what the page draws, not by the history's length)."""
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     history = run_dir / "history.jsonl"
     if ops is None:
-        ops = read_history(history) if history.exists() else []
+        ops = stream_history(history) if history.exists() else []
     html = render(results, ops, run_dir)
     out = run_dir / REPORT
     tmp = out.with_suffix(".html.tmp")
@@ -141,23 +143,25 @@ def build_report(run_dir: Path, ops: list[Op] | None = None) -> Path:
     return out
 
 
-def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) -> str:
+def render(results: dict[str, Any], ops: Iterable[Op], run_dir: Path | None = None) -> str:
     started = time.monotonic()
     spec = results.get("spec") or {}
     stats = results.get("stats") or {}
     checked = Checked.from_json(results.get("checkers") or {})
-    client = figures.client_ops(ops, spec.get("concurrency"))
-    duration = float(stats.get("duration_s") or (client.end.max() if len(client) else 0.0))
-    faults = figures.fault_windows(stats, duration)
-    times = {op.index: (op.time or 0) / 1e9 for op in ops}
     invalid = checked.invalid_keys()
     culprits = {k.first_bad_index for k in invalid if k.first_bad_index is not None}
+    to_draw = checked.drawn()
+    collected = _collect(ops, spec, stats, culprits, to_draw)
+    client, times = collected.ops, collected.times
+    duration = float(stats.get("duration_s") or collected.end_s)
+    faults = figures.fault_windows(stats, duration)
     charts: dict[str, str] = {}
     if len(client):
         charts["overview"] = figures.to_json(figures.overview(
-            client, faults, stats.get("nemesis") or [], culprits, duration))
+            client, faults, stats.get("nemesis") or [], culprits, duration, collected.series,
+            thinned=collected.thinning is not None))
     drawn = []
-    for n, k in enumerate(checked.drawn()):
+    for n, k in enumerate(to_draw):
         assert k.counterexample is not None
         chart = f"counterexample-{n}"
         charts[chart] = figures.to_json(figures.counterexample(k.counterexample, times, k.key))
@@ -173,7 +177,9 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
         first=rows[0] if rows else None, max_drawn=MAX_DRAWN,
         omitted=checked.linearizable.counterexamples_omitted if checked.linearizable else 0,
         unknown_keys=checked.unknown_keys(), set_full=checked.set_full, files=files,
-        ops_count=len(client), detail=len(client) <= figures.DETAIL_LIMIT,
+        ops_count=collected.thinning.total if collected.thinning else len(client),
+        thinning=collected.thinning.sentence() if collected.thinning else None,
+        detail=len(client) <= figures.DETAIL_LIMIT,
         detail_limit=figures.DETAIL_LIMIT, max_listed=MAX_LISTED,
         eager_counterexamples=EAGER_COUNTEREXAMPLES, plotly_js=Markup(get_plotlyjs()),
         charts_json=Markup("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in charts.items())
@@ -182,6 +188,34 @@ def render(results: dict[str, Any], ops: list[Op], run_dir: Path | None = None) 
         build_seconds=round(time.monotonic() - started, 2),
     )
     return page
+
+
+def _collect(ops: Iterable[Op], spec: dict[str, Any], stats: dict[str, Any],
+             culprits: set[int], drawn: list[KeyResult]) -> figures.Collected:
+    """One pass over the history: the operations to draw (thinned past
+    figures.THIN_ABOVE, with full detail around each fault's start and end and each
+    culprit), the binned series, and the times of the counterexamples' operations."""
+    focus = [t for f in stats.get("faults") or [] for t in (f.get("start_s"), f.get("end_s"))
+             if t is not None]
+    total = sum(sum(c.values()) for c in (stats.get("ops") or {}).values())
+    duration = float(stats.get("duration_s") or 0.0)
+    return figures.collect(
+        ops, spec.get("concurrency"), focus, culprits,
+        window_s=figures.window_for(total, duration, len(focus) + len(culprits)),
+        thin_above=figures.THIN_ABOVE, width=figures.bin_width(duration),
+        wanted=_wanted(drawn))
+
+
+def _wanted(drawn: list[KeyResult]) -> set[int]:
+    """The history indexes whose times the counterexample charts need."""
+    found: set[int] = set()
+    for k in drawn:
+        assert k.counterexample is not None
+        for o in figures.drawn_ops(k.counterexample)[0]:
+            found.add(o.invoked)
+            if o.completed is not None:
+                found.add(o.completed)
+    return found
 
 
 def _files(results: dict[str, Any], run_dir: Path | None) -> list[dict[str, str]]:

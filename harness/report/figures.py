@@ -10,14 +10,20 @@ Large histories: the timeline and latency charts switch to WebGL (Scattergl) abo
 `WEBGL_ABOVE` operations, carry their numbers as typed arrays (base64 in the JSON), and
 put values in the hover text only up to `DETAIL_LIMIT` operations (above it the hover
 names the op's index, process, f, outcome and latency; history.jsonl has the rest).
-No operation is ever dropped from a chart.
+
+Long histories: `collect` reads the history once, as a stream. Up to `THIN_ABOVE`
+client operations it draws every one; past that it draws those near each fault's start
+and end and each culprit, and a stride sample of the rest, and says so (`Thinning`);
+throughput and per-bin latency (`Series`) count every operation (docs/reports.md).
 """
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,7 @@ from plotly.subplots import make_subplots
 
 from checker.explain import Counterexample, DescribedOp
 from checker.history import NEMESIS, UNOBSERVED, Op
+from checker.quantiles import Quantiles
 
 COLORS = {"ok": "#3a9d23", "fail": "#d62728", "info": "#ff9f1c"}
 CULPRIT = "#7b0000"
@@ -74,43 +81,277 @@ class ClientOps:
         return len(self.f)
 
 
+THIN_ABOVE = 50_000  # a history with more client operations than this is thinned
+DETAIL_BUDGET = 10_000  # operations drawn around the faults and violations, about
+SAMPLE_BUDGET = 10_000  # operations drawn from the rest, at most
+MAX_WINDOW_S = 5.0  # full detail at most this far from a fault or a violation
+MIN_WINDOW_S = 0.001
+MAX_BINS = 300  # throughput and latency bins; past it the bins get twice as wide
+
+
+@dataclass
+class Thinning:
+    """What a thinned overview leaves out: it draws `drawn` of the `total` client
+    operations: every one within `window_s` seconds of a fault's start or end or of an
+    operation that cannot be linearized (the `focus` points), up to `detail_cap` of them,
+    and one in `one_in` of the others."""
+
+    total: int
+    drawn: int
+    window_s: float
+    focus: int
+    one_in: int
+    detail_capped: bool
+
+    def sentence(self) -> str:
+        near = (f"every operation within {self.window_s:g} s of each fault's start and end "
+                "and of each operation that cannot be linearized")
+        if self.detail_capped:
+            near += f" (the first {DETAIL_BUDGET * 2:,} of them)"
+        return (f"Showing {self.drawn:,} of {self.total:,} operations: {near}, and one in "
+                f"{self.one_in:,} of the others. Throughput counts all {self.total:,}, and the "
+                "latency chart's lines are each bin's median, 99th percentile and maximum "
+                "over all of them.")
+
+
+@dataclass
+class Series:
+    """The whole history, binned by time: completions per bin by outcome, and the
+    latencies (ms) of the completed operations invoked in each bin."""
+
+    width: float
+    counts: dict[str, list[int]]
+    latency: list[Quantiles]
+
+    def _bin(self, at: float) -> int:
+        b = max(0, int(at / self.width))
+        while b >= MAX_BINS:
+            self._coarsen()
+            b = max(0, int(at / self.width))
+        return b
+
+    def _coarsen(self) -> None:
+        self.width *= 2
+        for outcome, counts in self.counts.items():
+            self.counts[outcome] = [sum(counts[i:i + 2]) for i in range(0, len(counts), 2)]
+        merged: list[Quantiles] = []
+        for i in range(0, len(self.latency), 2):
+            q = self.latency[i]
+            for other in self.latency[i + 1:i + 2]:
+                q.merge(other)
+            merged.append(q)
+        self.latency = merged
+
+    def completed(self, outcome: str, at: float) -> None:
+        b = self._bin(at)
+        counts = self.counts.setdefault(outcome, [])
+        if len(counts) <= b:
+            counts.extend([0] * (b + 1 - len(counts)))
+        counts[b] += 1
+
+    def latency_at(self, invoked: float, ms: float) -> None:
+        b = self._bin(invoked)
+        while len(self.latency) <= b:
+            self.latency.append(Quantiles(exact_limit=64))
+        self.latency[b].add(ms)
+
+
+def bin_width(duration: float) -> float:
+    return max(0.1, round(max(duration, 1.0) / 150, 1))
+
+
+@dataclass(slots=True)
+class _Record:
+    index: int
+    process: int | str
+    f: str
+    key: Any
+    value: Any
+    result: str
+    start: float
+    end: float | None  # None: never completed
+    seq: int = -1  # among the operations not near a focus point
+
+
+class _Collector:
+    """The client operations of a streamed history, in memory bounded by THIN_ABOVE,
+    the budgets and what is in flight: all of them while there are at most
+    `thin_above`; past that, those near a focus point and a sample of the others,
+    kept one in `one_in` (doubled whenever the sample outgrows its budget)."""
+
+    def __init__(self, focus_s: Sequence[float], culprits: set[int], window_s: float,
+                 thin_above: int | None, width: float, wanted: set[int]) -> None:
+        self.focus = sorted(focus_s)
+        self.culprits = culprits
+        self.window = window_s
+        self.thin_above = thin_above
+        self.series = Series(width, {}, [])
+        self.wanted = wanted
+        self.times: dict[int, float] = {}
+        self.total = 0
+        self.all: list[_Record] | None = []
+        self.detail: dict[int, _Record] = {}
+        self.detail_capped = False
+        self.sample: list[_Record] = []
+        self.one_in = 1
+        self.others = 0
+        self.recent: deque[_Record] = deque()
+        self.open: dict[Any, _Record] = {}
+        self.last = 0.0
+
+    def feed(self, ops: Iterable[Op]) -> None:
+        for op in ops:
+            at = (op.time or 0) / 1e9
+            self.last = max(self.last, at)
+            if op.index in self.wanted:
+                self.times[op.index] = at
+            if op.process == NEMESIS:
+                continue
+            if op.type == "invoke":
+                self.open[op.process] = _Record(op.index, op.process, op.f, op.key, op.value,
+                                                "info", at, None)
+                if op.index in self.culprits:
+                    self._violation(at)
+                continue
+            record = self.open.pop(op.process, None)
+            if record is None:
+                continue
+            record.result = op.type
+            record.end = at
+            if op.value is not UNOBSERVED:
+                record.value = op.value
+            self.series.latency_at(record.start, (at - record.start) * 1000)
+            self._done(record, at)
+
+    def _violation(self, at: float) -> None:
+        """A culprit is invoked at `at`: what completed within the window before it is
+        promoted to detail, and what follows is checked against it."""
+        bisect.insort(self.focus, at)
+        for record in self.recent:
+            if record.end is not None and record.end >= at - self.window:
+                self._keep_detail(record)
+
+    def _near(self, start: float, end: float) -> bool:
+        i = bisect.bisect_left(self.focus, start - self.window)
+        return i < len(self.focus) and self.focus[i] <= end + self.window
+
+    def _keep_detail(self, record: _Record) -> None:
+        if record.index in self.detail:
+            return
+        if len(self.detail) >= 2 * DETAIL_BUDGET and record.index not in self.culprits:
+            self.detail_capped = True
+            return
+        self.detail[record.index] = record
+
+    def _done(self, record: _Record, at: float) -> None:
+        self.total += 1
+        self.series.completed(record.result, at)
+        if self.all is not None:
+            self.all.append(record)
+            if self.thin_above is not None and len(self.all) > self.thin_above:
+                everything, self.all = self.all, None
+                for r in everything:
+                    self._select(r)
+            return
+        self._select(record)
+
+    def _select(self, record: _Record) -> None:
+        end = record.end if record.end is not None else self.last
+        if record.index in self.culprits or self._near(record.start, end):
+            self._keep_detail(record)
+        else:
+            record.seq = self.others
+            self.others += 1
+            if record.seq % self.one_in == 0:
+                self.sample.append(record)
+                if len(self.sample) > SAMPLE_BUDGET:
+                    self.one_in *= 2
+                    self.sample = [r for r in self.sample if r.seq % self.one_in == 0]
+        if record.end is not None:
+            self.recent.append(record)
+            while self.recent and (self.recent[0].end or 0) < end - self.window:
+                self.recent.popleft()
+
+    def finish(self, concurrency: int | None) -> tuple[ClientOps, Thinning | None]:
+        for record in self.open.values():  # never completed: they end with the history
+            self.total += 1
+            self.series.completed("info", self.last)
+            if self.all is not None:
+                self.all.append(record)
+            else:
+                self._select(record)
+        self.open = {}
+        if self.all is not None:
+            return _columns(sorted(self.all, key=lambda r: r.index), concurrency,
+                            self.last), None
+        chosen = dict(self.detail)
+        for r in self.sample:
+            chosen.setdefault(r.index, r)
+        records = sorted(chosen.values(), key=lambda r: r.index)
+        return _columns(records, concurrency, self.last), Thinning(
+            self.total, len(records), self.window, len(self.focus), self.one_in,
+            self.detail_capped)
+
+
+def _columns(records: list[_Record], concurrency: int | None, last: float) -> ClientOps:
+    rows = []
+    for r in records:
+        p = r.process
+        row = p % concurrency if isinstance(p, int) and concurrency else p
+        rows.append(row if isinstance(row, int) else -2)
+    return ClientOps(
+        process=[r.process for r in records],
+        row=np.asarray(rows, dtype=np.int32),
+        f=[r.f for r in records], key=[r.key for r in records],
+        value=[r.value for r in records], result=[r.result for r in records],
+        index=np.asarray([r.index for r in records], dtype=np.int64),
+        start=np.asarray([r.start for r in records], dtype=np.float64),
+        end=np.asarray([r.end if r.end is not None else last for r in records],
+                       dtype=np.float64),
+        completed=np.asarray([r.end is not None for r in records], dtype=bool),
+    )
+
+
+@dataclass
+class Collected:
+    """What the report draws of a history: the client operations drawn, how they were
+    thinned (None: all of them), the whole history binned, and the times of the
+    operations the counterexamples name."""
+
+    ops: ClientOps
+    thinning: Thinning | None
+    series: Series
+    times: dict[int, float]
+    end_s: float
+
+
+def collect(ops: Iterable[Op], concurrency: int | None, focus_s: Sequence[float] = (),
+            culprits: set[int] | None = None, window_s: float = MAX_WINDOW_S,
+            thin_above: int | None = THIN_ABOVE, width: float = 0.1,
+            wanted: set[int] | None = None) -> Collected:
+    """One pass over a history (a list or a stream from history.jsonl)."""
+    collector = _Collector(focus_s, culprits or set(), window_s, thin_above, width,
+                           wanted or set())
+    collector.feed(ops)
+    drawn, thinning = collector.finish(concurrency)
+    return Collected(drawn, thinning, collector.series, collector.times, collector.last)
+
+
+def window_for(total: int, duration: float, focus: int) -> float:
+    """How far from each focus point every operation is drawn, so that about
+    DETAIL_BUDGET operations are (at the history's mean rate)."""
+    if not total or not duration or not focus:
+        return MAX_WINDOW_S
+    rate = total / duration
+    window = min(MAX_WINDOW_S, max(MIN_WINDOW_S, DETAIL_BUDGET / (2 * rate * focus)))
+    return float(f"{window:.2g}")
+
+
 def client_ops(ops: Sequence[Op], concurrency: int | None) -> ClientOps:
     """Each invocation with the completion by its process that follows it (an `info`
     completion included, so its latency is real); one never completed ends with the
-    history."""
-    end_of_history = max(((op.time or 0) / 1e9 for op in ops), default=0.0)
-    pairs: list[tuple[Op, Op | None]] = []
-    open_: dict[Any, int] = {}
-    for op in ops:
-        if op.process == NEMESIS:
-            continue
-        if op.type == "invoke":
-            open_[op.process] = len(pairs)
-            pairs.append((op, None))
-        elif op.process in open_:
-            at = open_.pop(op.process)
-            pairs[at] = (pairs[at][0], op)
-    rows, results, values, completed, starts, ends = [], [], [], [], [], []
-    for inv, done in pairs:
-        p = inv.process
-        row = p % concurrency if isinstance(p, int) and concurrency else p
-        rows.append(row if isinstance(row, int) else -2)
-        results.append(done.type if done is not None else "info")
-        shown = done.value if done is not None and done.value is not UNOBSERVED else inv.value
-        values.append(shown)
-        completed.append(done is not None)
-        starts.append((inv.time or 0) / 1e9)
-        ends.append((done.time or 0) / 1e9 if done is not None else end_of_history)
-    return ClientOps(
-        process=[inv.process for inv, _ in pairs],
-        row=np.asarray(rows, dtype=np.int32),
-        f=[inv.f for inv, _ in pairs], key=[inv.key for inv, _ in pairs], value=values,
-        result=results,
-        index=np.asarray([inv.index for inv, _ in pairs], dtype=np.int64),
-        start=np.asarray(starts, dtype=np.float64),
-        end=np.asarray(ends, dtype=np.float64),
-        completed=np.asarray(completed, dtype=bool),
-    )
+    history. Every operation, none thinned."""
+    return collect(ops, concurrency, thin_above=None).ops
 
 
 def fault_windows(stats: dict[str, Any] | None, duration: float) -> list[dict[str, Any]]:
@@ -151,7 +392,8 @@ def _hover_text(ops: ClientOps, which: np.ndarray) -> list[str] | None:
 
 
 def overview(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[str, Any]],
-             culprits: set[int], duration: float) -> go.Figure:
+             culprits: set[int], duration: float, series: Series | None = None,
+             thinned: bool = False) -> go.Figure:
     """Three charts on one time axis (zooming one zooms all), with the fault windows
     shaded across them:
 
@@ -161,6 +403,9 @@ def overview(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[st
     2. Jepsen's latency-raw: each operation at its invocation, its latency up (log);
     3. Jepsen's rate graph: completions per second by outcome.
 
+    `ops` are the operations drawn; `series` the whole history binned (by default, from
+    `ops`). When `ops` were thinned, the latency chart also draws each bin's median, 99th
+    percentile and maximum over the whole history.
     One figure, so a large history needs one WebGL context, not three."""
     rows = sorted({int(r) for r in ops.row.tolist()} | ({-1} if nemesis else set()))
     heights = [max(160, 40 + 20 * len(rows)), 300, 180]
@@ -172,8 +417,12 @@ def overview(ops: ClientOps, faults: list[dict[str, Any]], nemesis: list[dict[st
                         "Throughput: completions per second"],
     )
     _timeline(fig, ops, nemesis, culprits)
+    if series is None:
+        series = series_of(ops, duration)
     _latency(fig, ops)
-    width = _throughput(fig, ops, duration)
+    if thinned:
+        _latency_lines(fig, series)
+    width = _throughput(fig, series)
     end = max(duration, float(ops.end.max(initial=0.0))) * 1.01 or 1.0
     for w in faults:
         fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=FAULT_FILL, line_width=0,
@@ -262,22 +511,52 @@ def _latency(fig: go.Figure, ops: ClientOps) -> None:
         ), row=2, col=1)
 
 
-def _throughput(fig: go.Figure, ops: ClientOps, duration: float) -> float:
-    width = max(0.1, round(max(duration, 1.0) / 150, 1))
-    edges = np.arange(0.0, max(duration, width) + width, width)
-    result = np.asarray(ops.result)
+def series_of(ops: ClientOps, duration: float) -> Series:
+    """The binned series of operations already in memory."""
+    series = Series(bin_width(duration), {}, [])
+    for i in range(len(ops)):
+        series.completed(ops.result[i], float(ops.end[i]))
+        if ops.completed[i]:
+            series.latency_at(float(ops.start[i]), float(ops.end[i] - ops.start[i]) * 1000)
+    return series
+
+
+def _throughput(fig: go.Figure, series: Series) -> float:
+    width = series.width
+    bins = max((len(c) for c in series.counts.values()), default=0)
     for outcome in ("ok", "fail", "info"):
-        ends = ops.end[result == outcome]
-        if not len(ends):
+        counts = series.counts.get(outcome)
+        if not counts:
             continue
-        counts, _ = np.histogram(ends, bins=edges)
+        counts = counts + [0] * (bins - len(counts))
+        x = (np.arange(bins) * width + width / 2).round(3)
         fig.add_trace(go.Scatter(
-            x=(edges[:-1] + width / 2).round(3), y=(counts / width).round(1), mode="lines",
+            x=x, y=(np.asarray(counts) / width).round(1), mode="lines",
             name=f"{outcome} per second", legendgroup=f"rate {outcome}",
             line={"color": COLORS[outcome], "width": 2, "shape": "hv"},
             hovertemplate=f"{outcome}: %{{y}} ops/s at %{{x:.1f}} s<extra></extra>",
         ), row=3, col=1)
     return width
+
+
+def _latency_lines(fig: go.Figure, series: Series) -> None:
+    """Each bin's median, 99th percentile and maximum latency, over every operation."""
+    width = series.width
+    filled = [(i, q) for i, q in enumerate(series.latency) if q.count]
+    x = [round(i * width + width / 2, 3) for i, _ in filled]
+    for name, color, value in (
+        ("max", "#444", lambda q: q.high),
+        ("p99", "#8c564b", lambda q: q.value(0.99)),
+        ("p50", "#1f77b4", lambda q: q.value(0.5)),
+    ):
+        fig.add_trace(go.Scatter(
+            x=x, y=[round(max(value(q), 0.001), 3) for _, q in filled], mode="lines",
+            name=f"latency {name} (all operations)", legendgroup=f"latency {name}",
+            line={"color": color, "width": 1.5, "shape": "hvh",
+                  "dash": "dot" if name == "max" else "solid"},
+            hovertemplate=f"{name}: %{{y:.1f}} ms, invoked in the bin at %{{x:.1f}} s"
+                          "<extra></extra>",
+        ), row=2, col=1)
 
 
 LABELLED = 40  # a counterexample chart labels at most this many operations

@@ -435,8 +435,11 @@ class _Decider:
                 if _end(entries[r]) < deadline:
                     deadline, deadline_op = _end(entries[r]), r
             if before >= deadline:
+                # The one named comes too late: a read invoked after the value it saw was
+                # replaced (a stale read); else the one that completed too early.
+                stale = before_op != _INIT and self.effects[before_op][1] is NOTHING
                 return self.fail(
-                    deadline_op if deadline_op != _INIT else before_op,
+                    before_op if stale or deadline_op == _INIT else deadline_op,
                     f"{self.describe(deadline_op)} completed before {self.describe(before_op)} "
                     f"was invoked, yet {show(value)} must be written after the latter took "
                     "effect and before the former did",

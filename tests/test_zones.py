@@ -344,3 +344,32 @@ def test_a_timed_out_write_nobody_read_ends_a_value_for_a_failed_cas() -> None:
     late = [Op(i, o.process, o.type, o.f, o.value, error=o.error) for i, o in enumerate(late)]
     assert decide(m, partition(m, pair(late))[None]) is None
     assert check_operations(m, pair(late), workers=1).valid is False
+
+
+@pytest.mark.parametrize("model", ["cas-register", "etcd"])
+def test_a_stale_read_after_a_cas_is_the_operation_named(model: str) -> None:
+    """A cas 1→2 completes, then a read invoked later still returns 1 (overlapping
+    nothing): the read comes too late, so the verdict names the read, not the cas."""
+    ops = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1),
+           Op(2, 1, "invoke", "read", None), Op(3, 1, "ok", "read", 1),
+           Op(4, 2, "invoke", "cas", [1, 2]), Op(5, 2, "ok", "cas", [1, 2]),
+           Op(6, 3, "invoke", "read", None), Op(7, 3, "ok", "read", 1)]
+    m = make_model(model, 0)
+    entries = partition(m, pair(ops))[None]
+    verdict = decide(m, entries)
+    assert verdict is not None and verdict.valid is False
+    assert verdict.culprit is not None
+    named = entries[verdict.culprit]
+    assert (named.invoked, named.call.kind) == (6, "read"), verdict.why
+
+
+def test_a_read_of_a_value_not_yet_written_is_the_operation_named() -> None:
+    """A read returns 2 and completes before the write of 2 is invoked: the read saw the
+    future, so it is the one named."""
+    ops = [Op(0, 1, "invoke", "read", None), Op(1, 1, "ok", "read", 2),
+           Op(2, 0, "invoke", "write", 2), Op(3, 0, "ok", "write", 2)]
+    m = make_model("cas-register", 0)
+    entries = partition(m, pair(ops))[None]
+    verdict = decide(m, entries)
+    assert verdict is not None and verdict.valid is False and verdict.culprit is not None
+    assert entries[verdict.culprit].invoked == 0, verdict.why

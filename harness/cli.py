@@ -116,14 +116,22 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _detail(name: str, checked: dict[str, Any]) -> str:
     if name == "linearizable":
-        bad = checked.get("invalid_keys") or []
+        from checker.linearizable import CheckResult
+
+        result = CheckResult.from_json(checked)
+        bad = result.first_violations()
         unknown = checked.get("unknown_keys") or []
         text = f" ({checked.get('key_count', 0)} keys"
         if bad:
-            text += f"; not linearizable: {', '.join(map(str, bad[:5]))}"
+            text += f"; {len(bad)} not linearizable, the earliest first: "
+            text += ", ".join(str(k.key) for k in bad[:5])
         if unknown:
             text += f"; unknown: {', '.join(map(str, unknown[:5]))}"
-        return text + ")"
+        text += ")"
+        brief = bad[0].brief() if bad else None
+        if brief is not None:
+            text += f"\n    first violation: {brief.explanation}"
+        return text
     if name == "set-full":
         return (
             f" ({checked['attempted']} added, {checked['lost']} lost, {checked['stale']} "

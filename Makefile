@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/long_run_bench.py
+	$(BIN)/python bench/invalid_report_bench.py --browser
+	$(BIN)/python bench/txn_bench.py
 
 # The default fault-injection test: our store, 5 nodes in Docker, 60 s, 10 clients on a
 # register; partitions, leader kills and pauses. Builds the node image first if needed.

@@ -124,7 +124,7 @@ def recording_rate(seconds: float, concurrency: int = 10) -> tuple[float, float,
             wall = time.monotonic() - started
             used = time.process_time() - cpu
             recorder.close()
-            done = sum(1 for op in recorder.ops if op.type != "invoke")
+            done = sum(recorder.tally.completed.values())
         return done / wall, used / wall * 100, done
     finally:
         server.terminate()

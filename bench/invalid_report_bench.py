@@ -67,7 +67,7 @@ def main() -> int:
                      "results": "results.json", "node_logs": "nodes/"}
     write_spec(run_dir / "spec.yaml", spec)
     started = time.monotonic()
-    check_history(spec, run_dir / "history.jsonl", ops, results)
+    check_history(spec, run_dir / "history.jsonl", results)
     results.ended = time.time()
     results.write(run_dir / "results.json")
     checked = results.checkers["linearizable"]

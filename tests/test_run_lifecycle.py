@@ -35,6 +35,7 @@ from harness.results import (
     run_exit_code,
 )
 from harness.spec import parse
+from tests.test_harness import docker_client
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261205"))
@@ -317,19 +318,6 @@ def test_report_checks_the_history_a_killed_run_left(tmp_path: Path, cli: list[C
 
 
 # -- Docker: clean-up at every phase, a full disk, leftovers, images
-
-
-def docker_client() -> Any:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()
-        return client
-    except Exception as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Docker is needed under CI and is not reachable: {e}")
-        pytest.skip(f"Docker is not reachable: {e}")
 
 
 @pytest.fixture(scope="module")

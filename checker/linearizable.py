@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -285,8 +285,8 @@ def check_operations(
         results = [check_key(*a) for a in args]
     if budgeted:
         assert max_explained is not None
-        results = _explain_earliest(results, parts, model, deadline, memory_limit, explain,
-                                    max_explained)
+        results = _explain_earliest(results, lambda chosen: {id(r): parts[r.key] for r in chosen},
+                                    model, deadline, memory_limit, explain, max_explained)
     results.sort(key=lambda r: _sort_key(r.key))
     verdict = combine(r.valid for r in results)
     return CheckResult(
@@ -299,15 +299,18 @@ def check_operations(
     )
 
 
-def _explain_earliest(results: list[KeyResult], parts: dict[Any, list[Entry]], model: Model,
-                      deadline: float | None, memory_limit: int | None,
+def _explain_earliest(results: list[KeyResult],
+                      entries_of: Callable[[list[KeyResult]], dict[int, list[Entry]]],
+                      model: Model, deadline: float | None, memory_limit: int | None,
                       explain: bool | float, count: int) -> list[KeyResult]:
     """The first `count` invalid keys by their culprit's invocation, checked again with
-    their counterexample (a key's check is cheap next to its explanation)."""
+    their counterexample (a key's check is cheap next to its explanation). `entries_of`
+    gives the chosen keys' entries, by id of their result."""
     invalid = sorted((r for r in results if r.valid is False and r.summary is not None),
-                     key=lambda r: r.first_bad_index or 0)
-    again = {id(r): check_key(model, r.key, parts[r.key], deadline, memory_limit, explain)
-             for r in invalid[:count]}
+                     key=lambda r: r.first_bad_index or 0)[:count]
+    entries = entries_of(invalid)
+    again = {id(r): check_key(model, r.key, entries[id(r)], deadline, memory_limit, explain)
+             for r in invalid}
     return [again.get(id(r), r) for r in results]
 
 
@@ -359,8 +362,17 @@ def check_spool(
         assert max_explained is not None
         bucket_of = {id(r): b for (b, _), bucket in zip(sizes, per_bucket, strict=True)
                      for r in bucket}
-        results = _explain_earliest_spooled(results, bucket_of, spool, model, deadline,
-                                            memory_limit, explain, max_explained)
+
+        def entries_of(chosen: list[KeyResult]) -> dict[int, list[Entry]]:
+            """The chosen keys' entries, their buckets read again one at a time."""
+            out: dict[int, list[Entry]] = {}
+            for b in sorted({bucket_of[id(r)] for r in chosen}):
+                parts = partition(model, spool.bucket(b))
+                out.update((id(r), parts[r.key]) for r in chosen if bucket_of[id(r)] == b)
+            return out
+
+        results = _explain_earliest(results, entries_of, model, deadline, memory_limit,
+                                    explain, max_explained)
     results.sort(key=lambda r: _sort_key(r.key))
     return CheckResult(
         valid=combine(r.valid for r in results),
@@ -370,24 +382,6 @@ def check_spool(
         seconds=time.monotonic() - started,
         keys=results,
     )
-
-
-def _explain_earliest_spooled(results: list[KeyResult], bucket_of: dict[int, int],
-                              spool: Spool, model: Model, deadline: float | None,
-                              memory_limit: int | None, explain: bool | float,
-                              count: int) -> list[KeyResult]:
-    """_explain_earliest for a spilled spool: the buckets holding the first `count`
-    invalid keys are read again, one at a time."""
-    invalid = sorted((r for r in results if r.valid is False and r.summary is not None),
-                     key=lambda r: r.first_bad_index or 0)[:count]
-    again: dict[int, KeyResult] = {}
-    for b in sorted({bucket_of[id(r)] for r in invalid}):
-        parts = partition(model, spool.bucket(b))
-        for r in invalid:
-            if bucket_of[id(r)] == b:
-                again[id(r)] = check_key(model, r.key, parts[r.key], deadline, memory_limit,
-                                         explain)
-    return [again.get(id(r), r) for r in results]
 
 
 _FORKED_BUCKET_ARGS: tuple | None = None

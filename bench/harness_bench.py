@@ -39,7 +39,7 @@ from harness.progress import Progress  # noqa: E402
 from harness.recorder import Recorder  # noqa: E402
 from harness.runner import run  # noqa: E402
 from harness.spec import load, override  # noqa: E402
-from harness.system import Etcd, NodeSpec  # noqa: E402
+from harness.system import Etcd, NodeSpec, client_node  # noqa: E402
 from harness.workload import Register  # noqa: E402
 from nemesis.core import NoNemesis  # noqa: E402
 
@@ -101,7 +101,7 @@ def recording_rate(seconds: float, concurrency: int = 10) -> tuple[float, float,
 
         async def open_client(slot: int) -> Client:
             client = system.client(workload.client_options())
-            await client.open(node.client_node)
+            await client.open(client_node(node))
             return client
 
         with tempfile.TemporaryDirectory() as tmp:

@@ -276,21 +276,26 @@ def _cluster_up(args: argparse.Namespace) -> int:
     import secrets
 
     from harness.docker import DockerCluster, connect, remove_leftovers
-    from harness.image import ImageError, ensure_image
+    from harness.image import ImageError, ensure_helper, ensure_node_image
     from harness.labels import MANUAL
     from harness.runner import READY_S, wait_ready
-    from harness.system import BadSystem, make_system
+    from harness.system import BadSystem, ContainerSystem, make_system
 
     try:
         system = make_system(args.system)
+        if not isinstance(system, ContainerSystem):
+            raise BadSystem(f"{args.system} names no image (harness.system.ContainerSystem)")
         client = connect()
         remove_leftovers(client, print)
-        image = ensure_image(lambda line: print(line, flush=True), client=client)
+        say = lambda line: print(line, flush=True)  # noqa: E731
+        image = ensure_node_image(system.image, client, say)
+        helper = ensure_helper(client, say)
     except (BadSystem, ImageError, RuntimeError) as e:
         print(f"splitbrain cluster up: {e}", file=sys.stderr)
         return EXIT_ERROR
     run_id = f"manual-{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
-    cluster = DockerCluster(system, args.nodes, run_id, image.tag, MANUAL, client=client)
+    cluster = DockerCluster(system, args.nodes, run_id, image.tag, MANUAL, client=client,
+                            helper_image=helper.tag)  # fmt: skip
     try:
         cluster.up()
         leader = asyncio.run(wait_ready(system, cluster, READY_S))

@@ -1,17 +1,24 @@
-"""The node image, built offline and cached by content hash.
+"""Node and helper images, built offline and cached by content hash.
 
-No registry can be reached, so nothing is pulled. Two images, each tagged with the hash
-of what went into it, so an unchanged input is never built twice:
+No registry can be reached, so nothing is pulled. Every image is tagged with the hash of
+what went into it, so an unchanged input is never built twice:
 
-- `splitbrain/base:<hash>`: a Debian bookworm root file system made by `mmdebstrap`
-  (minbase + Python, iptables, iproute2, procps, etcd 3.4) and `docker import`ed. Its hash
-  covers the suite, the package list and the mirror.
-- `splitbrain/node:<hash>`: the base plus this project and its dependencies, installed
-  offline into `/opt/splitbrain` from wheels built on the host (`pip wheel`, pinned to the
-  versions installed in this venv). Its hash covers the base, the store's sources,
-  pyproject.toml and the pinned versions: the store is the only code of this project
-  that runs inside a node, so editing the harness, the nemesis or the checker rebuilds
-  nothing (their copies in the image are never run).
+- Debian images, `splitbrain/debian-<name>:<hash>`: a bookworm root file system made by
+  `mmdebstrap` (the `essential` variant plus the packages asked for, with their
+  dependencies) and `docker import`ed; no Python, no shell tools beyond Debian's
+  essential set. etcd's nodes run `debian(etcd-server)`, the Redis example's
+  `debian(redis-server)`. The hash covers the suite, the packages and the mirror.
+- `splitbrain/node:<hash>`: our store's image, built from this checkout: a Debian image
+  with Python (and libfaketime, for clock faults) plus this project and its
+  dependencies, installed offline into `/opt/splitbrain` from wheels built on the host
+  (`pip wheel`, pinned to the versions installed in this venv). Its hash covers the
+  base, the store's sources, pyproject.toml and the pinned versions.
+- `splitbrain/helper:<hash>`: the helper ("sidecar") a Docker cluster runs beside every
+  node, in the node's network namespace: iptables and the NFQUEUE delayer
+  (nemesis/delayer.py with NetfilterQueue), so that network faults need nothing inside
+  the system's own image (docs/nemesis.md).
+- A system's own image (harness.system.NodeImage): one present in the local Docker, or a
+  directory with a Dockerfile, built with the legacy builder and nothing pulled.
 
 Progress goes to a callback (the CLI prints it); nothing is hidden.
 """
@@ -30,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +45,25 @@ import docker
 import docker.errors
 
 from harness.labels import CHECKOUT, LABEL
+from harness.system import NodeImage
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bookworm"
-PACKAGES = (
-    "python3",
-    "python3-venv",
-    "iptables",
-    "iproute2",
-    "procps",
-    "etcd-server",
-    "ca-certificates",
-    "libnetfilter-queue1",  # the delay nemesis's NFQUEUE delayer (nemesis/delayer.py)
-    "libfaketime",  # the clock nemesis (nemesis/clock.py)
-)
-# Python packages only nodes need, built into wheels on the host (NetfilterQueue has no
-# wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
-NODE_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
+# The store's base: Python for the store, libfaketime for the clock nemesis.
+STORE_PACKAGES = ("python3", "python3-venv", "libfaketime", "ca-certificates")
+# The helper's base: iptables for partitions and loss, the delayer's Python and library.
+HELPER_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "libnetfilter-queue1")
+# Python packages only the helper needs, built into wheels on the host (NetfilterQueue
+# has no wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
+HELPER_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
+HELPER_PYTHON = "/opt/splitbrain/bin/python"
+HELPER_DELAYER = "/opt/splitbrain/delayer.py"
 NODE_PYTHON = "/opt/splitbrain/bin/python"
 NODE_REPOSITORY = "splitbrain/node"
-# Sources the node image depends on: the code that runs inside a node.
-NODE_SOURCES = ("store", "nemesis/delayer.py", "pyproject.toml")
+HELPER_REPOSITORY = "splitbrain/helper"
+# Sources the store's image depends on: the code that runs inside a node.
+NODE_SOURCES = ("store", "pyproject.toml")
+DELAYER = ROOT / "nemesis" / "delayer.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SOURCES_D = Path("/etc/apt/sources.list.d")
 
@@ -116,10 +121,17 @@ def _digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()[:16]
 
 
-def base_hash(mirrors: list[str]) -> str:
+def debian_hash(packages: Sequence[str], variant: str, mirrors: list[str]) -> str:
     return _digest(
-        [SUITE.encode(), *(p.encode() for p in PACKAGES), *(m.encode() for m in mirrors)]
-    )
+        [SUITE.encode(), variant.encode(), *(p.encode() for p in packages),
+         *(m.encode() for m in mirrors)]
+    )  # fmt: skip
+
+
+def debian_tag(packages: Sequence[str], variant: str = "essential") -> str:
+    """The tag of the Debian image holding `packages` (named after the first one)."""
+    name = re.sub(r"[^a-z0-9-]", "-", packages[0].lower()) if packages else "empty"
+    return f"splitbrain/debian-{name}:{debian_hash(packages, variant, debian_mirrors())}"
 
 
 def pinned_requirements() -> list[str]:
@@ -145,22 +157,38 @@ def source_files(root: Path = ROOT) -> list[Path]:
 
 
 def node_hash(base_tag: str, root: Path = ROOT) -> str:
-    pins = [*pinned_requirements(), *NODE_REQUIREMENTS]
-    parts = [base_tag.encode(), *(r.encode() for r in pins)]
+    parts = [base_tag.encode(), *(r.encode() for r in pinned_requirements())]
     for path in source_files(root):
         parts += [str(path.relative_to(root)).encode(), path.read_bytes()]
     return _digest(parts)
 
 
-DOCKERFILE = f"""\
+def helper_hash(base_tag: str) -> str:
+    return _digest(
+        [base_tag.encode(), *(r.encode() for r in HELPER_REQUIREMENTS), DELAYER.read_bytes()]
+    )
+
+
+NODE_DOCKERFILE = f"""\
 FROM {{base}}
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/splitbrain \\
- && {NODE_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels \\
-    splitbrain {{node_requirements}} \\
+ && {NODE_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels splitbrain \\
  && rm -rf /tmp/wheels /root/.cache
 ENV PATH=/opt/splitbrain/bin:$PATH PYTHONUNBUFFERED=1
 LABEL {LABEL}.image=node
+"""
+
+HELPER_DOCKERFILE = f"""\
+FROM {{base}}
+COPY wheels /tmp/wheels
+COPY delayer.py {HELPER_DELAYER}
+RUN python3 -m venv /opt/splitbrain \\
+ && {HELPER_PYTHON} -m pip install --quiet --no-index --find-links /tmp/wheels \\
+    {{requirements}} \\
+ && rm -rf /tmp/wheels /root/.cache
+ENV PYTHONUNBUFFERED=1
+LABEL {LABEL}.image=helper
 """
 
 
@@ -171,11 +199,19 @@ def _find(client: docker.DockerClient, tag: str) -> str | None:
         return None
 
 
-def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = False) -> str:
+def ensure_debian(
+    client: docker.DockerClient,
+    packages: Sequence[str],
+    progress: Progress,
+    force: bool = False,
+    variant: str = "essential",
+) -> str:
+    """An image of Debian's `variant` and `packages` (with their dependencies), nothing
+    else: from the cache, or made now with mmdebstrap and `docker import`."""
     mirrors = debian_mirrors()
-    tag = f"splitbrain/base:{base_hash(mirrors)}"
+    tag = debian_tag(packages, variant)
     if not force and _find(client, tag):
-        progress(f"base image {tag}: cached")
+        progress(f"image {tag}: cached")
         return tag
     if shutil.which("mmdebstrap") is None:
         raise ImageError(
@@ -184,20 +220,20 @@ def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = F
     with build_dir("splitbrain-rootfs-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         argv = [
-            "mmdebstrap", "--variant=minbase", "--mode=root", "--quiet",
-            f"--include={','.join(PACKAGES)}",
+            "mmdebstrap", f"--variant={variant}", "--mode=root", "--quiet",
+            f"--include={','.join(packages)}",
             "--aptopt=Acquire::Retries \"3\"",
             SUITE, str(tar), *mirrors,
         ]  # fmt: skip
-        progress(f"base image {tag}: mmdebstrap {SUITE} ({', '.join(PACKAGES)})")
+        progress(f"image {tag}: mmdebstrap {SUITE} {variant} + {', '.join(packages)}")
         started = time.monotonic()
         done = run_child(argv, Path(tmp))
         if done.returncode != 0:
             raise ImageError(f"mmdebstrap failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        progress(f"base image: root file system in {time.monotonic() - started:.0f} s; importing")
+        progress(f"image {tag}: root file system in {time.monotonic() - started:.0f} s; importing")
         repository, _, version = tag.partition(":")
         client.api.import_image_from_file(
-            str(tar), repository=repository, tag=version, changes=[f"LABEL {LABEL}.image=base"]
+            str(tar), repository=repository, tag=version, changes=[f"LABEL {LABEL}.image=debian"]
         )
         tar.unlink()
     if not _find(client, tag):
@@ -205,16 +241,15 @@ def ensure_base(client: docker.DockerClient, progress: Progress, force: bool = F
     return tag
 
 
-def build_wheels(dest: Path, progress: Progress) -> None:
-    """The project and its pinned dependencies as wheels, with this interpreter's pip."""
+def build_wheels(dest: Path, progress: Progress, what: Sequence[str], pins: Sequence[str]) -> None:
+    """`what` (requirements or paths) as wheels, with this interpreter's pip."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
-        constraints.write("\n".join(pinned_requirements()) + "\n")
+        constraints.write("\n".join(pins) + "\n")
     try:
-        progress("node image: building wheels of the project and its dependencies")
+        progress(f"building wheels of {', '.join(Path(w).name for w in what)}")
         argv = [
             sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-            "--wheel-dir", str(dest), "--constraint", constraints.name, str(ROOT),
-            *NODE_REQUIREMENTS,
+            "--wheel-dir", str(dest), "--constraint", constraints.name, *what,
         ]  # fmt: skip
         done = run_child(argv, dest.parent)
         if done.returncode != 0:
@@ -223,14 +258,40 @@ def build_wheels(dest: Path, progress: Progress) -> None:
         os.unlink(constraints.name)
 
 
+def docker_build(
+    client: docker.DockerClient, context: Path, tag: str, progress: Progress,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """`docker build` of a directory with the legacy builder (nothing pulled: every FROM
+    must be an image present here); the image's id."""
+    try:
+        built = client.api.build(
+            path=str(context), tag=tag, rm=True, decode=True, pull=False, labels=labels or {}
+        )
+        for chunk in built:
+            if "error" in chunk:
+                raise ImageError(f"docker build of {context} failed: {chunk['error'].strip()}")
+            line = str(chunk.get("stream", "")).strip()
+            if line.startswith("Step "):
+                progress(f"  {line}")
+    except docker.errors.APIError as e:
+        raise ImageError(f"docker build of {context} failed: {e}") from None
+    except (OSError, TypeError) as e:  # no such directory, no Dockerfile
+        raise ImageError(f"docker build of {context} failed: {e}") from None
+    image_id = _find(client, tag)
+    if image_id is None:
+        raise ImageError(f"docker build did not produce {tag}")
+    return image_id
+
+
 def ensure_image(
     progress: Progress = lambda line: None,
     force: bool = False,
     client: docker.DockerClient | None = None,
 ) -> Image:
-    """The node image for this source tree: from the cache, or built now."""
+    """Our store's node image for this source tree: from the cache, or built now."""
     client = client or docker.from_env()
-    base = ensure_base(client, progress, force)
+    base = ensure_debian(client, STORE_PACKAGES, progress, force, variant="minbase")
     tag = f"{NODE_REPOSITORY}:{node_hash(base)}"
     found = None if force else _find(client, tag)
     if found:
@@ -239,28 +300,66 @@ def ensure_image(
     started = time.monotonic()
     with build_dir("splitbrain-build-") as tmp:
         context = Path(tmp)
-        build_wheels(context / "wheels", progress)
-        names = " ".join(r.split("==")[0] for r in NODE_REQUIREMENTS)
-        (context / "Dockerfile").write_text(DOCKERFILE.format(base=base, node_requirements=names))
+        build_wheels(context / "wheels", progress, [str(ROOT)], pinned_requirements())
+        (context / "Dockerfile").write_text(NODE_DOCKERFILE.format(base=base))
         progress(f"node image {tag}: docker build")
-        try:
-            built = client.api.build(
-                path=str(context), tag=tag, rm=True, decode=True, labels={CHECKOUT: checkout()}
-            )
-            for chunk in built:
-                if "error" in chunk:
-                    raise ImageError(f"docker build failed: {chunk['error'].strip()}")
-                line = str(chunk.get("stream", "")).strip()
-                if line.startswith("Step "):
-                    progress(f"  {line}")
-        except docker.errors.APIError as e:
-            raise ImageError(f"docker build failed: {e}") from None
-    image_id = _find(client, tag)
-    if image_id is None:
-        raise ImageError(f"docker build did not produce {tag}")
+        image_id = docker_build(client, context, tag, progress, {CHECKOUT: checkout()})
     progress(f"node image {tag}: built in {time.monotonic() - started:.0f} s")
     prune_node_images(client, keep=tag, progress=progress)
     return Image(tag, image_id, built=True)
+
+
+def ensure_helper(
+    client: docker.DockerClient, progress: Progress = lambda line: None, force: bool = False
+) -> Image:
+    """The helper image every Docker node gets beside it: from the cache, or built now."""
+    base = ensure_debian(client, HELPER_PACKAGES, progress, force, variant="minbase")
+    tag = f"{HELPER_REPOSITORY}:{helper_hash(base)}"
+    found = None if force else _find(client, tag)
+    if found:
+        progress(f"helper image {tag}: cached")
+        return Image(tag, found, built=False)
+    started = time.monotonic()
+    with build_dir("splitbrain-build-") as tmp:
+        context = Path(tmp)
+        build_wheels(context / "wheels", progress, HELPER_REQUIREMENTS, HELPER_REQUIREMENTS)
+        shutil.copy(DELAYER, context / "delayer.py")
+        names = " ".join(r.split("==")[0] for r in HELPER_REQUIREMENTS)
+        (context / "Dockerfile").write_text(HELPER_DOCKERFILE.format(base=base, requirements=names))
+        progress(f"helper image {tag}: docker build")
+        image_id = docker_build(client, context, tag, progress)
+    progress(f"helper image {tag}: built in {time.monotonic() - started:.0f} s")
+    return Image(tag, image_id, built=True)
+
+
+def ensure_node_image(
+    source: NodeImage,
+    client: docker.DockerClient,
+    progress: Progress = lambda line: None,
+    force: bool = False,
+) -> Image:
+    """The image a system's nodes run, as its `NodeImage` says where it comes from."""
+    if source.kind == "checkout":
+        return ensure_image(progress, force, client)
+    if source.kind == "debian":
+        tag = ensure_debian(client, source.packages, progress, force)
+        return Image(tag, _find(client, tag) or "", built=False)
+    if source.kind == "local":
+        found = _find(client, source.ref)
+        if found is None:
+            raise ImageError(
+                f"the image {source.ref!r} is not in the local Docker (`docker images`); "
+                "nothing is pulled: load or build it first, or name a directory with a "
+                "Dockerfile"
+            )
+        progress(f"node image {source.ref}: present")
+        return Image(source.ref, found, built=False)
+    context = Path(source.ref)
+    if not (context / "Dockerfile").is_file():
+        raise ImageError(f"{context}: no Dockerfile there to build the node image from")
+    tag = f"splitbrain/user-{re.sub(r'[^a-z0-9-]', '-', context.resolve().name.lower())}:latest"
+    progress(f"node image {tag}: docker build {context} (legacy builder, nothing pulled)")
+    return Image(tag, docker_build(client, context, tag, progress), built=True)
 
 
 def prune_node_images(client: docker.DockerClient, keep: str, progress: Progress) -> None:

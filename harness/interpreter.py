@@ -23,7 +23,7 @@ from harness.generator import NEMESIS_SLOT, Context, Generator, Invocation, Pend
 from harness.ops import Completion
 from harness.recorder import Recorder
 from harness.system import Cluster
-from nemesis.core import Nemesis
+from nemesis.core import Fault, FaultOp
 
 log = logging.getLogger("splitbrain.interpreter")
 
@@ -33,7 +33,7 @@ class Interpreter:
     gen: Generator
     concurrency: int
     open_client: Callable[[int], Awaitable[Client]]  # slot -> a client opened on its node
-    nemesis: Nemesis
+    nemesis: Fault
     cluster: Cluster
     recorder: Recorder
     rng: random.Random
@@ -109,7 +109,8 @@ class Interpreter:
         ctx.in_flight += 1
         try:
             if client is None:
-                done = await self.nemesis.invoke(self.cluster, op)
+                did = await self.nemesis.invoke(self.cluster, FaultOp(op.f, op.value))
+                done = Completion("info", did.value, did.error)
             else:
                 done = await client.invoke(op)
         except Exception as e:  # a bug in a client or nemesis: recorded, the run goes on

@@ -372,12 +372,6 @@ class LocalCluster:
     def running(self, name: str) -> bool:
         return self._members[name].running
 
-    def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
-        raise NotImplementedError(
-            "local members share this host: commands (and network faults) need a node of "
-            "their own; use the docker backend"
-        )
-
     def copy_in(self, name: str, source: Path, dest: str) -> None:
         shutil.copy(source, dest)
 

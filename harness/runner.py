@@ -38,7 +38,6 @@ from harness.generator import (
     Clients,
     Generator,
     Nemesis,
-    Once,
     Phases,
     TimeLimit,
 )
@@ -56,13 +55,13 @@ from harness.results import (
     run_exit_code,
     write_spec,
 )
+from harness.schedule import final_recovery, schedule_for
 from harness.spec import Spec
-from harness.system import Cluster, System, collect_logs, load_class, make_system
+from harness.system import Cluster, System, client_node, collect_logs, load_class, make_system
 from harness.workload import Workload, make_workload
 from nemesis import clock, make_nemesis
+from nemesis.core import Fault as NemesisProtocol
 from nemesis.core import FaultRefused
-from nemesis.core import Nemesis as NemesisProtocol
-from nemesis.schedule import schedule_for
 
 log = logging.getLogger("splitbrain")
 READY_S = 60.0  # from the nodes' start to every node healthy and one leader
@@ -107,18 +106,27 @@ def make_cluster(
 
         return LocalCluster(spec.nodes, system, run_dir / "data"), None
     from harness.docker import DockerCluster, connect, remove_leftovers
-    from harness.image import ImageError, ensure_image
+    from harness.image import ImageError, ensure_helper, ensure_node_image
+    from harness.system import ContainerSystem
 
+    if not isinstance(system, ContainerSystem):
+        raise SetupError(
+            f"the system {spec.system!r} cannot run in Docker: it does not say its image, data "
+            "directory, ports and environment (harness.system.ContainerSystem, "
+            "docs/testing-your-system.md)"
+        )
     try:
         client = connect()
         remove_leftovers(client, progress.say)
-        image = ensure_image(progress.say, client=client)
+        image = ensure_node_image(system.image, client, progress.say)
+        helper = ensure_helper(client, progress.say)
     except (ImageError, RuntimeError) as e:
         raise SetupError(str(e)) from None
     env = clock.environment() if "clock" in spec.nemesis.faults and system.libc_clock else {}
     cluster = DockerCluster(
-        system, spec.nodes, run_id, image.tag, owner_here(), spec.subnet_pool, client, env
-    )
+        system, spec.nodes, run_id, image.tag, owner_here(), spec.subnet_pool, client, env,
+        helper.tag,
+    )  # fmt: skip
     return cluster, image.to_json()
 
 
@@ -133,7 +141,7 @@ def plan(
     recovered = Await(lambda: wait_ready(system, cluster, RECOVER_S), RECOVER_S + 5)
     phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
     if nemesis.fs:
-        phases.append(Nemesis(Once(nemesis.recover())))
+        phases.append(Nemesis(final_recovery(nemesis)))
     phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final()))]
     return Phases(phases), recovered
 
@@ -492,7 +500,7 @@ async def _drive_inner(
     )
     log.info("cluster %s ready, leader %s", results.cluster, leader)
     try:
-        await nemesis.prepare(cluster)
+        await nemesis.setup(cluster)
     except FaultRefused as e:
         raise SetupError(f"a fault cannot be done here: {e}") from None
 
@@ -502,7 +510,7 @@ async def _drive_inner(
             client = run.client_class()
         else:
             client = system.client(run.workload.client_options())
-        await client.open(node.client_node)
+        await client.open(client_node(node))
         return client
 
     interpreter = Interpreter(
@@ -533,7 +541,7 @@ async def _drive_inner(
             else:
                 recorded = True
             try:
-                done = Completion("info", await nemesis.heal(cluster))
+                done = Completion("info", await nemesis.teardown(cluster))
             except Exception as e:  # recorded; the teardown removes the nodes anyway
                 log.exception("the final heal failed")
                 results.notes.append(f"the final heal failed: {e}")

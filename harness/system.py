@@ -2,9 +2,11 @@
 
 A `System` knows one kind of node: the command line that starts a member, how to find
 the leader, what version it is, and which client talks to it (Jepsen's `jepsen.db`).
-A `Cluster` knows where nodes run (Docker containers, local processes; later SSH hosts):
-start, kill, pause, resume a node, run a command in it, and read its logs. Faults and
-the runner use both; neither knows the other's insides.
+A `ContainerSystem` also names the image its nodes run in Docker (`NodeImage`), where
+its data lives, its ports and environment. A `Cluster` knows where nodes run (Docker
+containers, local processes; later SSH hosts); what else it can do to them is in the
+small protocols of cluster.capabilities. Faults and the runner use both; neither knows
+the other's insides.
 
 Our store and etcd 3.4 take the same flags and answer the same v2 API, so they share
 `EtcdLike` and differ in their program. A user's own system is one small class named in
@@ -19,36 +21,63 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from cluster.capabilities import Logs
+from cluster.node import NodeDown as NodeDown  # systems' modules name both from here
+from cluster.node import NodeSpec
 from harness.client import Client, HttpConnection, Node
 from harness.etcd_v2 import EtcdV2Client, ReadMode
 
 
+def client_node(node: NodeSpec) -> Node:
+    """Where a client of `node` connects."""
+    return Node(node.name, node.host, node.client_port)
+
+
 @dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """One member as a system sees it: its name, address, ports and data directory."""
+class NodeImage:
+    """Where the image a system's nodes run in Docker comes from (harness.image builds it):
 
-    name: str
-    host: str
-    client_port: int
-    peer_port: int
-    data_dir: str
-    python: str = "python3"  # the node's Python interpreter, for systems written in Python
+    - `NodeImage.local("team/db:1.4")`: an image present in the local Docker (nothing is
+      pulled: no registry is reached);
+    - `NodeImage.dockerfile("path/to/dir")`: a directory with a Dockerfile, built with
+      the legacy builder; its FROM images must be present;
+    - `NodeImage.debian("etcd-server")`: Debian bookworm's essential set and these
+      packages with their dependencies, made with mmdebstrap; nothing of ours inside;
+    - `NodeImage.checkout()`: our store, built from this checkout.
+    """
 
-    @property
-    def client_url(self) -> str:
-        return f"http://{self.host}:{self.client_port}"
+    kind: Literal["local", "dockerfile", "debian", "checkout"]
+    ref: str = ""  # local: the image's name; dockerfile: the directory
+    packages: tuple[str, ...] = ()  # debian
 
-    @property
-    def peer_url(self) -> str:
-        return f"http://{self.host}:{self.peer_port}"
+    @staticmethod
+    def local(name: str) -> NodeImage:
+        return NodeImage("local", name)
 
-    @property
-    def client_node(self) -> Node:
-        return Node(self.name, self.host, self.client_port)
+    @staticmethod
+    def dockerfile(directory: str | Path) -> NodeImage:
+        return NodeImage("dockerfile", str(directory))
+
+    @staticmethod
+    def debian(*packages: str) -> NodeImage:
+        return NodeImage("debian", packages=tuple(packages))
+
+    @staticmethod
+    def checkout() -> NodeImage:
+        return NodeImage("checkout")
+
+    def describe(self) -> str:
+        if self.kind == "debian":
+            return f"debian({', '.join(self.packages)})"
+        return self.ref or self.kind
+
+
+CHECKOUT_IMAGE = NodeImage.checkout()
+ETCD_IMAGE = NodeImage.debian("etcd-server")  # etcd and nothing else: no Python, no iptables
 
 
 @runtime_checkable
@@ -75,8 +104,27 @@ class System(Protocol):
         ...
 
 
+@runtime_checkable
+class ContainerSystem(System, Protocol):
+    """A system that can run in Docker: its image, and what a member needs of a container.
+
+    Its members' data lives in `data_dir`, on a volume per node that a killed node
+    restarts on; `client_port` and `peer_port` are where members listen (the peer port may
+    be unused). `env` is every member's environment."""
+
+    image: NodeImage
+    data_dir: str
+    client_port: int
+    peer_port: int
+    env: Mapping[str, str]
+
+
 class Cluster(Protocol):
-    """Where the nodes run. Every method may block; the runner calls them in a thread."""
+    """Where the nodes run. Every method may block; the runner calls them in a thread.
+
+    This is what every backend does; what else it can do (start and stop nodes, signal,
+    pause, reach their network, their files, their logs) are the small protocols of
+    cluster.capabilities, which faults ask for by name before the run."""
 
     system: System
     nodes: list[NodeSpec]
@@ -89,46 +137,16 @@ class Cluster(Protocol):
         """Remove every node and everything made for them. Safe to call twice."""
         ...
 
-    def kill(self, name: str, signal: str = "SIGKILL") -> None:
-        """Signal the node's server process and wait until it has exited."""
-        ...
-
-    def start(self, name: str) -> None:
-        """Start a killed node again, on the same data directory."""
-        ...
-
-    def pause(self, name: str) -> None: ...
-
-    def resume(self, name: str) -> None: ...
-
-    def running(self, name: str) -> bool: ...
-
-    def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
-        """Run a command inside the node; (exit code, output). NodeDown if it is not
-        running; NotImplementedError where nodes have no system of their own (local)."""
-        ...
-
-    def logs(self, name: str) -> bytes: ...
-
-    def copy_in(self, name: str, source: Path, dest: str) -> None:
-        """A host file into the node, at the path `dest`."""
-        ...
-
-    def copy_out(self, name: str, path: str, dest: Path) -> None:
-        """A file or directory of the node into the host directory `dest`."""
-        ...
-
     def describe(self) -> dict[str, Any]:
         """What the results record about this cluster (image, network, nodes)."""
         ...
 
 
-class NodeDown(RuntimeError):
-    """The node is not running, so nothing can run in it."""
-
-
 def collect_logs(cluster: Cluster, dest: Path) -> list[Path]:
-    """Each node's log into dest/NAME.log; a node whose log cannot be read is noted in it."""
+    """Each node's log into dest/NAME.log; a node whose log cannot be read is noted in it
+    (a backend without logs writes none)."""
+    if not isinstance(cluster, Logs):
+        return []
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in cluster.nodes:
@@ -166,6 +184,11 @@ class EtcdLike:
     client_timeout: float = 5.0
     program: tuple[str, ...] = ("etcd",)
     libc_clock: bool = True
+    image: NodeImage = CHECKOUT_IMAGE  # Python, for members written in it
+    data_dir: str = "/var/lib/splitbrain"
+    client_port: int = 2379
+    peer_port: int = 2380
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def command(
         self, node: NodeSpec, members: Sequence[NodeSpec], token: str, new: bool
@@ -193,7 +216,7 @@ class EtcdLike:
 
     async def leader(self, nodes: Sequence[NodeSpec], timeout: float = 1.0) -> str | None:
         stats = await asyncio.gather(
-            *(get_json(n.client_node, "/v2/stats/self", timeout) for n in nodes)
+            *(get_json(client_node(n), "/v2/stats/self", timeout) for n in nodes)
         )
         answered = [(n.name, s) for n, s in zip(nodes, stats, strict=True) if isinstance(s, dict)]
         followed = {s.get("leaderInfo", {}).get("leader") for _, s in answered}
@@ -203,11 +226,11 @@ class EtcdLike:
         return None
 
     async def healthy(self, node: NodeSpec, timeout: float = 1.0) -> bool:
-        found = await get_json(node.client_node, "/health", timeout)
+        found = await get_json(client_node(node), "/health", timeout)
         return isinstance(found, dict) and found.get("health") in ("true", True)
 
     async def version(self, node: NodeSpec, timeout: float = 1.0) -> str | None:
-        found = await get_json(node.client_node, "/version", timeout)
+        found = await get_json(client_node(node), "/version", timeout)
         if not isinstance(found, dict):
             return None
         return str(found.get("etcdserver", found))
@@ -224,6 +247,7 @@ class Etcd(EtcdLike):
     name: str = "etcd"
     program: tuple[str, ...] = ("etcd",)
     libc_clock: bool = False  # Go reads the clock without libc
+    image: NodeImage = ETCD_IMAGE
 
 
 @dataclass
@@ -231,6 +255,7 @@ class Store(EtcdLike):
     """Our Raft store (`python -m store`), started with the same flags as etcd."""
 
     name: str = "store"
+    image: NodeImage = CHECKOUT_IMAGE
 
     def program_for(self, node: NodeSpec) -> list[str]:
         return [node.python, "-m", "store"]

@@ -1,4 +1,5 @@
-"""Faults: each family one small class behind `nemesis.core.Nemesis`."""
+"""Faults: each family one small class behind `nemesis.core.Fault` (setup / invoke /
+teardown); when they happen is the harness's schedule's (harness/schedule.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nemesis.clock import Clock
-from nemesis.core import Composite, Nemesis, NoNemesis
+from nemesis.core import Composite, Fault, NoNemesis
 from nemesis.kill import Kill
 from nemesis.packets import Delay, Loss
 from nemesis.partition import Partition
@@ -26,9 +27,9 @@ NEMESES: dict[str, type] = {
 
 def make_nemesis(
     faults: Sequence[str], options: Mapping[str, Mapping[str, Any]], rng: random.Random
-) -> Nemesis:
+) -> Fault:
     """One nemesis for the faults named (several: a random one of them at each fault)."""
-    members: list[Nemesis] = []
+    members: list[Fault] = []
     for fault in faults:
         cls = NEMESES.get(fault)
         if cls is None:

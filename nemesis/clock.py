@@ -1,8 +1,10 @@
-"""Clock faults for systems that read the time through libc: libfaketime in each node.
+"""Clock faults for systems that read the time through libc, where the image has
+libfaketime.
 
 Containers share the host's clock, so setting a node's clock (`date -s`) would set the
 host's: never. Instead each node's server runs with libfaketime (`LD_PRELOAD`), which
-reads a time offset from a file this nemesis rewrites: `bump` moves a node's wall clock
+reads a time offset from a file this nemesis writes into the node (the backend's
+`Files` capability: no shell needed in the image): `bump` moves a node's wall clock
 by an offset, `skew` makes it run fast or slow, `strobe` flips it between an offset and
 the true time every second for a while. Only the wall clock is faked
 (`FAKETIME_DONT_FAKE_MONOTONIC=1`), as a real clock change leaves CLOCK_MONOTONIC
@@ -10,7 +12,8 @@ alone. Healing writes `+0` everywhere.
 
 libfaketime reaches programs that ask libc for the time. etcd is written in Go, which
 reads the clock without libc, so clock faults are refused for it (and for any system
-whose `libc_clock` is false) before the run.
+whose `libc_clock` is false) before the run; so they are for an image without
+libfaketime at LIBFAKETIME (Debian's `libfaketime` package puts it there).
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shlex
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
-from harness.system import Cluster, NodeSpec
-from nemesis.core import TARGETS, FaultRefused, pick, run_in_nodes
+from cluster.capabilities import Files, Members
+from cluster.node import NodeDown, NodeSpec
+from nemesis.core import TARGETS, FaultOp, FaultRefused, FaultResult, pick, require, unknown
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 TIME_FILE = "/tmp/splitbrain-faketime"
@@ -74,26 +77,35 @@ class Clock:
             if target not in TARGETS:
                 raise ValueError(f"clock: unknown target {target!r}; use one of {TARGETS}")
 
-    async def prepare(self, cluster: Cluster) -> None:
+    async def setup(self, cluster: Members) -> None:
         if not cluster.system.libc_clock:
             raise FaultRefused(
                 f"clock faults move a node's clock through libfaketime, which "
                 f"{cluster.system.name} does not see: it reads the clock without libc (as Go "
                 "does); and the nodes share the host's clock, which is never set"
             )
+        require(cluster, [Files], "clock")
+        assert isinstance(cluster, Files)
+        first = cluster.nodes[0].name
+        if not await asyncio.to_thread(cluster.exists, first, LIBFAKETIME):
+            raise FaultRefused(
+                f"clock faults need libfaketime in the nodes' image, at {LIBFAKETIME} "
+                f"(Debian's libfaketime package); {first} has none, and the nodes share the "
+                "host's clock, which is never set"
+            )
         await self._write(cluster, cluster.nodes, "+0")
 
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation("clock", {
-            "kind": ctx.rng.choice(list(self.kinds)),
-            "ms": ctx.rng.choice(list(self.ms)),
-            "target": ctx.rng.choice(list(self.targets)),
+    def draw(self, rng: random.Random) -> FaultOp:
+        return FaultOp("clock", {
+            "kind": rng.choice(list(self.kinds)),
+            "ms": rng.choice(list(self.ms)),
+            "target": rng.choice(list(self.targets)),
         })  # fmt: skip
 
-    def recover(self) -> Invocation:
-        return Invocation("reset-clock")
+    def recovery(self) -> FaultOp:
+        return FaultOp("reset-clock")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "clock":
             kind, ms, target = op.value["kind"], float(op.value["ms"]), op.value["target"]
             leader = await cluster.system.leader(cluster.nodes)
@@ -106,12 +118,12 @@ class Clock:
             else:
                 await self._write(cluster, chosen, spec_for(kind, ms))
             self._moved.update(names)
-            return Completion("info", {**op.value, "nodes": names, "leader": leader})
+            return FaultResult({**op.value, "nodes": names, "leader": leader})
         if op.f == "reset-clock":
-            return Completion("info", await self.heal(cluster))
-        return Completion("fail", error=f"the clock nemesis does not do {op.f!r}")
+            return FaultResult(await self.teardown(cluster))
+        raise unknown(self.name, op)
 
-    async def _strobe(self, cluster: Cluster, nodes: list[NodeSpec], ms: float) -> None:
+    async def _strobe(self, cluster: Members, nodes: list[NodeSpec], ms: float) -> None:
         loop = asyncio.get_running_loop()
         end = loop.time() + self.strobe_s
         flip = False
@@ -121,11 +133,25 @@ class Clock:
             await asyncio.sleep(STROBE_PERIOD_S)
         await self._write(cluster, nodes, "+0")
 
-    async def _write(self, cluster: Cluster, nodes: Sequence[NodeSpec], spec: str) -> None:
-        script = f"echo {shlex.quote(spec)} > {TIME_FILE}.new && mv {TIME_FILE}.new {TIME_FILE}"
-        await run_in_nodes(cluster, script, "set a node's clock", nodes)
+    async def _write(self, cluster: Members, nodes: Sequence[NodeSpec], spec: str) -> list[str]:
+        """The time file in every node of `nodes` that runs; the names of those down."""
+        assert isinstance(cluster, Files)
+        files: Files = cluster
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "faketime"
+            source.write_text(spec + "\n")
 
-    async def heal(self, cluster: Cluster) -> Any:
+            def one(node: NodeSpec) -> str | None:
+                try:
+                    files.copy_in(node.name, source, TIME_FILE)
+                except NodeDown:
+                    return node.name
+                return None
+
+            found = await asyncio.gather(*(asyncio.to_thread(one, n) for n in nodes))
+        return [name for name in found if name is not None]
+
+    async def teardown(self, cluster: Members) -> Any:
         for task in list(self._strobes):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,10 +1,16 @@
-"""The Nemesis protocol: faults as operations the generator schedules like a client's.
+"""Fault families: how to start and end faults (Jepsen's setup / invoke / teardown).
 
-A nemesis handles a few operations (`fs`): one that starts a fault and one that ends it
-(Jepsen's :start / :stop). The interpreter invokes them on the nemesis worker and the
-recorder writes them into the history as `process: "nemesis"` ops, with their targets
-in the completion's value. `heal` ends every fault it has in force, whatever the
-schedule did; the runner calls it at the end of every run, also an interrupted one.
+A family handles a few operations (`fs`): one that starts a fault and one that ends it
+(Jepsen's :start / :stop). It knows nothing of generators or of when: the harness's
+schedule (harness/schedule.py) asks `draw(rng)` for the next fault to start and
+`recovery()` for the operation that ends them, and the interpreter hands each operation
+to `invoke` on the nemesis worker; the recorder writes it into the history as a
+`process: "nemesis"` op, with what `invoke` returned as the completion's value.
+`teardown` ends every fault in force, whatever the schedule did; the runner calls it at
+the end of every run, also an interrupted one.
+
+A family names the backend capabilities it needs (`needs`, cluster.capabilities);
+`setup` refuses, naming the missing one, before the run.
 """
 
 from __future__ import annotations
@@ -12,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
-from harness.system import Cluster, NodeDown, NodeSpec
+from cluster.capabilities import Members, Network, missing
+from cluster.node import NodeDown, NodeSpec
 
 
 class FaultRefused(RuntimeError):
@@ -27,33 +33,64 @@ class HealFailed(RuntimeError):
     """A fault could not be healed; the message says what was and was not."""
 
 
-class Nemesis(Protocol):
+@dataclass(frozen=True, slots=True)
+class FaultOp:
+    """An operation of a fault family: `f` (partition, heal-partition, ...) and its value."""
+
+    f: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultResult:
+    """What an operation did (the history's completion value); `error`: it did not, or
+    only in part."""
+
+    value: Any = None
+    error: str | None = None
+
+
+class Fault(Protocol):
     name: str
     fs: frozenset[str]
     heal_rank: int  # healing several families: lower first (bring nodes back, then networks)
 
-    async def prepare(self, cluster: Cluster) -> None:
+    async def setup(self, cluster: Members) -> None:
         """Before the workload: check the fault can be done here (FaultRefused if not)
         and set up what it needs."""
         ...
 
-    def fault(self, ctx: Context) -> Invocation:
-        """The next fault to start (the schedule asks this, with the seeded random source)."""
+    def draw(self, rng: random.Random) -> FaultOp:
+        """A fault to start, one of those configured, chosen with `rng`."""
         ...
 
-    def recover(self) -> Invocation:
+    def recovery(self) -> FaultOp:
         """The operation that ends the faults in force."""
         ...
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion: ...
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult: ...
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         """End every fault in force; what was healed (for the history)."""
         ...
 
     def in_force(self) -> list[str]:
         """The faults in force now, for the progress display."""
         ...
+
+
+def require(cluster: object, needs: Sequence[type], fault: str) -> None:
+    """FaultRefused naming the capabilities of `needs` the backend lacks."""
+    lacking = missing(cluster, needs)
+    if lacking:
+        raise FaultRefused(
+            f"{fault} needs what the {type(cluster).__name__} backend cannot do: "
+            f"{', '.join(lacking)} (docs/nemesis.md lists what each backend can)"
+        )
+
+
+def unknown(family: str, op: FaultOp) -> ValueError:
+    return ValueError(f"the {family} nemesis does not do {op.f!r}")
 
 
 class NoNemesis:
@@ -63,19 +100,19 @@ class NoNemesis:
     fs: frozenset[str] = frozenset()
     heal_rank = 0
 
-    async def prepare(self, cluster: Cluster) -> None:
+    async def setup(self, cluster: Members) -> None:
         return None
 
-    def fault(self, ctx: Context) -> Invocation:
+    def draw(self, rng: random.Random) -> FaultOp:
         raise RuntimeError("the none nemesis has no faults to schedule")
 
-    def recover(self) -> Invocation:
+    def recovery(self) -> FaultOp:
         raise RuntimeError("the none nemesis has no faults to schedule")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
-        return Completion("fail", error=f"the none nemesis does not do {op.f!r}")
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
+        raise unknown(self.name, op)
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         return None
 
     def in_force(self) -> list[str]:
@@ -119,40 +156,40 @@ class Composite:
     name = "composite"
     heal_rank = 0
 
-    def __init__(self, members: Sequence[Nemesis]) -> None:
+    def __init__(self, members: Sequence[Fault]) -> None:
         self.members = list(members)
-        self._bag: list[Nemesis] = []
+        self._bag: list[Fault] = []
         self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
 
-    async def prepare(self, cluster: Cluster) -> None:
+    async def setup(self, cluster: Members) -> None:
         for member in self.members:
-            await member.prepare(cluster)
+            await member.setup(cluster)
 
-    def fault(self, ctx: Context) -> Invocation:
+    def draw(self, rng: random.Random) -> FaultOp:
         if not self._bag:
             self._bag = list(self.members)
-            ctx.rng.shuffle(self._bag)
-        return self._bag.pop().fault(ctx)
+            rng.shuffle(self._bag)
+        return self._bag.pop().draw(rng)
 
-    def recover(self) -> Invocation:
-        return Invocation("heal")
+    def recovery(self) -> FaultOp:
+        return FaultOp("heal")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "heal":
-            return Completion("info", await self.heal(cluster))
+            return FaultResult(await self.teardown(cluster))
         for member in self.members:
             if op.f in member.fs:
                 return await member.invoke(cluster, op)
-        return Completion("fail", error=f"no nemesis here does {op.f!r}")
+        raise unknown(self.name, op)
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         """Every family, nodes first (restart, resume) and networks after, so that rules
         are flushed in nodes that run; one family failing does not stop the others."""
         healed: dict[str, Any] = {}
         failed: list[BaseException] = []
         for member in sorted(self.members, key=lambda m: m.heal_rank):
             try:
-                healed[member.name] = await member.heal(cluster)
+                healed[member.name] = await member.teardown(cluster)
             except Exception as e:
                 healed[member.name] = f"failed: {e}"
                 failed.append(e)
@@ -164,24 +201,26 @@ class Composite:
         return [fault for m in self.members for fault in m.in_force()]
 
 
-async def run_in_nodes(
-    cluster: Cluster,
+async def run_in_networks(
+    cluster: Members,
     script: str | Callable[[NodeSpec], str | None],
     what: str,
     nodes: Sequence[NodeSpec] | None = None,
 ) -> list[str]:
-    """A shell script in every running node at once (or `script(node)`; None: nothing
-    there). Nodes that are down are skipped: their names are returned. FaultRefused,
-    naming the node and its output, if the script fails in one."""
+    """A shell script in the network namespace of every node at once (or `script(node)`;
+    None: nothing there), through the backend's `Network` capability. Nodes whose network
+    is gone are skipped: their names are returned. FaultRefused, naming the node and its
+    output, if the script fails in one."""
+    require(cluster, [Network], what)
+    assert isinstance(cluster, Network)
+    network: Network = cluster
 
     async def one(spec: NodeSpec) -> str | None:
         text = script(spec) if callable(script) else script
         if not text:
             return None
         try:
-            code, output = await asyncio.to_thread(cluster.exec, spec.name, ["sh", "-c", text])
-        except NotImplementedError as e:
-            raise FaultRefused(f"cannot {what}: {e}") from None
+            code, output = await asyncio.to_thread(network.net_exec, spec.name, ["sh", "-c", text])
         except NodeDown:
             return spec.name
         if code != 0:
@@ -193,8 +232,7 @@ async def run_in_nodes(
 
 
 def chain_rules(chain: str, rules: list[str]) -> str:
-    """A script that makes sure `chain` exists and INPUT jumps to it (a restarted node has
-    a new network namespace, without them), then adds `rules` to it."""
+    """A script that makes sure `chain` exists and INPUT jumps to it, then adds `rules`."""
     ensure = (
         f"(iptables -w -N {chain} 2>/dev/null || true) && "
         f"(iptables -w -C INPUT -j {chain} 2>/dev/null || iptables -w -I INPUT -j {chain})"

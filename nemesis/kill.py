@@ -1,11 +1,13 @@
 """Crashes: a signal (SIGKILL) to the server of some nodes; restart them, on the same
-data, to recover."""
+data, to recover. In Docker the signal goes to the container's main process through
+Docker (nothing needed in the image); the node's network namespace, and the network
+faults in force in it, outlive the restart (harness/docker.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.system import Cluster
+from cluster.capabilities import Members, Signals, StartStop
 from nemesis.nodes import NodeFault
 
 # Signals whose default action ends a process: the kill waits for the node to exit.
@@ -18,6 +20,7 @@ class Kill(NodeFault):
 
     signal: str = "SIGKILL"
     name = "kill"
+    needs = (Signals, StartStop)
     heal_rank = 0
     start_f = "kill"
     stop_f = "restart"
@@ -31,8 +34,10 @@ class Kill(NodeFault):
                 f"got {repr(self.signal)[:60]}"
             )
 
-    def hit(self, cluster: Cluster, name: str) -> None:
+    def hit(self, cluster: Members, name: str) -> None:
+        assert isinstance(cluster, Signals)
         cluster.kill(name, self.signal)
 
-    def undo(self, cluster: Cluster, name: str) -> None:
+    def undo(self, cluster: Members, name: str) -> None:
+        assert isinstance(cluster, StartStop)
         cluster.start(name)

@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
-from harness.system import Cluster
-from nemesis.core import TARGETS, pick
+from cluster.capabilities import Members
+from nemesis.core import TARGETS, FaultOp, FaultResult, pick, require, unknown
 
 
 @dataclass
@@ -26,6 +24,7 @@ class NodeFault:
     _hit: set[str] = field(default_factory=set)
 
     name: ClassVar[str]
+    needs: ClassVar[tuple[type, ...]]  # backend capabilities (cluster.capabilities)
     heal_rank: ClassVar[int]
     start_f: ClassVar[str]
     stop_f: ClassVar[str]
@@ -40,28 +39,26 @@ class NodeFault:
     def fs(self) -> frozenset[str]:
         return frozenset({self.start_f, self.stop_f})
 
-    def hit(self, cluster: Cluster, name: str) -> None:
+    def hit(self, cluster: Members, name: str) -> None:
         raise NotImplementedError
 
-    def undo(self, cluster: Cluster, name: str) -> None:
+    def undo(self, cluster: Members, name: str) -> None:
         raise NotImplementedError
 
-    async def prepare(self, cluster: Cluster) -> None:
-        return None
+    async def setup(self, cluster: Members) -> None:
+        require(cluster, self.needs, self.name)
 
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation(self.start_f, ctx.rng.choice(list(self.targets)))
+    def draw(self, rng: random.Random) -> FaultOp:
+        return FaultOp(self.start_f, rng.choice(list(self.targets)))
 
-    def recover(self) -> Invocation:
-        return Invocation(self.stop_f)
+    def recovery(self) -> FaultOp:
+        return FaultOp(self.stop_f)
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == self.start_f:
             names = [n.name for n in cluster.nodes if n.name not in self._hit]
             if not names:
-                return Completion(
-                    "info", {"target": op.value, "nodes": []}, f"every node {self.state}"
-                )
+                return FaultResult({"target": op.value, "nodes": []}, f"every node {self.state}")
             leader = await cluster.system.leader(cluster.nodes)
             chosen = pick(str(op.value), names, leader, self.rng)
             outcomes = await asyncio.gather(
@@ -73,12 +70,12 @@ class NodeFault:
             value = {"target": op.value, "nodes": hit, "leader": leader}
             failed = [f"{n}: {type(o).__name__}: {o}"
                       for n, o in zip(chosen, outcomes, strict=True) if o is not None]
-            return Completion("info", value, "; ".join(failed) if failed else None)
+            return FaultResult(value, "; ".join(failed) if failed else None)
         if op.f == self.stop_f:
-            return Completion("info", {"nodes": await self.heal(cluster)})
-        return Completion("fail", error=f"the {self.name} nemesis does not do {op.f!r}")
+            return FaultResult({"nodes": await self.teardown(cluster)})
+        raise unknown(self.name, op)
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         hit = sorted(self._hit)
         await asyncio.gather(*(asyncio.to_thread(self.undo, cluster, n) for n in hit))
         self._hit.clear()

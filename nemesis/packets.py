@@ -1,25 +1,35 @@
-"""Packet faults between nodes: random loss, with iptables inside each node.
+"""Packet faults between nodes: random loss and delay, in each node's network namespace.
 
 `loss` drops each packet a node receives from a peer with a probability (iptables'
 `statistic` match, in a chain of its own jumped to from INPUT), so between two nodes
 both directions lose packets. Traffic from the host (the clients) is left alone, as
 for partitions. `delay` (with jitter, so packets are also reordered) uses netem where
-the kernel has it and an NFQUEUE delayer inside each node where it does not.
-Duplication needs netem; it is not offered.
+the kernel has it and the NFQUEUE delayer where it does not. Both run through the
+backend's `Network` capability (in Docker: the node's helper container), so the node's
+image needs neither iptables nor Python. Duplication needs netem; it is not offered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
-from harness.system import Cluster, NodeSpec
-from nemesis.core import FaultRefused, chain_rules, flush, run_in_nodes
+from cluster.capabilities import Members, Network
+from cluster.node import NodeSpec
+from nemesis.core import (
+    FaultOp,
+    FaultRefused,
+    FaultResult,
+    chain_rules,
+    flush,
+    require,
+    run_in_networks,
+    unknown,
+)
 
 LOSS_CHAIN = "splitbrain-loss"
 
@@ -40,16 +50,17 @@ class Loss:
             if not 0 < p <= 1:
                 raise ValueError(f"loss: a probability is in (0, 1], got {p!r}")
 
-    async def prepare(self, cluster: Cluster) -> None:
-        await run_in_nodes(cluster, chain_rules(LOSS_CHAIN, []), "set up packet loss")
+    async def setup(self, cluster: Members) -> None:
+        require(cluster, [Network], "loss")
+        await run_in_networks(cluster, chain_rules(LOSS_CHAIN, []), "set up packet loss")
 
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation("loss", ctx.rng.choice(list(self.probabilities)))
+    def draw(self, rng: random.Random) -> FaultOp:
+        return FaultOp("loss", rng.choice(list(self.probabilities)))
 
-    def recover(self) -> Invocation:
-        return Invocation("heal-loss")
+    def recovery(self) -> FaultOp:
+        return FaultOp("heal-loss")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "loss":
             p = float(op.value)
 
@@ -60,16 +71,19 @@ class Loss:
                     if peer.name != spec.name
                 ])  # fmt: skip
 
-            await run_in_nodes(cluster, rules, "drop packets")
+            down = await run_in_networks(cluster, rules, "drop packets")
             self._in_force = p
-            return Completion("info", {"probability": p, "nodes": [n.name for n in cluster.nodes]})
+            value: dict[str, Any] = {"probability": p, "nodes": [n.name for n in cluster.nodes]}
+            if down:
+                value["down"] = down
+            return FaultResult(value)
         if op.f == "heal-loss":
-            return Completion("info", await self.heal(cluster))
-        return Completion("fail", error=f"the loss nemesis does not do {op.f!r}")
+            return FaultResult(await self.teardown(cluster))
+        raise unknown(self.name, op)
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         was = self._in_force
-        await run_in_nodes(cluster, flush(LOSS_CHAIN), "heal packet loss")
+        await run_in_networks(cluster, flush(LOSS_CHAIN), "heal packet loss")
         self._in_force = None
         return {"probability": was}
 
@@ -85,8 +99,8 @@ LOG = "/tmp/splitbrain-delayer.log"
 STOP_DELAYER = f"(kill $(cat {PIDFILE}) 2>/dev/null; rm -f {PIDFILE}; true)"
 
 
-async def probe(cluster: Cluster, script: str) -> bool:
-    code, _ = await asyncio.to_thread(cluster.exec, cluster.nodes[0].name, ["sh", "-c", script])
+async def probe(network: Network, node: str, script: str) -> bool:
+    code, _ = await asyncio.to_thread(network.net_exec, node, ["sh", "-c", script])
     return code == 0
 
 
@@ -96,9 +110,9 @@ class Delay:
     `delay_ms` ± `jitter_ms` (normal), which also reorders them.
 
     With netem (`tc qdisc ... netem delay`) where the kernel has it, on each node's
-    interface. Otherwise with the NFQUEUE delayer (nemesis/delayer.py) in each node:
-    iptables queues the packets from peers to it, and it accepts each one late. Refused
-    before the run when the nodes have neither.
+    interface. Otherwise with the NFQUEUE delayer (nemesis/delayer.py) in each node's
+    network namespace: iptables queues the packets from peers to it, and it accepts
+    each one late. Refused before the run when there is neither.
     """
 
     delay_ms: float = 100.0
@@ -107,42 +121,45 @@ class Delay:
     name: str = "delay"
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"delay", "heal-delay"})
-    mode: str | None = None  # "netem" or "nfqueue", found by prepare
+    mode: str | None = None  # "netem" or "nfqueue", found by setup
     _in_force: dict[str, float] | None = None
 
-    async def prepare(self, cluster: Cluster) -> None:
-        try:
-            netem = await probe(cluster, "tc qdisc add dev lo root netem delay 1ms && "
-                                         "tc qdisc del dev lo root")  # fmt: skip
-            nfqueue = await probe(cluster, f"{cluster.nodes[0].python} -c 'import netfilterqueue'")
-        except NotImplementedError as e:
-            raise FaultRefused(f"delay: {e}") from None
+    async def setup(self, cluster: Members) -> None:
+        require(cluster, [Network], "delay")
+        assert isinstance(cluster, Network)
+        first = cluster.nodes[0].name
+        delayer = shlex.join(cluster.delayer())
+        netem = await probe(cluster, first, "tc qdisc add dev lo root netem delay 1ms && "
+                                            "tc qdisc del dev lo root")  # fmt: skip
+        nfqueue = await probe(cluster, first, f"{delayer} --help >/dev/null")
         if netem:
             self.mode = "netem"
         elif nfqueue:
             self.mode = "nfqueue"
-            await run_in_nodes(cluster, chain_rules(DELAY_CHAIN, []), "set up delays")
+            await run_in_networks(cluster, chain_rules(DELAY_CHAIN, []), "set up delays")
         else:
             raise FaultRefused(
                 "delay needs the kernel's netem queueing discipline (sch_netem: `tc qdisc add "
                 "... netem` says 'Specified qdisc kind is unknown') or NFQUEUE with the "
-                "netfilterqueue module in the node image; the nodes have neither"
+                "delayer beside the nodes; there is neither"
             )
 
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation("delay", {"ms": self.delay_ms, "jitter_ms": self.jitter_ms})
+    def draw(self, rng: random.Random) -> FaultOp:
+        return FaultOp("delay", {"ms": self.delay_ms, "jitter_ms": self.jitter_ms})
 
-    def recover(self) -> Invocation:
-        return Invocation("heal-delay")
+    def recovery(self) -> FaultOp:
+        return FaultOp("heal-delay")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "delay":
             ms, jitter = float(op.value["ms"]), float(op.value["jitter_ms"])
             if self.mode == "netem":
                 script = f"tc qdisc replace dev eth0 root netem delay {ms}ms {jitter}ms"
-                down = await run_in_nodes(cluster, script, "delay packets")
+                down = await run_in_networks(cluster, script, "delay packets")
             else:
+                assert isinstance(cluster, Network)
                 seed = self.rng.randrange(2**31)
+                program = shlex.join(cluster.delayer())
 
                 def start(spec: NodeSpec) -> str:
                     rules = chain_rules(DELAY_CHAIN, [
@@ -151,7 +168,7 @@ class Delay:
                         if peer.name != spec.name
                     ])  # fmt: skip
                     delayer = (
-                        f"nohup {spec.python} -m nemesis.delayer --queue {QUEUE} "
+                        f"nohup {program} --queue {QUEUE} "
                         f"--delay-ms {ms} --jitter-ms {jitter} --seed {seed} "
                         f"> {LOG} 2>&1 & echo $! > {PIDFILE}"
                     )
@@ -162,20 +179,21 @@ class Delay:
                     )
                     return f"{STOP_DELAYER}; {delayer}; {bound} && {rules}"
 
-                down = await run_in_nodes(cluster, start, "delay packets")
+                down = await run_in_networks(cluster, start, "delay packets")
             self._in_force = {"ms": ms, "jitter_ms": jitter}
-            return Completion("info", {**op.value, "mode": self.mode, "down": down})
+            return FaultResult({**op.value, "mode": self.mode, "down": down})
         if op.f == "heal-delay":
-            return Completion("info", await self.heal(cluster))
-        return Completion("fail", error=f"the delay nemesis does not do {op.f!r}")
+            return FaultResult(await self.teardown(cluster))
+        raise unknown(self.name, op)
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         was = self._in_force
         if self.mode == "netem":
-            await run_in_nodes(cluster, "tc qdisc del dev eth0 root 2>/dev/null || true", "heal")
+            await run_in_networks(cluster, "tc qdisc del dev eth0 root 2>/dev/null || true",
+                                  "heal")  # fmt: skip
         elif self.mode == "nfqueue":
             script = f"{flush(DELAY_CHAIN)}; {STOP_DELAYER}"
-            await run_in_nodes(cluster, script, "heal delays")
+            await run_in_networks(cluster, script, "heal delays")
         self._in_force = None
         return was
 

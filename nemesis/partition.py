@@ -1,4 +1,5 @@
-"""Network partitions: who cannot hear whom, enforced with iptables inside the nodes.
+"""Network partitions: who cannot hear whom, enforced with iptables in each node's
+network namespace (in Docker from the node's helper container: nothing in the image).
 
 A *grudge* maps each node to the nodes whose packets it drops. Partitions are grudges:
 
@@ -13,8 +14,9 @@ A *grudge* maps each node to the nodes whose packets it drops. Partitions are gr
 
 Each node drops by source address in a chain of its own (`splitbrain-partition`, jumped
 to from INPUT), so healing flushes exactly these rules and never the host's: the rules
-live in the node's own network namespace, and only peers' addresses are dropped (the
-host, where the clients are, is always heard). With 5 nodes no two nodes of a
+live in the node's own network namespace, which outlives a restart of the node (a node
+killed while partitioned comes back partitioned), and only peers' addresses are dropped
+(the host, where the clients are, is always heard). With 5 nodes no two nodes of a
 majorities ring see the same majority; 3 nodes cannot be split so. A one-way drop cuts
 TCP in both directions, since a connection needs packets both ways; only datagrams stay one-way.
 """
@@ -26,10 +28,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.generator import Context
-from harness.ops import Completion, Invocation
-from harness.system import Cluster, NodeSpec
-from nemesis.core import chain_rules, flush, run_in_nodes
+from cluster.capabilities import Members, Network
+from cluster.node import NodeSpec
+from nemesis.core import (
+    FaultOp,
+    FaultResult,
+    chain_rules,
+    flush,
+    require,
+    run_in_networks,
+    unknown,
+)
 
 Grudge = dict[str, frozenset[str]]
 CHAIN = "splitbrain-partition"
@@ -109,17 +118,18 @@ class Partition:
             if kind not in KINDS:
                 raise ValueError(f"partition: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
 
-    async def prepare(self, cluster: Cluster) -> None:
+    async def setup(self, cluster: Members) -> None:
         """The chain in every node; refused where nodes have no network of their own."""
-        await run_in_nodes(cluster, chain_rules(CHAIN, []), "set up partitions")
+        require(cluster, [Network], "partition")
+        await run_in_networks(cluster, chain_rules(CHAIN, []), "set up partitions")
 
-    def fault(self, ctx: Context) -> Invocation:
-        return Invocation("partition", ctx.rng.choice(list(self.kinds)))
+    def draw(self, rng: random.Random) -> FaultOp:
+        return FaultOp("partition", rng.choice(list(self.kinds)))
 
-    def recover(self) -> Invocation:
-        return Invocation("heal-partition")
+    def recovery(self) -> FaultOp:
+        return FaultOp("heal-partition")
 
-    async def invoke(self, cluster: Cluster, op: Invocation) -> Completion:
+    async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "partition":
             names = [n.name for n in cluster.nodes]
             leader = await cluster.system.leader(cluster.nodes)
@@ -128,13 +138,13 @@ class Partition:
             shown = {n: sorted(g) for n, g in sorted(grudge.items()) if g}
             value = {"kind": op.value, "grudge": shown, "leader": leader}
             if down:
-                value["down"] = down  # no rules there: they would be lost when it restarts
-            return Completion("info", value)
+                value["down"] = down  # its network namespace is gone: no rules there
+            return FaultResult(value)
         if op.f == "heal-partition":
-            return Completion("info", await self.heal(cluster))
-        return Completion("fail", error=f"the partition nemesis does not do {op.f!r}")
+            return FaultResult(await self.teardown(cluster))
+        raise unknown(self.name, op)
 
-    async def _apply(self, cluster: Cluster, grudge: Grudge) -> list[str]:
+    async def _apply(self, cluster: Members, grudge: Grudge) -> list[str]:
         address = {n.name: n.host for n in cluster.nodes}
 
         def rules(spec: NodeSpec) -> str | None:
@@ -143,13 +153,13 @@ class Partition:
                 return None
             return chain_rules(CHAIN, [f"-s {address[peer]} -j DROP" for peer in drops])
 
-        down = await run_in_nodes(cluster, rules, "partition")
+        down = await run_in_networks(cluster, rules, "partition")
         self._grudge = {n: g for n, g in grudge.items() if g}
         return down
 
-    async def heal(self, cluster: Cluster) -> Any:
+    async def teardown(self, cluster: Members) -> Any:
         healed = sorted(self._grudge)
-        await run_in_nodes(cluster, flush(CHAIN), "heal the network")
+        await run_in_networks(cluster, flush(CHAIN), "heal the network")
         self._grudge = {}
         return healed
 

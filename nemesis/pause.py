@@ -1,4 +1,7 @@
-"""Pauses: SIGSTOP the server of some nodes; SIGCONT to recover.
+"""Pauses: stop every process of some nodes where it is; let them go on to recover.
+
+In Docker through its cgroup freezer (`docker pause`), which needs nothing in the image
+(docs/nemesis.md says why not SIGSTOP); local members get SIGSTOP and SIGCONT.
 
 A paused node keeps its connections open and its port bound, but answers nothing:
 peers and clients wait for it instead of being refused (unlike a crash). It is not a
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.system import Cluster
+from cluster.capabilities import Members, Pausing
 from nemesis.nodes import NodeFault
 
 
@@ -18,13 +21,16 @@ class Pause(NodeFault):
     """`pause` (value: a target) and `resume` (every paused node)."""
 
     name = "pause"
+    needs = (Pausing,)
     heal_rank = 1
     start_f = "pause"
     stop_f = "resume"
     state = "paused"
 
-    def hit(self, cluster: Cluster, name: str) -> None:
+    def hit(self, cluster: Members, name: str) -> None:
+        assert isinstance(cluster, Pausing)
         cluster.pause(name)
 
-    def undo(self, cluster: Cluster, name: str) -> None:
+    def undo(self, cluster: Members, name: str) -> None:
+        assert isinstance(cluster, Pausing)
         cluster.resume(name)

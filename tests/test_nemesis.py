@@ -11,11 +11,11 @@ import pytest
 
 from harness.generator import Context, Worker
 from harness.ops import Invocation
-from harness.spec import SpecError, parse
+from harness.schedule import Steps, random_mix
+from harness.spec import SpecError, StepSpec, parse
 from nemesis import make_nemesis
 from nemesis.core import pick
 from nemesis.partition import bridge, grudge_for, halves, isolate, majorities_ring, one_way
-from nemesis.schedule import Step, random_mix, steps
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 SEEDS = range(20)
@@ -82,8 +82,7 @@ def test_targets(seed: int) -> None:
 
 
 def test_a_list_schedule_runs_its_steps_in_time_order() -> None:
-    nemesis = make_nemesis(["kill"], {}, random.Random(1))
-    gen = steps(nemesis, [Step(3, "kill", "leader"), Step(9, "restart")])
+    gen = Steps([StepSpec(3, "kill", "leader"), StepSpec(9, "restart")])
     ctx = Context(random.Random(1), [Worker("nemesis", "nemesis")])
     worker = ctx.workers[0]
     seen = []
@@ -98,17 +97,20 @@ def test_a_list_schedule_runs_its_steps_in_time_order() -> None:
 
 
 def test_a_list_schedule_out_of_time_order_is_refused_not_sorted() -> None:
-    nemesis = make_nemesis(["kill"], {}, random.Random(1))
-    with pytest.raises(ValueError, match=r"step 2 at 2 s comes before step 1 at 4 s"):
-        steps(nemesis, [Step(1, "kill", "leader"), Step(4, "restart"), Step(2, "kill")])
-    same_time = [Step(1, "kill", "leader"), Step(1, "restart")]
-    assert steps(nemesis, same_time).plan == same_time  # type: ignore[attr-defined]
+    steps = [{"at": 1, "f": "kill", "value": "leader"}, {"at": 4, "f": "restart"},
+             {"at": 2, "f": "kill"}]  # fmt: skip
+    with pytest.raises(SpecError, match=r"steps\[2\]\.at: 2 s comes before the step above it"):
+        parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": steps}}})
+    same_time = [{"at": 1, "f": "kill", "value": "leader"}, {"at": 1, "f": "restart"}]
+    spec = parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list",
+                                                               "steps": same_time}}})
+    assert [s.f for s in spec.nemesis.schedule.steps] == ["kill", "restart"]
 
 
 def test_a_list_step_the_nemesis_cannot_do_is_refused() -> None:
-    nemesis = make_nemesis(["kill"], {}, random.Random(1))
-    with pytest.raises(ValueError, match="does not do 'partition'"):
-        steps(nemesis, [Step(1, "partition", "halves")])
+    steps = [{"at": 1, "f": "partition", "value": "halves"}]
+    with pytest.raises(SpecError, match=r"steps\[0\]\.f: expected one of kill, restart"):
+        parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": steps}}})
 
 
 def test_a_random_schedule_repeats_with_its_seed() -> None:

@@ -1,7 +1,10 @@
 """Each fault has the effect it promises on a real cluster, and healing undoes it.
 
-One 3-node cluster of our store in Docker for the module; each test hurts it through the
-nemesis (the same objects a run uses), looks at what clients and the system's API see,
+One 3-node etcd cluster in Docker for the module, from an image with etcd and nothing
+else (no Python, no iptables, no shell tools of ours): every fault comes from outside
+the image, and each is measured from outside too: TCP connects between the nodes'
+network namespaces (from their helpers), the container's state in Docker, what a client
+sees. Each test hurts the cluster through the nemesis (the same objects a run uses),
 heals, and checks that nothing is left: no rules, no stopped process.
 """
 
@@ -21,6 +24,7 @@ from harness.labels import owner_here
 from harness.ops import Invocation
 from harness.runner import wait_ready
 from harness.system import make_system
+from nemesis.core import FaultOp
 from nemesis.kill import Kill
 from nemesis.partition import CHAIN, Partition
 from nemesis.pause import Pause
@@ -30,19 +34,36 @@ SEED = 20261130
 ELECTION_S = 20.0
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
+def make_cluster(system_name: str, size: int, **env: str) -> Any:
     from harness.docker import DockerCluster
-    from harness.image import ensure_image
+    from harness.image import ensure_helper, ensure_node_image
 
     client = docker_client()
-    image = ensure_image(client=client)
-    system = make_system("store", {"client_timeout": 2.0})
-    made = DockerCluster(system, 3, f"faults{random.Random().randrange(10**6)}", image.tag,
-                         owner_here(), client=client)  # fmt: skip
+    system = make_system(system_name, {"client_timeout": 2.0})
+    image = ensure_node_image(system.image, client)
+    helper = ensure_helper(client)
+    return DockerCluster(system, size, f"faults{random.Random().randrange(10**6)}", image.tag,
+                         owner_here(), client=client, env=env or None,
+                         helper_image=helper.tag)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    made = make_cluster("etcd", 3)
     try:
         made.up()
-        asyncio.run(wait_ready(system, made, 60))
+        asyncio.run(wait_ready(made.system, made, 60))
+        yield made
+    finally:
+        made.down()
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[Any]:
+    made = make_cluster("store", 3)
+    try:
+        made.up()
+        asyncio.run(wait_ready(made.system, made, 60))
         yield made
     finally:
         made.down()
@@ -50,6 +71,10 @@ def cluster() -> Iterator[Any]:
 
 def leader(cluster: Any) -> str:
     return asyncio.run(wait_ready(cluster.system, cluster, ELECTION_S))
+
+
+def invoke(nemesis: Any, cluster: Any, f: str, value: Any = None) -> Any:
+    return asyncio.run(nemesis.invoke(cluster, FaultOp(f, value)))
 
 
 def write(cluster: Any, name: str, key: str, value: int, timeout: float = 2.0) -> Any:
@@ -76,19 +101,58 @@ def until(condition: Any, timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-def rules(cluster: Any, name: str) -> str:
-    code, output = cluster.exec(name, ["iptables", "-w", "-S", CHAIN])
+def rules(cluster: Any, name: str, chain: str = CHAIN) -> str:
+    code, output = cluster.net_exec(name, ["iptables", "-w", "-S", chain])
     return output if code == 0 else ""
+
+
+PROBE = """
+import socket, statistics, sys, time
+host, port, count, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+times = []
+for _ in range(count):
+    started = time.monotonic()
+    try:
+        socket.create_connection((host, port), timeout=limit).close()
+    except OSError:
+        pass  # given up after the limit: counted as the limit
+    times.append((time.monotonic() - started) * 1000)
+print(statistics.median(times), max(times))
+"""
+
+
+def connect_ms(
+    cluster: Any, source: str, target: str, count: int = 20, limit: float = 5.0
+) -> tuple[float, float]:
+    """Median and max time (ms) of TCP connects from one node's network namespace (its
+    helper: the node's image has no Python) to another's peer port."""
+    peer = next(n for n in cluster.nodes if n.name == target)
+    code, output = cluster.net_exec(source, [
+        "python3", "-c", PROBE, peer.host, str(peer.peer_port), str(count), str(limit)
+    ])  # fmt: skip
+    assert code == 0, output
+    median, worst = (float(x) for x in output.split())
+    return median, worst
+
+
+def test_the_etcd_image_holds_etcd_and_nothing_of_ours(cluster: Any) -> None:
+    for program in ("python3", "iptables", "tc"):
+        code, _ = cluster.exec("n1", ["sh", "-c", f"command -v {program}"])
+        assert code != 0, f"the etcd image has {program}"
+    assert cluster.exec("n1", ["etcd", "--version"])[0] == 0
 
 
 def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(cluster: Any) -> None:
     nemesis = Partition(kinds=["isolate-leader"], rng=random.Random(SEED))
-    asyncio.run(nemesis.prepare(cluster))
+    asyncio.run(nemesis.setup(cluster))
     old = leader(cluster)
-    done = asyncio.run(nemesis.invoke(cluster, Invocation("partition", "isolate-leader")))
+    other = next(n.name for n in cluster.nodes if n.name != old)
+    before, _ = connect_ms(cluster, old, other, count=3)
+    done = invoke(nemesis, cluster, "partition", "isolate-leader")
     try:
         assert done.value["grudge"][old] == sorted(n.name for n in cluster.nodes if n.name != old)
         assert "-j DROP" in rules(cluster, old)
+        during, _ = connect_ms(cluster, old, other, count=3, limit=1.0)
         answer = write(cluster, old, "isolated", 1)
         assert answer.type == "info", f"a write on the isolated old leader: {answer}"
         majority = [n for n in cluster.nodes if n.name != old]
@@ -97,7 +161,11 @@ def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(clust
         assert new != old
         assert write(cluster, new, "majority", 2).type == "ok"
     finally:
-        healed = asyncio.run(nemesis.heal(cluster))
+        healed = asyncio.run(nemesis.teardown(cluster))
+    after, _ = connect_ms(cluster, old, other, count=3)
+    print(f"connect {old}->{other}: {before:.2f} ms, partitioned {during:.0f} ms (gave up), "
+          f"healed {after:.2f} ms")  # fmt: skip
+    assert during >= 1000 > max(before, after) * 10, (before, during, after)
     assert old in healed
     assert all("-j DROP" not in rules(cluster, n.name) for n in cluster.nodes)
     leader(cluster)
@@ -107,38 +175,92 @@ def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(clust
     print(f"writes through {old} work again {time.monotonic() - healed_at:.1f} s after the heal")
 
 
+def test_a_node_killed_while_partitioned_comes_back_partitioned(cluster: Any) -> None:
+    partition = Partition(kinds=["isolate"], rng=random.Random(SEED))
+    kill = Kill(rng=random.Random(SEED))  # a node named as the target: n1
+    asyncio.run(partition.setup(cluster))
+    asyncio.run(kill.setup(cluster))
+    leader(cluster)
+    asyncio.run(partition._apply(cluster, {"n1": frozenset({"n2", "n3"}),
+                                           "n2": frozenset({"n1"}), "n3": frozenset({"n1"})}))
+    try:
+        assert invoke(kill, cluster, "kill", "n1").value["nodes"] == ["n1"]
+        assert not cluster.running("n1")
+        invoke(kill, cluster, "restart")
+        assert cluster.running("n1")
+        assert "-j DROP" in rules(cluster, "n1"), "n1 came back without its rules"
+        _, worst = connect_ms(cluster, "n1", "n2", count=3, limit=1.0)
+        assert worst >= 1000, f"n1 reached n2 after its restart ({worst:.0f} ms)"
+        assert write(cluster, "n1", "killed-partitioned", 1).type == "info"
+    finally:
+        asyncio.run(partition.teardown(cluster))
+    _, worst = connect_ms(cluster, "n1", "n2", count=3)
+    assert worst < 100, f"healed, a connect n1->n2 took {worst:.0f} ms"
+    until(lambda: write(cluster, "n1", "healed-after-kill", 2, timeout=5).type == "ok", 60,
+          "a write through n1 after the heal")  # fmt: skip
+
+
 def test_pausing_the_leader_moves_leadership_and_resuming_brings_it_back(cluster: Any) -> None:
     nemesis = Pause(targets=["leader"], rng=random.Random(SEED))
+    asyncio.run(nemesis.setup(cluster))
     old = leader(cluster)
-    done = asyncio.run(nemesis.invoke(cluster, Invocation("pause", "leader")))
+    done = invoke(nemesis, cluster, "pause", "leader")
     try:
         assert done.value["nodes"] == [old]
+        container = cluster._container(old)
+        container.reload()
+        assert container.attrs["State"]["Paused"] is True
         others = [n for n in cluster.nodes if n.name != old]
         new = until(lambda: asyncio.run(cluster.system.leader(others)), ELECTION_S,
                     "a new leader while the old one is paused")  # fmt: skip
         assert new != old
         assert write(cluster, old, "paused", 1, timeout=1).type == "info"
     finally:
-        asyncio.run(nemesis.heal(cluster))
+        asyncio.run(nemesis.teardown(cluster))
+    container.reload()
+    assert container.attrs["State"]["Paused"] is False
     leader(cluster)
-    _, states = cluster.exec(old, ["sh", "-c", "ps -o stat= --ppid 1"])
-    assert "T" not in states, f"the server of {old} is still stopped: {states}"
+    until(lambda: write(cluster, old, "resumed", 2, timeout=5).type == "ok", 60,
+          f"a write through {old} after it resumed")  # fmt: skip
 
 
-def test_killing_all_nodes_loses_no_acknowledged_write(cluster: Any) -> None:
+def test_killing_a_node_ends_its_process_and_restart_brings_it_back(cluster: Any) -> None:
+    nemesis = Kill(targets=["random"], rng=random.Random(SEED))
+    asyncio.run(nemesis.setup(cluster))
+    leader(cluster)
+    done = invoke(nemesis, cluster, "kill", "random")
+    [victim] = done.value["nodes"]
+    other = next(n.name for n in cluster.nodes if n.name != victim)
+    try:
+        container = cluster._container(victim)
+        container.reload()
+        assert container.status == "exited", container.status
+        # its network namespace lives on in the helper, with nobody listening: refused at once
+        median, _ = connect_ms(cluster, other, victim, count=3, limit=1.0)
+        assert median < 100, f"a connect to the killed {victim} took {median:.0f} ms"
+        assert write(cluster, victim, "dead", 1, timeout=1).type in ("fail", "info")
+    finally:
+        asyncio.run(nemesis.teardown(cluster))
+    assert cluster.running(victim)
+    leader(cluster)
+    until(lambda: write(cluster, victim, "restarted", 2, timeout=5).type == "ok", 60,
+          f"a write through {victim} after its restart")  # fmt: skip
+
+
+def test_killing_all_nodes_loses_no_acknowledged_write(store: Any) -> None:
     nemesis = Kill(targets=["all"], rng=random.Random(SEED))
-    leader(cluster)
-    acked = {f"k{i}": i for i in range(20) if write(cluster, "n1", f"k{i}", i).type == "ok"}
+    leader(store)
+    acked = {f"k{i}": i for i in range(20) if write(store, "n1", f"k{i}", i).type == "ok"}
     assert len(acked) == 20
-    done = asyncio.run(nemesis.invoke(cluster, Invocation("kill", "all")))
+    done = invoke(nemesis, store, "kill", "all")
     assert sorted(done.value["nodes"]) == ["n1", "n2", "n3"]
-    assert not any(cluster.running(n.name) for n in cluster.nodes)
-    asyncio.run(nemesis.heal(cluster))
-    leader(cluster)
+    assert not any(store.running(n.name) for n in store.nodes)
+    asyncio.run(nemesis.teardown(store))
+    leader(store)
 
     async def read_all() -> dict[str, Any]:
         client = EtcdV2Client(timeout=5)
-        node = cluster.nodes[1]
+        node = store.nodes[1]
         await client.open(Node(node.name, node.host, node.client_port))
         try:
             return {k: (await client.invoke(Invocation("read", key=k))).value for k in acked}
@@ -179,43 +301,17 @@ def test_our_store_is_linearizable_under_every_fault_family(nodes: int, tmp_path
     assert final == [], summary
 
 
-PROBE = """
-import socket, statistics, sys, time
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-times = []
-for _ in range(count):
-    started = time.monotonic()
-    try:
-        socket.create_connection((host, port), timeout=5).close()
-    except OSError:
-        pass  # given up after 5 s: counted as 5 s
-    times.append((time.monotonic() - started) * 1000)
-print(statistics.median(times), max(times))
-"""
-
-
-def connect_ms(cluster: Any, source: str, target: str, count: int = 20) -> tuple[float, float]:
-    """Median and max time (ms) of TCP connects from one node to another's peer port."""
-    peer = next(n for n in cluster.nodes if n.name == target)
-    code, output = cluster.exec(
-        source, ["python3", "-c", PROBE, peer.host, str(peer.peer_port), str(count)]
-    )
-    assert code == 0, output
-    median, worst = (float(x) for x in output.split())
-    return median, worst
-
-
 def test_delay_slows_round_trips_between_nodes_and_healing_restores_them(cluster: Any) -> None:
     from nemesis.packets import Delay
 
     nemesis = Delay(delay_ms=50, jitter_ms=5, rng=random.Random(SEED))
-    asyncio.run(nemesis.prepare(cluster))
+    asyncio.run(nemesis.setup(cluster))
     before, _ = connect_ms(cluster, "n1", "n2")
-    done = asyncio.run(nemesis.invoke(cluster, Invocation("delay", {"ms": 50, "jitter_ms": 5})))
+    done = invoke(nemesis, cluster, "delay", {"ms": 50, "jitter_ms": 5})
     try:
         during, _ = connect_ms(cluster, "n1", "n2")
     finally:
-        asyncio.run(nemesis.heal(cluster))
+        asyncio.run(nemesis.teardown(cluster))
     after, _ = connect_ms(cluster, "n1", "n2")
     print(f"connect n1->n2: {before:.2f} ms, {during:.2f} ms delayed ({done.value}), {after:.2f}")
     assert before < 20 and after < 20, (before, after)
@@ -226,16 +322,18 @@ def test_loss_drops_packets_between_nodes_and_healing_restores_them(cluster: Any
     from nemesis.packets import Loss
 
     nemesis = Loss(probabilities=[0.3], rng=random.Random(SEED))
-    asyncio.run(nemesis.prepare(cluster))
+    asyncio.run(nemesis.setup(cluster))
     _, before = connect_ms(cluster, "n1", "n3")
-    asyncio.run(nemesis.invoke(cluster, Invocation("loss", 0.3)))
+    invoke(nemesis, cluster, "loss", 0.3)
     try:
         # A lost SYN or SYN-ACK is sent again after a second: with 30 % of the packets
         # dropped both ways, a connect has no loss with p = 0.49, all 20 with p < 1e-6.
         _, during = connect_ms(cluster, "n1", "n3", count=20)
     finally:
-        asyncio.run(nemesis.heal(cluster))
+        asyncio.run(nemesis.teardown(cluster))
     _, after = connect_ms(cluster, "n1", "n3")
+    print(f"connect n1->n3, slowest of 20: {before:.1f} ms, at 30 % loss {during:.0f} ms, "
+          f"healed {after:.1f} ms")  # fmt: skip
     assert before < 500 and after < 500, (before, after)
     assert during >= 900, f"20 connects at 30 % loss, the slowest took {during:.0f} ms"
 
@@ -244,16 +342,10 @@ def test_clock_bump_moves_a_nodes_wall_clock_and_reset_brings_it_back() -> None:
     """The store's HTTP Date header is its wall clock (time.time(), through libc)."""
     import email.utils
 
-    from harness.docker import DockerCluster
-    from harness.image import ensure_image
     from nemesis import clock
     from nemesis.clock import Clock
 
-    client = docker_client()
-    image = ensure_image(client=client)
-    system = make_system("store")
-    made = DockerCluster(system, 1, f"clock{random.Random().randrange(10**6)}", image.tag,
-                         owner_here(), client=client, env=clock.environment())  # fmt: skip
+    made = make_cluster("store", 1, **clock.environment())
 
     def skew_s() -> float:
         code, output = made.exec("n1", ["python3", "-c", (
@@ -265,14 +357,14 @@ def test_clock_bump_moves_a_nodes_wall_clock_and_reset_brings_it_back() -> None:
 
     try:
         made.up()
-        asyncio.run(wait_ready(system, made, 60))
+        asyncio.run(wait_ready(made.system, made, 60))
         nemesis = Clock(rng=random.Random(SEED))
-        asyncio.run(nemesis.prepare(made))
+        asyncio.run(nemesis.setup(made))
         assert abs(skew_s()) < 3
         bump = {"kind": "bump", "ms": 3_600_000, "target": "all"}
-        asyncio.run(nemesis.invoke(made, Invocation("clock", bump)))
+        invoke(nemesis, made, "clock", bump)
         until(lambda: skew_s() > 3590, 10, "the node's clock an hour ahead")
-        asyncio.run(nemesis.heal(made))
+        asyncio.run(nemesis.teardown(made))
         until(lambda: abs(skew_s()) < 3, 10, "the node's clock back")
     finally:
         made.down()
@@ -286,4 +378,15 @@ def test_clock_faults_are_refused_for_etcd() -> None:
 
     etcd = SimpleNamespace(system=make_system("etcd"), nodes=[])
     with pytest.raises(FaultRefused, match="reads the clock without libc"):
-        asyncio.run(Clock().prepare(etcd))  # type: ignore[arg-type]
+        asyncio.run(Clock().setup(etcd))  # type: ignore[arg-type]
+
+
+def test_network_faults_are_refused_on_local_processes(tmp_path: Any) -> None:
+    from harness.local import LocalCluster
+    from nemesis.core import FaultRefused
+    from nemesis.packets import Delay, Loss
+
+    local = LocalCluster(3, make_system("store"), tmp_path)  # not started: nothing to hurt
+    for nemesis in (Partition(), Loss(), Delay()):
+        with pytest.raises(FaultRefused, match=r"LocalCluster backend cannot do: Network"):
+            asyncio.run(nemesis.setup(local))

@@ -70,6 +70,12 @@ class NodeImage:
     def checkout() -> NodeImage:
         return NodeImage("checkout")
 
+    @staticmethod
+    def named(text: str) -> NodeImage:
+        """As a spec's `system_options` name one: a directory with a Dockerfile, or else an
+        image in the local Docker."""
+        return NodeImage.dockerfile(text) if Path(text).is_dir() else NodeImage.local(text)
+
     def describe(self) -> str:
         if self.kind == "debian":
             return f"debian({', '.join(self.packages)})"

@@ -123,6 +123,7 @@ def test_etcd_with_quorum_reads_is_linearizable_under_partitions(
     results = results_of(outcome.directory)
     assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
     assert results["system"]["version"].startswith("3.4")
+    assert results["image"]["tag"].startswith("splitbrain/debian-etcd-server:")  # etcd only
     assert results["stats"]["ops"]["read"]["ok"] > 100
     assert any(f["f"] == "partition" for f in results["stats"]["faults"])
     assert_nothing_left(docker, outcome.results.run_id)
@@ -140,6 +141,8 @@ def test_etcd_default_reads_are_found_stale(docker: Any, tmp_path: Path) -> None
     reads = [b for b in briefs if b.op.operation is not None and b.op.operation.f == "read"]
     assert reads, f"seed {SEED}: no stale read named: {[b.explanation for b in briefs]}"
     assert all("read" in b.explanation for b in reads), [b.explanation for b in reads]
+    assert results["image"]["tag"].startswith("splitbrain/debian-etcd-server:")  # etcd only
+    assert_nothing_left(docker, outcome.results.run_id)
 
 
 def test_a_system_that_serves_stale_reads_is_caught(tmp_path: Path) -> None:

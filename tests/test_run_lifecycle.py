@@ -391,6 +391,9 @@ def test_a_signal_at_each_phase_ends_honestly_and_leaves_nothing(
     cli.append(run)
     run_dir = tmp_path / "r" / "latest"
     run.wait_for(lambda: PHASES[phase](run, run_dir), phase)
+    if phase == "partition in force":  # each node has its helper, which must go too
+        made = left_by(docker, pid=run.process.pid)
+        assert len([name for name in made if name.endswith("-net")]) == 3, made
     run.process.send_signal(signal.SIGINT)
     code = run.finish()
     run_dir = run_dir.resolve()
@@ -500,9 +503,9 @@ def test_an_image_build_prunes_only_this_checkouts_unused_images(docker: Any) ->
 
     from harness.image import (
         NODE_REPOSITORY,
-        base_hash,
+        STORE_PACKAGES,
         checkout,
-        debian_mirrors,
+        debian_tag,
         prune_node_images,
     )
     from harness.labels import CHECKOUT
@@ -510,7 +513,7 @@ def test_an_image_build_prunes_only_this_checkouts_unused_images(docker: Any) ->
     keep = node_image(docker)
     suffix = f"{os.getpid()}"
 
-    base = f"splitbrain/base:{base_hash(debian_mirrors())}"  # labels are inherited: not keep
+    base = debian_tag(STORE_PACKAGES, "minbase")  # labels are inherited: not keep
 
     def build(name: str, label: str | None) -> str:
         lines = f"FROM {base}\n" + (f'LABEL {CHECKOUT}="{label}"\n' if label else "")

@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Debian packages: etcd 3.4 (the conformance tests and the benchmark run it beside the
-# store), mmdebstrap (builds the node image's root file system offline), gcc and
-# libnetfilter-queue-dev (build the wheel of NetfilterQueue for the node image), and
+# store), mmdebstrap (builds the images' root file systems offline), gcc and
+# libnetfilter-queue-dev (build the wheel of NetfilterQueue for the helper image), and
 # chromium with chromium-driver (the report tests and benchmark open report.html in a
 # real headless browser through Selenium; no browser can be downloaded here).
 DEBS := etcd-server etcd-client mmdebstrap gcc libnetfilter-queue-dev chromium chromium-driver

@@ -190,11 +190,14 @@ def test_a_node_killed_while_partitioned_comes_back_partitioned(cluster: Any) ->
         assert cluster.running("n1")
         assert "-j DROP" in rules(cluster, "n1"), "n1 came back without its rules"
         _, worst = connect_ms(cluster, "n1", "n2", count=3, limit=1.0)
+        print(f"n1 killed and restarted while partitioned: connect n1->n2 {worst:.0f} ms "
+              "(gave up)")  # fmt: skip
         assert worst >= 1000, f"n1 reached n2 after its restart ({worst:.0f} ms)"
         assert write(cluster, "n1", "killed-partitioned", 1).type == "info"
     finally:
         asyncio.run(partition.teardown(cluster))
     _, worst = connect_ms(cluster, "n1", "n2", count=3)
+    print(f"healed: connect n1->n2 {worst:.2f} ms")
     assert worst < 100, f"healed, a connect n1->n2 took {worst:.0f} ms"
     until(lambda: write(cluster, "n1", "healed-after-kill", 2, timeout=5).type == "ok", 60,
           "a write through n1 after the heal")  # fmt: skip
@@ -215,6 +218,7 @@ def test_pausing_the_leader_moves_leadership_and_resuming_brings_it_back(cluster
                     "a new leader while the old one is paused")  # fmt: skip
         assert new != old
         assert write(cluster, old, "paused", 1, timeout=1).type == "info"
+        print(f"{old} paused: State.Paused true, {new} elected, a write through {old} timed out")
     finally:
         asyncio.run(nemesis.teardown(cluster))
     container.reload()
@@ -237,6 +241,8 @@ def test_killing_a_node_ends_its_process_and_restart_brings_it_back(cluster: Any
         assert container.status == "exited", container.status
         # its network namespace lives on in the helper, with nobody listening: refused at once
         median, _ = connect_ms(cluster, other, victim, count=3, limit=1.0)
+        print(f"{victim} killed: container {container.status}, a connect to it refused in "
+              f"{median:.2f} ms")  # fmt: skip
         assert median < 100, f"a connect to the killed {victim} took {median:.0f} ms"
         assert write(cluster, victim, "dead", 1, timeout=1).type in ("fail", "info")
     finally:

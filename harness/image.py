@@ -8,11 +8,12 @@ what went into it, so an unchanged input is never built twice:
   dependencies) and `docker import`ed; no Python, no shell tools beyond Debian's
   essential set. etcd's nodes run `debian(etcd-server)`, the Redis example's
   `debian(redis-server)`. The hash covers the suite, the packages and the mirror.
-- `splitbrain/node:<hash>`: our store's image, built from this checkout: a Debian image
-  with Python (and libfaketime, for clock faults) plus this project and its
-  dependencies, installed offline into `/opt/splitbrain` from wheels built on the host
-  (`pip wheel`, pinned to the versions installed in this venv). Its hash covers the
-  base, the store's sources, pyproject.toml and the pinned versions.
+- `splitbrain/node:<hash>`: our store's image, built from this checkout: the Debian
+  image it shares with the helper (Python, libfaketime for clock faults, iptables)
+  plus this project and its dependencies, installed offline into `/opt/splitbrain`
+  from wheels built on the host (`pip wheel`, pinned to the versions installed in
+  this venv). Its hash covers the base, the store's sources, pyproject.toml and the
+  pinned versions.
 - `splitbrain/helper:<hash>`: the helper ("sidecar") a Docker cluster runs beside every
   node, in the node's network namespace: iptables and the NFQUEUE delayer
   (nemesis/delayer.py with NetfilterQueue), so that network faults need nothing inside
@@ -49,10 +50,13 @@ from harness.system import NodeImage
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bookworm"
-# The store's base: Python for the store, libfaketime for the clock nemesis.
-STORE_PACKAGES = ("python3", "python3-venv", "libfaketime", "ca-certificates")
-# The helper's base: iptables for partitions and loss, the delayer's Python and library.
-HELPER_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "libnetfilter-queue1")
+# One base for our store's image and the helper's (one mmdebstrap on a fresh machine):
+# Python for the store and the delayer, libfaketime for the clock nemesis, iptables,
+# iproute2 and libnetfilter-queue1 for the helper's network faults.
+PYTHON_PACKAGES = (
+    "python3", "python3-venv", "libfaketime", "ca-certificates",
+    "iptables", "iproute2", "libnetfilter-queue1",
+)  # fmt: skip
 # Python packages only the helper needs, built into wheels on the host (NetfilterQueue
 # has no wheel on PyPI: `make install` brings gcc and libnetfilter-queue-dev to build one).
 HELPER_REQUIREMENTS = ("NetfilterQueue==1.1.0",)
@@ -291,7 +295,7 @@ def ensure_image(
 ) -> Image:
     """Our store's node image for this source tree: from the cache, or built now."""
     client = client or docker.from_env()
-    base = ensure_debian(client, STORE_PACKAGES, progress, force, variant="minbase")
+    base = ensure_debian(client, PYTHON_PACKAGES, progress, force, variant="minbase")
     tag = f"{NODE_REPOSITORY}:{node_hash(base)}"
     found = None if force else _find(client, tag)
     if found:
@@ -313,7 +317,7 @@ def ensure_helper(
     client: docker.DockerClient, progress: Progress = lambda line: None, force: bool = False
 ) -> Image:
     """The helper image every Docker node gets beside it: from the cache, or built now."""
-    base = ensure_debian(client, HELPER_PACKAGES, progress, force, variant="minbase")
+    base = ensure_debian(client, PYTHON_PACKAGES, progress, force, variant="minbase")
     tag = f"{HELPER_REPOSITORY}:{helper_hash(base)}"
     found = None if force else _find(client, tag)
     if found:

@@ -503,7 +503,7 @@ def test_an_image_build_prunes_only_this_checkouts_unused_images(docker: Any) ->
 
     from harness.image import (
         NODE_REPOSITORY,
-        STORE_PACKAGES,
+        PYTHON_PACKAGES,
         checkout,
         debian_tag,
         prune_node_images,
@@ -513,7 +513,7 @@ def test_an_image_build_prunes_only_this_checkouts_unused_images(docker: Any) ->
     keep = node_image(docker)
     suffix = f"{os.getpid()}"
 
-    base = debian_tag(STORE_PACKAGES, "minbase")  # labels are inherited: not keep
+    base = debian_tag(PYTHON_PACKAGES, "minbase")  # labels are inherited: not keep
 
     def build(name: str, label: str | None) -> str:
         lines = f"FROM {base}\n" + (f'LABEL {CHECKOUT}="{label}"\n' if label else "")

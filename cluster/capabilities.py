@@ -105,6 +105,8 @@ class Logs(Protocol):
     def logs(self, name: str) -> bytes: ...
 
 
-def missing(cluster: object, needs: Sequence[type]) -> list[str]:
-    """The capabilities of `needs` the backend lacks, by name."""
-    return [need.__name__ for need in needs if not isinstance(cluster, need)]
+def missing(backend: object, needs: Sequence[type]) -> list[str]:
+    """The capabilities of `needs` a backend (a cluster, or its class) lacks, by name."""
+    if isinstance(backend, type):
+        return [need.__name__ for need in needs if not issubclass(backend, need)]
+    return [need.__name__ for need in needs if not isinstance(backend, need)]

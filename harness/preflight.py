@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from cluster.capabilities import missing
 from harness.spec import Spec, SpecError
 from harness.system import BadSystem, load_class, make_system
 from harness.workload import make_workload
@@ -36,6 +37,24 @@ def preflight(spec: Spec, where: str = "spec") -> None:
     except (TypeError, ValueError) as e:
         raise SpecError(f"{where}: field 'workload': {e}") from None
     try:
-        make_nemesis(spec.nemesis.faults, spec.nemesis.options, random.Random(0))
+        nemesis = make_nemesis(spec.nemesis.faults, spec.nemesis.options, random.Random(0))
     except ValueError as e:
         raise SpecError(f"{where}: field 'nemesis': {e}") from None
+    lacking = missing(backend_class(spec.backend), nemesis.needs)
+    if lacking:
+        faults = spec.nemesis.faults
+        raise SpecError(
+            f"{where}: field 'nemesis': the {spec.backend} backend cannot do what "
+            f"{', '.join(faults)} {'needs' if len(faults) == 1 else 'need'}: "
+            f"{', '.join(lacking)} (docs/nemesis.md)"
+        )
+
+
+def backend_class(backend: str) -> type:
+    if backend == "local":
+        from harness.local import LocalCluster
+
+        return LocalCluster
+    from harness.docker import DockerCluster
+
+    return DockerCluster

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cluster.capabilities import Files, Members
 from cluster.node import NodeDown, NodeSpec
@@ -63,6 +63,7 @@ class Clock:
     targets: Sequence[str] = ("leader", "random", "all")
     strobe_s: float = 4.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    needs: ClassVar[tuple[type, ...]] = (Files,)
     name: str = "clock"
     heal_rank: int = 1
     fs: frozenset[str] = frozenset({"clock", "reset-clock"})

@@ -19,7 +19,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from cluster.capabilities import Members, Network, missing
 from cluster.node import NodeDown, NodeSpec
@@ -54,6 +54,7 @@ class Fault(Protocol):
     name: str
     fs: frozenset[str]
     heal_rank: int  # healing several families: lower first (bring nodes back, then networks)
+    needs: tuple[type, ...]  # backend capabilities (cluster.capabilities), checked before the run
 
     async def setup(self, cluster: Members) -> None:
         """Before the workload: check the fault can be done here (FaultRefused if not)
@@ -99,6 +100,7 @@ class NoNemesis:
     name = "none"
     fs: frozenset[str] = frozenset()
     heal_rank = 0
+    needs: ClassVar[tuple[type, ...]] = ()
 
     async def setup(self, cluster: Members) -> None:
         return None
@@ -160,6 +162,7 @@ class Composite:
         self.members = list(members)
         self._bag: list[Fault] = []
         self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
+        self.needs = tuple(dict.fromkeys(need for m in self.members for need in m.needs))
 
     async def setup(self, cluster: Members) -> None:
         for member in self.members:

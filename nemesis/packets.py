@@ -16,7 +16,7 @@ import random
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cluster.capabilities import Members, Network
 from cluster.node import NodeSpec
@@ -40,6 +40,7 @@ class Loss:
 
     probabilities: Sequence[float] = (0.2,)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    needs: ClassVar[tuple[type, ...]] = (Network,)
     name: str = "loss"
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"loss", "heal-loss"})
@@ -118,6 +119,7 @@ class Delay:
     delay_ms: float = 100.0
     jitter_ms: float = 20.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    needs: ClassVar[tuple[type, ...]] = (Network,)
     name: str = "delay"
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"delay", "heal-delay"})

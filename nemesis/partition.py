@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cluster.capabilities import Members, Network
 from cluster.node import NodeSpec
@@ -108,6 +108,7 @@ class Partition:
 
     kinds: Sequence[str] = ("isolate-leader", "halves")
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    needs: ClassVar[tuple[type, ...]] = (Network,)
     name: str = "partition"
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"partition", "heal-partition"})

@@ -30,6 +30,9 @@ SPECS = {
         "name: x\nnemesis:\n  faults: [kill]\n" + LIST
         + "      - {at: 10, f: kill, value: leader}\n      - {at: 5, f: restart}\n",
         "field 'nemesis'.schedule.steps[1].at: 5 s comes before the step above it (10 s)"),
+    "network-fault-on-local": (
+        "name: x\nbackend: local\nnemesis: {faults: [kill, partition]}\n",
+        "field 'nemesis': the local backend cannot do what kill, partition need: Network"),
     "kill-signal": ("name: x\nnemesis:\n  faults: [kill]\n  kill: {signal: SIGFOO}\n",
                     "nemesis.kill.signal: expected one of SIGKILL, SIGTERM, SIGINT"),
 }  # fmt: skip

@@ -236,17 +236,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _add_image(sub: Any) -> None:
     p = sub.add_parser("image", help="the node image")
     actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    build = actions.add_parser("build", help="build the node image (cached by content hash)")
+    build = actions.add_parser("build", help="build our store's node image and the helper image (cached by content hash)")
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
     build.set_defaults(run=_image_build)
 
 
 def _image_build(args: argparse.Namespace) -> int:
-    from harness.image import ImageError, ensure_image
+    from harness.docker import connect
+    from harness.image import ImageError, ensure_helper, ensure_image
 
     signal.signal(signal.SIGTERM, _interrupt)
+    say = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        image = ensure_image(lambda line: print(line, flush=True), force=args.force)
+        client = connect()
+        image = ensure_image(say, force=args.force, client=client)
+        helper = ensure_helper(client, say, force=args.force)
     except (ImageError, RuntimeError) as e:
         print(f"splitbrain image build: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -255,6 +259,7 @@ def _image_build(args: argparse.Namespace) -> int:
               "files are gone, the images already there kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"{image.tag} {image.id}")
+    print(f"{helper.tag} {helper.id}")
     return 0
 
 

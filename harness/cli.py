@@ -236,7 +236,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _add_image(sub: Any) -> None:
     p = sub.add_parser("image", help="the node image")
     actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    build = actions.add_parser("build", help="build our store's node image and the helper image (cached by content hash)")
+    build = actions.add_parser(
+        "build", help="build our store's node image and the helper image (cached by hash)"
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
     build.set_defaults(run=_image_build)
 

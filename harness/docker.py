@@ -337,12 +337,15 @@ class DockerCluster:
 
     def pause(self, name: str) -> None:
         """Freeze every process of the node (`docker pause`, the cgroup freezer)."""
+        container = self._container(name)
         try:
-            self._container(name).pause()
+            container.pause()
         except docker.errors.APIError as e:
-            if e.status_code == 409:  # not running, or paused already
-                raise NodeDown(f"{name} cannot be paused: {e.explanation}") from None
-            raise
+            if e.status_code != 409:
+                raise
+            container.reload()
+            if container.status != "paused":  # 409: not running (or paused meanwhile)
+                raise NodeDown(f"{name} is down") from None
 
     def resume(self, name: str) -> None:
         container = self._container(name)

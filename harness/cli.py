@@ -363,7 +363,7 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
-    from harness.docker import DockerError, connect
+    from harness.docker import ROLE, DockerError, connect
     from harness.labels import LABEL, OWNER, RUN, owner_alive
 
     try:
@@ -375,9 +375,11 @@ def _cluster_status(args: argparse.Namespace) -> int:
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         owner = c.labels.get(OWNER)
         networks = c.attrs["NetworkSettings"]["Networks"]
+        # a node has no network of its own: its helper holds its address (harness/docker.py)
         address = next(iter(networks.values()))["IPAddress"] if networks else ""
         found.setdefault(c.labels.get(RUN, "?"), []).append({
-            "node": c.name, "status": c.status, "address": address,
+            "node": c.name, "role": c.labels.get(ROLE, "node"), "status": c.status,
+            "address": address,
             "owner": "manual" if owner == "manual" else
             ("running" if owner_alive(owner) else "gone (leftover)"),
         })  # fmt: skip

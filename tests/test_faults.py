@@ -140,6 +140,12 @@ def test_the_etcd_image_holds_etcd_and_nothing_of_ours(cluster: Any) -> None:
         code, _ = cluster.exec("n1", ["sh", "-c", f"command -v {program}"])
         assert code != 0, f"the etcd image has {program}"
     assert cluster.exec("n1", ["etcd", "--version"])[0] == 0
+    node, helper = cluster._container("n1"), cluster._helper("n1")
+    node.reload()
+    helper.reload()
+    assert not node.attrs["HostConfig"]["CapAdd"], "the node itself has no added capability"
+    assert helper.attrs["HostConfig"]["CapAdd"] == ["NET_ADMIN"]
+    assert node.attrs["HostConfig"]["NetworkMode"] == f"container:{helper.id}"
 
 
 def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(cluster: Any) -> None:

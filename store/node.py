@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from store import member_snapshot
 from store.config import ServerConfig
 from store.peer import PeerTransport
 from store.raft.core import Raft
@@ -35,6 +36,11 @@ from store.storage import DiskStorage
 from store.v2.command import Command, decode, encode, sync
 from store.v2.errors import EtcdError
 from store.v2.store import Event, V2Store
+from store.v3 import command as v3command
+from store.v3.autocompact import AutoCompactor
+from store.v3.errors import V3Error
+from store.v3.messages import CompactionRequest, Response
+from store.v3.state import V3Store
 
 log = logging.getLogger("store.node")
 
@@ -94,8 +100,9 @@ class Node:
                 "use another --data-dir or the original flags"
             )
         self.store = V2Store()
+        self.v3 = V3Store()
         if restored.snapshot is not None:
-            self.store = V2Store.restore(restored.snapshot.data)
+            self.store, self.v3 = member_snapshot.load(restored.snapshot.data)
             self._applied = restored.snapshot.meta.index
         else:
             self._applied = 0
@@ -117,7 +124,8 @@ class Node:
         )
         self._by_raft_id = {m.raft_id: m for m in cfg.members}
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
-        self._waiters: dict[int, asyncio.Future[Event]] = {}
+        self._waiters: dict[int, asyncio.Future[Event | Response]] = {}
+        self._compactor = AutoCompactor(cfg.auto_compaction)
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._read_waiting: list[tuple[int, asyncio.Future[int]]] = []  # (index, fut)
         self._read_seq = 0
@@ -185,6 +193,10 @@ class Node:
             if expiry is not None and expiry <= now and now - self._last_sync >= 0.5:
                 self._last_sync = now
                 self.raft.propose(encode(sync(now)))
+            target = self._compactor.due(time.monotonic(), self.v3.revision)
+            if target is not None:
+                log.info("auto-compaction: compacting the v3 keyspace at revision %d", target)
+                self.raft.propose(v3command.encode(v3command.V3Command(CompactionRequest(target))))
         assert self._loop is not None
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
@@ -275,7 +287,7 @@ class Node:
     def _finish(self, rd: Ready, committed: list[Entry]) -> None:
         if rd.snapshot is not None and rd.snapshot.meta.index > self._applied:
             old = self.store
-            self.store = V2Store.restore(rd.snapshot.data)
+            self.store, self.v3 = member_snapshot.load(rd.snapshot.data)
             self.store.take_watchers(old)
             self._applied = rd.snapshot.meta.index
             self._snap_index = self._applied
@@ -296,7 +308,7 @@ class Node:
             if fut is not None and not fut.done():
                 fut.set_exception(_ReadDropped())
         for data in rd.dropped:
-            w = self._waiters.pop(decode(data).id, None)
+            w = self._waiters.pop(_command_id(data), None)
             if w is not None and not w.done():
                 w.set_exception(_raft_error("etcdserver: no leader"))
         self.raft.advance(rd)
@@ -309,11 +321,18 @@ class Node:
             if e.index <= self._applied:
                 continue
             if e.type is EntryType.NORMAL and e.data:
-                cmd = decode(e.data)
-                result = self.store.apply(cmd)
-                w = waiters.pop(cmd.id, None)
+                result: Event | Response | EtcdError | V3Error | None
+                if v3command.is_v3(e.data):
+                    cmd3 = v3command.decode(e.data)
+                    cmd_id = cmd3.id
+                    result = self.v3.apply(cmd3.req)
+                else:
+                    cmd = decode(e.data)
+                    cmd_id = cmd.id
+                    result = self.store.apply(cmd)
+                w = waiters.pop(cmd_id, None)
                 if w is not None and not w.done():
-                    if isinstance(result, EtcdError):
+                    if isinstance(result, EtcdError | V3Error):
                         w.set_exception(result)
                     else:
                         w.set_result(result)
@@ -331,7 +350,7 @@ class Node:
     def _maybe_snapshot(self) -> None:
         if self._applied - self._snap_index < self.cfg.snapshot_count:
             return
-        snap = self.raft.compact(self._applied, self.store.snapshot())
+        snap = self.raft.compact(self._applied, member_snapshot.dump(self.store, self.v3))
         self._snap_index = self._applied
         if snap is None:  # the core holds a newer snapshot, received from the leader
             return
@@ -382,15 +401,31 @@ class Node:
         return self.raft.term
 
     async def propose(self, cmd: Command) -> Event:
+        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
+        result = await self._propose(cmd_id, encode(dataclasses.replace(cmd, id=cmd_id)))
+        assert isinstance(result, Event)
+        return result
+
+    async def propose_v3(self, cmd: v3command.V3Command) -> Response:
+        """Returns the write's response once applied here; raises V3Error (the apply's,
+        or etcd's 14 Unavailable on a timeout, without a leader, on a leader change)."""
+        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
+        try:
+            data = v3command.encode(dataclasses.replace(cmd, id=cmd_id))
+            result = await self._propose(cmd_id, data)
+        except EtcdError as e:
+            raise v3_unavailable(e) from None
+        assert not isinstance(result, Event)
+        return result
+
+    async def _propose(self, cmd_id: int, data: bytes) -> Event | Response:
         loop = self._loop
         assert loop is not None and self._leader_known is not None
         deadline = loop.time() + self.cfg.request_timeout_s
-        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
-        data = encode(dataclasses.replace(cmd, id=cmd_id))
         while not self.raft.propose(data):
             # No leader to take it yet: wait for one, as etcd does, until the deadline.
             await self._await_leader(deadline)
-        fut: asyncio.Future[Event] = loop.create_future()
+        fut: asyncio.Future[Event | Response] = loop.create_future()
         self._waiters[cmd_id] = fut
         self._kick()
         # A plain timer rather than asyncio.wait_for: this is the write path, and
@@ -490,6 +525,42 @@ class Node:
 
     def health(self) -> bool:
         return self._leader != 0
+
+    # ---- what the v3 gateway needs besides the v3 state ----------------------------
+
+    @property
+    def member_id(self) -> int:
+        return self.me.id
+
+    @property
+    def leader_id(self) -> int:
+        leader = self._by_raft_id.get(self._leader)
+        return leader.id if leader else 0
+
+    @property
+    def raft_commit(self) -> int:
+        return self.raft.commit
+
+    async def linearize_v3(self) -> None:
+        try:
+            await self.linearize()
+        except EtcdError as e:
+            raise v3_unavailable(e) from None
+
+
+def _command_id(data: bytes) -> int:
+    return v3command.decode(data).id if v3command.is_v3(data) else decode(data).id
+
+
+def v3_unavailable(e: EtcdError) -> V3Error:
+    """The v3 error for a write or read the cluster could not serve (the v2 300 error)."""
+    from store.v3 import errors as v3errors
+
+    if "leader changed" in e.cause:
+        return v3errors.leader_changed()
+    if "no leader" in e.cause:
+        return v3errors.no_leader()
+    return v3errors.timed_out()
 
 
 def _time_out(fut: asyncio.Future) -> None:

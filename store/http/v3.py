@@ -35,9 +35,16 @@ _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _TRAILER_END = b"0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n"
 
 
+_DB_FLOOR = 20480  # an empty etcd 3.4 member's dbSize
+_GO_BUFFER = 2048  # Go's bufferBeforeChunkingSize: a larger answer is sent chunked
+
+
 def ok(req: Request, body: bytes) -> bytes:
-    return b"".join((r.status_line(req.version, 200), r.CORS, r.JSON, _GRPC_OK, r.date_line(),
-                     b"Content-Length: %d\r\n" % len(body), req.tail, b"\r\n", body))
+    head = (r.status_line(req.version, 200), r.CORS, r.JSON, _GRPC_OK, r.date_line())
+    if len(body) > _GO_BUFFER and req.version == "1.1":
+        return b"".join((*head, _CHUNKED, req.tail, b"\r\n",
+                         b"%x\r\n" % len(body), body, b"\r\n0\r\n\r\n"))
+    return b"".join((*head, b"Content-Length: %d\r\n" % len(body), req.tail, b"\r\n", body))
 
 
 def error(req: Request, err: V3Error) -> bytes:
@@ -145,7 +152,8 @@ class V3Handler:
     def status(self, req: Request) -> bytes:
         gateway.decode(req.body, gateway.parse_status)
         b = self.backend
-        size = b.v3.kv.stored_bytes
+        # no bolt file here: what the keys and values take, on etcd's empty-file floor
+        size = _DB_FLOOR + -(-b.v3.kv.stored_bytes // 4096) * 4096
         s = Status(VERSION, size, b.leader_id, b.raft_commit, b.raft_term, b.raft_index, size,
                    b.v3.revision)
         return ok(req, gateway.encode_status(s, self._ids()))

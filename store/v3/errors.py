@@ -67,7 +67,7 @@ def empty_key() -> V3Error:
 
 
 def key_not_found() -> V3Error:
-    return V3Error(NOT_FOUND, "etcdserver: key not found")
+    return V3Error(INVALID_ARGUMENT, "etcdserver: key not found")  # etcd 3.4's code, not 5
 
 
 def value_provided() -> V3Error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -45,6 +45,8 @@ from store.v3.messages import (
 # ---- decoding --------------------------------------------------------------------------
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def _type_error(value: Any, gotype: str) -> errors.V3Error:
@@ -52,10 +54,17 @@ def _type_error(value: Any, gotype: str) -> errors.V3Error:
     return errors.invalid(f"json: cannot unmarshal {kind} into Go value of type {gotype}")
 
 
+@dataclass(frozen=True, slots=True)
+class GoNumber:
+    """A JSON number with a fraction or exponent, as written (Go reports it so)."""
+
+    text: str
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int | float):
+    if isinstance(value, int | GoNumber):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -82,18 +91,13 @@ def _int64(raw: str) -> Callable[[Any], int]:
         text = raw_number(value)
         if isinstance(text, errors.V3Error):
             raise text
-        try:
-            n = int(text)
-        except ValueError:
-            try:
-                f = float(text)
-            except ValueError:
-                raise errors.invalid(_number_syntax(text)) from None
-            if not math.isfinite(f) or f != int(f) or not _INT64[0] <= f <= _INT64[1]:
+        if not _INTEGER.fullmatch(text):
+            if isinstance(value, GoNumber) or _NUMBER.fullmatch(text):
                 raise errors.invalid(
                     f"json: cannot unmarshal number {text} into Go value of type {raw}"
-                ) from None
-            n = int(f)
+                )
+            raise errors.invalid(_number_syntax(text))
+        n = int(text)
         if not _INT64[0] <= n <= _INT64[1]:
             raise errors.invalid(
                 f"json: cannot unmarshal number {text} into Go value of type {raw}"
@@ -105,8 +109,8 @@ def _int64(raw: str) -> Callable[[Any], int]:
             return _type_error(value, raw)
         if isinstance(value, int):
             return str(value)
-        if isinstance(value, float):
-            return repr(value)
+        if isinstance(value, GoNumber):
+            return value.text
         if isinstance(value, str):
             return value  # jsonpb strips the quotes and reads what is inside
         return _type_error(value, raw)
@@ -142,7 +146,7 @@ def _enum(cls: type[IntEnum], goname: str) -> Callable[[Any], IntEnum]:
             except KeyError:
                 raise errors.invalid(f'unknown value "{value}" for enum {goname}') from None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(value, "int32")
+            raise _type_error(value, goname)
         try:
             return cls(value)
         except ValueError:
@@ -180,8 +184,7 @@ def _message(goname: str, fields: list[_Field], build: Callable[..., Any]) -> Ca
                 raw, present = left.pop(f.camel), True
             if present:
                 kwargs[f.attr] = f.parse(raw)
-        if left:
-            raise errors.invalid(f'unknown field "{next(iter(left))}" in {goname}')
+        # etcd's gateway ignores unknown fields (grpc-gateway's AllowUnknownFields)
         return build(**kwargs)
     return parse
 
@@ -263,7 +266,7 @@ def decode(body: bytes, parse: Callable[[Any], Any]) -> Any:
     if end is None:
         return parse(None)
     try:
-        value = json.loads(body[:end].decode("utf-8", "replace"))
+        value = json.loads(body[:end].decode("utf-8", "replace"), parse_float=GoNumber)
     except ValueError as e:  # what Go's scanner takes and Python's does not
         raise errors.invalid(str(e)) from None
     return parse(value)

@@ -143,6 +143,15 @@ class Node:
         self._last_sync = 0.0
         self.peers: PeerTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # What the WAL holds as committed is applied before anything is served: a
+        # restarted member must not answer from an older state than it answered
+        # from before (etcd keeps its applied state in its backend). The core hands
+        # these entries out again; _apply skips them.
+        self._apply([e for e in restored.entries if e.index <= hs.commit])
+        # The commit index is not always persisted, so entries applied before a crash
+        # may lie past it: until one ReadIndex barrier has passed, serializable v3
+        # reads wait for it (etcd serves no client before its first commit).
+        self.caught_up = False
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -464,6 +473,7 @@ class Node:
             timer = loop.call_at(deadline, _time_out, fut)
             try:
                 await fut
+                self.caught_up = True
                 return
             except _ReadDropped:
                 # No leader (yet) to confirm the read: wait for one, as writes do.

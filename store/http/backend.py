@@ -16,6 +16,7 @@ from store.v3.state import V3Store
 class Backend(Protocol):
     store: V2Store  # local state: a default GET reads it directly (may be stale)
     v3: V3Store  # local v3 state: serializable reads read it directly
+    caught_up: bool  # a ReadIndex barrier has passed since the start: local state is current
     cluster_id: str  # hex, for X-Etcd-Cluster-Id
     cfg: ServerConfig
 

@@ -97,7 +97,7 @@ class V3Handler:
     def range(self, req: Request) -> bytes | Deferred:
         rr: RangeRequest = gateway.decode(req.body, gateway.parse_range)
         rules.check_range(rr)
-        if rr.serializable:
+        if rr.serializable and self.backend.caught_up:
             return self._read(req, lambda: self.backend.v3.range(rr))
         return Deferred(lambda sink: self._linearized(sink, req, lambda: self.backend.v3.range(rr)))
 
@@ -142,7 +142,7 @@ class V3Handler:
         rules.check_txn(t, self.backend.cfg.max_txn_ops)
         if not rules.is_read_only(t):
             return self._propose(req, t)
-        if _serializable(t):
+        if _serializable(t) and self.backend.caught_up:
             return self._read(req, lambda: self.backend.v3.read_txn(t))
         b = self.backend
         return Deferred(lambda sink: self._linearized(sink, req, lambda: b.v3.read_txn(t)))

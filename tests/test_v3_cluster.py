@@ -8,6 +8,7 @@ SPLITBRAIN_CLUSTER_KIND=etcd runs it against etcd 3.4. Seeded from SPLITBRAIN_SE
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import random
 import threading
@@ -115,7 +116,7 @@ def test_no_acknowledged_v3_write_is_lost_and_revisions_never_go_back(tmp_path: 
         for name in cluster.members:
             seen = rec.revisions.get(name, [])
             assert seen, f"{name} never answered: {where}"
-            back = [(a, b) for a, b in zip(seen, seen[1:], strict=False) if b < a]
+            back = [(a, b) for a, b in itertools.pairwise(seen) if b < a]
             assert not back, f"{name}'s revision went back {back[:3]}: {where}"
             # every member, once caught up, holds every acknowledged write at its revision
             cluster.wait_for(

@@ -1,8 +1,10 @@
 """A 3-member cluster serving v3 writes while members are killed (SIGKILL) and restarted,
 one at a time and all at once: no acknowledged v3 write is lost, and no member's
-revision ever goes back, across its restarts too.
+revision ever goes back, across its restarts too. As local processes, and as Docker
+containers of the node image.
 
-SPLITBRAIN_CLUSTER_KIND=etcd runs it against etcd 3.4. Seeded from SPLITBRAIN_SEED.
+SPLITBRAIN_CLUSTER_KIND=etcd runs the local one against etcd 3.4. Seeded from
+SPLITBRAIN_SEED.
 """
 
 from __future__ import annotations
@@ -15,14 +17,31 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from harness.local import LocalCluster
 from tests.test_cluster import STARTUP_S, make_cluster
 from tests.v3_client import b64, call, unb64
 
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261205"))
 KEYS = [f"k{i}" for i in range(4)]
 RUN_S = 12.0
+
+
+class _Cluster(Protocol):
+    """What the scenario needs of a cluster: LocalCluster has it; _Docker adapts."""
+
+    @property
+    def members(self) -> list[str]: ...
+
+    def client_url(self, name: str) -> str: ...
+
+    def kill(self, name: str) -> None: ...
+
+    def restart(self, name: str) -> None: ...
+
+    def leader(self) -> str: ...
+
+    def wait_ready(self, timeout: float) -> str: ...
 
 
 @dataclass
@@ -32,7 +51,7 @@ class _Record:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _writer(cluster: LocalCluster, rec: _Record, n: int, stop: threading.Event) -> None:
+def _writer(cluster: _Cluster, rec: _Record, n: int, stop: threading.Event) -> None:
     rng = random.Random(SEED + n)
     i = 0
     while not stop.is_set():
@@ -51,7 +70,7 @@ def _writer(cluster: LocalCluster, rec: _Record, n: int, stop: threading.Event) 
                 rec.acked.append((key, value, a.revision))
 
 
-def _watcher(cluster: LocalCluster, rec: _Record, stop: threading.Event) -> None:
+def _watcher(cluster: _Cluster, rec: _Record, stop: threading.Event) -> None:
     while not stop.is_set():
         for name in cluster.members:
             try:
@@ -65,7 +84,7 @@ def _watcher(cluster: LocalCluster, rec: _Record, stop: threading.Event) -> None
         time.sleep(0.02)
 
 
-def _chaos(cluster: LocalCluster, rng: random.Random) -> list[str]:
+def _chaos(cluster: _Cluster, rng: random.Random) -> list[str]:
     log = []
     time.sleep(2.0)
     leader = cluster.leader()
@@ -92,8 +111,74 @@ def _chaos(cluster: LocalCluster, rng: random.Random) -> list[str]:
 
 
 def test_no_acknowledged_v3_write_is_lost_and_revisions_never_go_back(tmp_path: Path) -> None:
-    rng = random.Random(SEED)
     cluster = make_cluster(tmp_path, snapshot_count=40)  # snapshots hold v3 state too
+    try:
+        _scenario(cluster)
+    finally:
+        cluster.stop()
+
+
+def test_the_same_in_docker() -> None:
+    from harness.docker import DockerCluster
+    from harness.image import ensure_image
+    from harness.labels import owner_here
+    from harness.system import make_system
+    from tests.test_harness import assert_nothing_left, docker_client
+
+    client = docker_client()
+    image = ensure_image(client=client)
+    system = make_system("store", {"extra_args": ("--snapshot-count", "40")})
+    run_id = f"v3kill{random.Random().randrange(10**6)}"
+    made = DockerCluster(system, 3, run_id, image.tag, owner_here(), client=client)
+    try:
+        made.up()
+        cluster = _Docker(made)
+        cluster.wait_ready(60)
+        _scenario(cluster)
+    finally:
+        made.down()
+    assert_nothing_left(client, run_id)
+
+
+class _Docker:
+    def __init__(self, made: Any) -> None:
+        self.made = made
+
+    @property
+    def members(self) -> list[str]:
+        return [n.name for n in self.made.nodes]
+
+    def client_url(self, name: str) -> str:
+        node = next(n for n in self.made.nodes if n.name == name)
+        return f"http://{node.host}:{node.client_port}"
+
+    def kill(self, name: str) -> None:
+        self.made.kill(name)
+
+    def restart(self, name: str) -> None:
+        self.made.kill(name)
+        self.made.start(name)
+
+    def leader(self) -> str:
+        return self.wait_ready(STARTUP_S)
+
+    def wait_ready(self, timeout: float) -> str:
+        import asyncio
+
+        from harness.runner import wait_ready
+
+        return asyncio.run(wait_ready(self.made.system, self.made, timeout))
+
+    def wait_for(self, condition: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.1f}s: {what}")
+            time.sleep(0.1)
+
+
+def _scenario(cluster: Any) -> None:
+    rng = random.Random(SEED)
     rec = _Record()
     stop = threading.Event()
     threads = [threading.Thread(target=_writer, args=(cluster, rec, n, stop)) for n in range(3)]
@@ -119,9 +204,8 @@ def test_no_acknowledged_v3_write_is_lost_and_revisions_never_go_back(tmp_path: 
             back = [(a, b) for a, b in itertools.pairwise(seen) if b < a]
             assert not back, f"{name}'s revision went back {back[:3]}: {where}"
             # every member, once caught up, holds every acknowledged write at its revision
-            cluster.wait_for(
-                lambda n=name: _revision(cluster, n) >= final, 30, f"{name} to reach revision {final}"
-            )
+            cluster.wait_for(lambda n=name: _revision(cluster, n) >= final, 30,
+                             f"{name} to reach revision {final}")
             for key, value, rev in rec.acked:
                 got = call(cluster.client_url(name), "/v3/kv/range",
                            {"key": b64(key), "revision": rev, "serializable": True})
@@ -132,10 +216,9 @@ def test_no_acknowledged_v3_write_is_lost_and_revisions_never_go_back(tmp_path: 
                 )
     finally:
         stop.set()
-        cluster.stop()
 
 
-def _revision(cluster: LocalCluster, name: str) -> int:
+def _revision(cluster: _Cluster, name: str) -> int:
     try:
         return call(cluster.client_url(name), "/v3/kv/range",
                     {"key": b64("k0"), "serializable": True}, timeout=1.0).revision

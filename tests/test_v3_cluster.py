@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.local import LocalCluster
 from tests.test_cluster import STARTUP_S, make_cluster
 from tests.v3_client import b64, call, unb64
 
@@ -224,3 +225,24 @@ def _revision(cluster: _Cluster, name: str) -> int:
                     {"key": b64("k0"), "serializable": True}, timeout=1.0).revision
     except (OSError, http.client.HTTPException):
         return 0
+
+
+def test_auto_compaction_compacts_on_the_leader(tmp_path: Path) -> None:
+    """--auto-compaction-retention 1s (periodic): history older than about a second
+    goes; reads of it answer etcd's code 11."""
+    with LocalCluster(1, "store", tmp_path, extra_args=(
+        "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1s",
+    )) as cluster:  # fmt: skip
+        cluster.wait_ready(STARTUP_S)
+        url = cluster.client_url("n1")
+        for i in range(3):
+            assert call(url, "/v3/kv/put", {"key": b64("a"), "value": b64(str(i))}).status == 200
+
+        def compacted() -> bool:
+            call(url, "/v3/kv/put", {"key": b64("tick"), "value": b64("x")})
+            a = call(url, "/v3/kv/range", {"key": b64("a"), "revision": 2})
+            return a.status == 400 and a.body.get("code") == 11
+
+        cluster.wait_for(compacted, 20, "an automatic compaction past revision 2")
+        latest = call(url, "/v3/kv/range", {"key": b64("a")})
+        assert unb64(latest.body["kvs"][0]["value"]) == "2"

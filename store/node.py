@@ -176,10 +176,18 @@ class Node:
         await self.peers.listen(*self.cfg.listen_peer)
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
+        self._catching_up = self._loop.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Pass one ReadIndex barrier as soon as there is a leader (see caught_up)."""
+        while not self.caught_up and not self._closing:
+            with contextlib.suppress(EtcdError):
+                await self.linearize()
 
     async def close(self) -> None:
         self._closing = True
         self._tick_handle.cancel()
+        self._catching_up.cancel()
         if self.peers is not None:
             await self.peers.close()
         # Let an in-flight disk write finish: it may hold acknowledged entries.

@@ -246,3 +246,27 @@ def test_auto_compaction_compacts_on_the_leader(tmp_path: Path) -> None:
         cluster.wait_for(compacted, 20, "an automatic compaction past revision 2")
         latest = call(url, "/v3/kv/range", {"key": b64("a")})
         assert unb64(latest.body["kvs"][0]["value"]) == "2"
+
+
+def test_without_a_quorum_writes_and_linearizable_reads_answer_unavailable(
+    tmp_path: Path,
+) -> None:
+    """etcd's code 14 (503) "request timed out" once the request timeout passes; a
+    serializable read still answers from the member's own state."""
+    cluster = make_cluster(tmp_path)
+    try:
+        url = cluster.client_url("n1")
+        assert call(url, "/v3/kv/put", {"key": b64("q"), "value": b64("1")}).status == 200
+        cluster.wait_for(lambda: call(url, "/v3/kv/range", {"key": b64("q"), "serializable": True})
+                         .body.get("count") == "1", 10, "n1 to apply the put")
+        cluster.kill("n2")
+        cluster.kill("n3")
+        put = call(url, "/v3/kv/put", {"key": b64("q"), "value": b64("2")}, timeout=30)
+        read = call(url, "/v3/kv/range", {"key": b64("q")}, timeout=30)
+        local = call(url, "/v3/kv/range", {"key": b64("q"), "serializable": True})
+    finally:
+        cluster.stop()
+    for a in (put, read):
+        assert (a.status, a.body.get("code")) == (503, 14), a
+        assert a.body["error"].startswith("etcdserver: request timed out"), a
+    assert local.status == 200 and unb64(local.body["kvs"][0]["value"]) == "1"

@@ -3,7 +3,10 @@ virtual clock and a hostile virtual network, with crashes and restarts, clients
 whose operations are recorded as a history, and Raft's safety invariants
 checked after every step. The same seed replays the same run.
 
-    python -m store.raft.simulator --seeds 0:1000 [--nodes 5] [--faults heavy]
+    python -m store.raft.simulator --seeds 0:1000 [--nodes 5] [--faults heavy] [--machine v3]
+
+``--machine v3`` runs the clients' operations through the v3 state machine
+(store/v3) as txns and ranges, with compactions in the log.
 
 Exit status: 0 all runs passed, 1 some run failed (each printed with the command
 that replays it), 2 none failed but the checker's budget ran out on some.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -19,6 +19,7 @@ from store.v3.autocompact import AutoCompaction, AutoCompactor
 from store.v3.gobase64 import CorruptInput
 from store.v3.gobase64 import decode as b64decode
 from store.v3.goscan import GoSyntaxError, first_value_end
+from store.v3.gosort import go_sort
 from store.v3.messages import (
     CompactionRequest,
     Compare,
@@ -209,6 +210,14 @@ def test_the_first_json_value_and_gos_syntax_errors(text: bytes, want: int | str
             first_value_end(text)
     else:
         assert first_value_end(text) == want
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers()), max_size=300))
+def test_gos_sort_sorts_and_keeps_every_element(items: list[tuple[int, int]]) -> None:
+    got = list(items)
+    go_sort(got, lambda x, y: x[0] < y[0])
+    assert [k for k, _ in got] == sorted(k for k, _ in items)
+    assert sorted(got) == sorted(items)
 
 
 def test_the_gateway_reads_both_field_names_and_enum_names_or_numbers() -> None:

@@ -402,6 +402,62 @@ def steps() -> list[Step]:
     s.raw("a 1.6 MiB value in a txn", "/v3/kv/txn",
           '{"success":[{"request_put":{"key":"Ymln","value":"@BIG@"}}]}', big=1600 << 10)
     s.delete("delete the big value", "big")
+    # more combinations
+    s.txn("txn LEASE compare", [_cmp("t", "LEASE", "EQUAL", lease=0)], [_rr("t")], [_rr("a")])
+    s.txn("txn LEASE GREATER", [_cmp("t", "LEASE", "GREATER", lease=0)], [_rr("t")], [_rr("a")])
+    s.txn("txn CREATE GREATER over a range", [
+        {**_cmp("p", "CREATE", "GREATER", create_revision=1), "range_end": _b("q")}],
+        [_rr("p", range_end=_b("q"), count_only=True)])
+    s.txn("txn MOD LESS with a large revision", [_cmp("t", "MOD", "LESS", mod_revision="9999")],
+          [_rr("t")])
+    s.txn("txn range sorted by MOD DESCEND in txn", [],
+          [_rr("p", range_end=_b("q"), sort_order="DESCEND", sort_target="MOD", limit=3,
+               keys_only=True)])
+    s.txn("txn range with filters", [],
+          [_rr("\0", range_end=_b("\0"), min_create_revision=30, max_mod_revision=40,
+               keys_only=True, limit=4)])
+    s.txn("txn put then range in one txn", [], [_rp("x1", "a"), _rp("x2", "b"),
+                                                _rr("x", range_end=_b("y"))])
+    s.txn("txn range at the current revision after a put", [],
+          [_rp("x1", "c"), _rr("x1", revision=42)])
+    s.txn("txn put x1 with prev_kv", [], [_rp("x1", "d", prev_kv=True)])
+    s.txn("txn delete x-range with prev_kv then put elsewhere", [],
+          [_rd("x", "y", prev_kv=True), _rp("z1", "1")])
+    s.txn("txn ignore_value put inside", [], [{"request_put": {"key": _b("z1"),
+                                                               "ignore_value": True}}])
+    s.txn("nested txns in both branches", [_cmp("z1", "VALUE", "EQUAL", value="1")],
+          [{"request_txn": {"compare": [_cmp("z1", "VERSION", "EQUAL", version=2)],
+                            "success": [_rp("z2", "s")], "failure": [_rp("z3", "f")]}},
+           {"request_txn": {"success": [_rr("z", range_end=_b("{"))]}}],
+          [_rr("z1")])
+    s.txn("nested txn with a compare on a write of the outer txn", [],
+          [_rp("z4", "new"),
+           {"request_txn": {"compare": [_cmp("z4", "VERSION", "GREATER", version=0)],
+                            "success": [_rr("z4")], "failure": [_rr("z1")]}}])
+    s.txn("nested txn refused for its range at a future revision", [],
+          [{"request_txn": {"success": [_rr("z1", revision=100000)]}}])
+    s.txn("nested txn, range below the compaction in the branch not taken", [],
+          [{"request_txn": {"compare": [_cmp("z1", "VALUE", "EQUAL", value="no")],
+                            "success": [_rr("z1", revision=2)], "failure": [_rr("z1")]}}])
+    s.range("the z keys", "z", "{")
+    s.put("put z1 with prev_kv after ignore_value", "z1", "2", prev_kv=True)
+    s.delete("delete everything from y on with prev_kv", "y", "\0", prev_kv=True)
+    s.range("nothing from y on", "y", "\0", count_only=True)
+    s.range("deleted z1 at its last revision", "z1", revision=45)
+    s.call("compact to the current revision", "/v3/kv/compaction", {"revision": 47})
+    s.range("z1 after compacting at its deletion", "z1", revision=47)
+    s.range("z1 below", "z1", revision=46)
+    s.put("recreate z1 after compaction", "z1", "again", prev_kv=True)
+    s.range("z1 recreated: version 1", "z1")
+    s.range("sort by CREATE DESCEND all", "\0", "\0", sort_order="DESCEND",
+            sort_target="CREATE", keys_only=True, limit=5)
+    s.range("sort by VERSION DESCEND all", "\0", "\0", sort_order="DESCEND",
+            sort_target="VERSION", keys_only=True, limit=5)
+    s.range("min_mod_revision above everything", "\0", "\0", min_mod_revision=1000)
+    s.range("count_only with a filter", "\0", "\0", count_only=True, min_create_revision=40)
+    s.delete("delete all keys", "\0", "\0")
+    s.range("empty after deleting all", "\0", "\0")
+    s.put("one key again", "a", "last")
     s.range("final state", "\0", "\0")
     s.call("final status", "/v3/maintenance/status", {})
     return s.out

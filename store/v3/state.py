@@ -9,6 +9,7 @@ member applies the same writes in the same order, so they agree.
 from __future__ import annotations
 
 from store.v3 import errors, rules
+from store.v3.gosort import go_sort
 from store.v3.messages import (
     CompactionRequest,
     CompactionResponse,
@@ -148,7 +149,13 @@ class V3Store:
         if r.sort_target is not SortTarget.KEY and order is SortOrder.NONE:
             order = SortOrder.ASCEND
         if order is not SortOrder.NONE:
-            kvs = sorted(kvs, key=_SORT_KEYS[r.sort_target], reverse=order is SortOrder.DESCEND)
+            # Go's sort.Sort, not a stable sort: equal keys come out in etcd's order
+            key = _SORT_KEYS[r.sort_target]
+            kvs = list(kvs)
+            if order is SortOrder.DESCEND:
+                go_sort(kvs, lambda x, y: key(y) < key(x))
+            else:
+                go_sort(kvs, lambda x, y: key(x) < key(y))
         more = False
         if r.limit > 0 and len(kvs) > r.limit:
             kvs = kvs[: r.limit]

@@ -52,8 +52,18 @@ compares = st.builds(
     version=st.integers(0, 3), create_revision=st.integers(0, 8), mod_revision=st.integers(0, 8),
     value=st.sampled_from(VALUES),
 )  # fmt: skip
-ops = st.one_of(st.builds(RequestOp, range=ranges), st.builds(RequestOp, put=puts),
-                st.builds(RequestOp, delete_range=deletes))
+txn_ranges = st.builds(RangeRequest, key=keys, range_end=ends, limit=st.integers(0, 3),
+                       revision=st.sampled_from([0, 0, 0, 1, 3, 6, 9, 40]),
+                       count_only=st.booleans(), keys_only=st.booleans())
+flat_ops = st.one_of(st.builds(RequestOp, range=txn_ranges), st.builds(RequestOp, put=puts),
+                     st.builds(RequestOp, delete_range=deletes))
+ops = st.one_of(
+    flat_ops, flat_ops, flat_ops,
+    st.builds(RequestOp, txn=st.builds(
+        TxnRequest, compare=st.lists(compares, max_size=2).map(tuple),
+        success=st.lists(flat_ops, max_size=3).map(tuple),
+        failure=st.lists(flat_ops, max_size=2).map(tuple))),
+)  # fmt: skip
 
 
 class V3Machine(RuleBasedStateMachine):

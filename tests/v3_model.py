@@ -4,7 +4,7 @@ v3 state machine (store/v3) to it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from store.v3 import errors
 from store.v3.messages import (
@@ -57,6 +57,8 @@ class Model:
             kvs = []
         elif r.limit > 0 and len(kvs) > r.limit:
             kvs, more = kvs[: r.limit], True
+        if r.keys_only:
+            kvs = [replace(kv, value=b"") for kv in kvs]
         return RangeResponse(Header(cur), kvs, more, count)
 
     def _commit(self, state: dict[bytes, KeyValue]) -> None:
@@ -101,44 +103,65 @@ class Model:
         self.compacted = r.revision
         return CompactionResponse(Header(self.rev))
 
-    def txn(self, r: TxnRequest) -> TxnResponse | errors.V3Error:
-        """A flat transaction (no nested txns, no duplicate writes: the caller checks)."""
-        cur = self.states[self.rev]
-        ok = all(
-            (_compare_kv(c, None) if c.target != 3 else False) if not any(
-                in_range(k, c.key, c.range_end) for k in cur) else
-            all(_compare_kv(c, kv) for k, kv in cur.items() if in_range(k, c.key, c.range_end))
-            for c in r.compare)  # fmt: skip
-        ops = r.success if ok else r.failure
-        for op in ops:
+    def _holds(self, c: object, cur: dict[bytes, KeyValue]) -> bool:
+        kvs = [kv for k, kv in cur.items() if in_range(k, c.key, c.range_end)]  # type: ignore[attr-defined]
+        if not kvs:
+            return c.target != 3 and _compare_kv(c, None)  # type: ignore[attr-defined,arg-type]
+        return all(_compare_kv(c, kv) for kv in kvs)  # type: ignore[arg-type]
+
+    def _branch(self, r: TxnRequest, cur: dict[bytes, KeyValue]) -> tuple[bool, tuple]:
+        ok = all(self._holds(c, cur) for c in r.compare)
+        return ok, r.success if ok else r.failure
+
+    def _bad_revision(self, r: TxnRequest, cur: dict[bytes, KeyValue]) -> errors.V3Error | None:
+        for op in self._branch(r, cur)[1]:
             g = op.range
             if g is not None and g.revision not in (0, self.rev):
                 if g.revision > self.rev:
                     return errors.future_rev()
                 if g.revision < self.compacted:
                     return errors.compacted()
+            if op.txn is not None and (bad := self._bad_revision(op.txn, cur)) is not None:
+                return bad
+        return None
+
+    def txn(self, r: TxnRequest) -> TxnResponse | errors.V3Error:
+        """A transaction the rules took (no key written twice). Every compare, nested
+        ones too, sees the state before the transaction; its ops see its writes."""
+        cur = self.states[self.rev]
+        bad = self._bad_revision(r, cur)
+        if bad is not None:
+            return bad
         state = dict(cur)
         main = self.rev + 1
-        changed = False
-        resp = TxnResponse(Header(), ok)
+        changed = [False]
+        resp = TxnResponse(Header())
+        self._run(r, cur, state, main, changed, resp)
+        if changed[0]:
+            self._commit(state)
+        resp.header.revision = self.rev
+        return resp
+
+    def _run(self, r: TxnRequest, cur: dict[bytes, KeyValue], state: dict[bytes, KeyValue],
+             main: int, changed: list[bool], resp: TxnResponse) -> None:
+        resp.succeeded, ops = self._branch(r, cur)
         for op in ops:
-            out: RangeResponse | PutResponse | DeleteRangeResponse
+            out: RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse
             if op.range is not None:
-                rr = self.read(op.range, state, main if changed else main - 1)
+                rr = self.read(op.range, state, main if changed[0] else main - 1)
                 assert not isinstance(rr, errors.V3Error)
                 out = rr
             elif op.put is not None:
                 prev = self._put(state, op.put, main)
-                changed = True
+                changed[0] = True
                 out = PutResponse(Header(main), prev if op.put.prev_kv else None)
-            else:
-                assert op.delete_range is not None
+            elif op.delete_range is not None:
                 gone = self._delete(state, op.delete_range)
-                changed = changed or bool(gone)
-                out = DeleteRangeResponse(Header(main if changed else main - 1), len(gone),
+                changed[0] = changed[0] or bool(gone)
+                out = DeleteRangeResponse(Header(main if changed[0] else main - 1), len(gone),
                                           gone if op.delete_range.prev_kv else [])
+            else:
+                assert op.txn is not None
+                out = TxnResponse(Header())
+                self._run(op.txn, cur, state, main, changed, out)
             resp.responses.append(ResponseOp(out))
-        if changed:
-            self._commit(state)
-        resp.header.revision = self.rev
-        return resp

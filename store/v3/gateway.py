@@ -10,6 +10,8 @@ messages, so that answers match etcd's byte for byte.
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -78,8 +80,15 @@ def _bytes(value: Any) -> bytes:
         return b""
     if not isinstance(value, str):
         raise _type_error(value, "[]uint8")
+    raw = value.encode("utf-8", "surrogatepass")
+    # Canonical base64 (what every client sends) decodes alike in C; Go's decoder,
+    # in Python, only for the rest (newlines, odd bits, errors and their offsets).
+    with contextlib.suppress(binascii.Error):
+        fast = binascii.a2b_base64(raw, strict_mode=True)
+        if binascii.b2a_base64(fast, newline=False) == raw:
+            return fast
     try:
-        return b64decode(value.encode("utf-8", "surrogatepass"))
+        return b64decode(raw)
     except CorruptInput as e:
         raise errors.invalid(str(e)) from None
 
@@ -168,24 +177,28 @@ def _f(name: str, parse: Callable[[Any], Any], attr: str = "") -> _Field:
 
 
 def _message(goname: str, fields: list[_Field], build: Callable[..., Any]) -> Callable[[Any], Any]:
+    # each accepted name -> (the field's position, the field)
+    names = {n: (i, f) for i, f in enumerate(fields) for n in (f.name, f.camel)}
+
     def parse(value: Any) -> Any:
         if value is None:
             return build()
         if not isinstance(value, dict):
             raise _type_error(value, "map[string]json.RawMessage")
-        left = dict(value)
-        kwargs = {}
-        for f in fields:
-            present = False
-            raw = None
-            if f.name in left:
-                raw, present = left.pop(f.name), True
-            if f.camel != f.name and f.camel in left:
-                raw, present = left.pop(f.camel), True
-            if present:
-                kwargs[f.attr] = f.parse(raw)
-        # etcd's gateway ignores unknown fields (grpc-gateway's AllowUnknownFields)
-        return build(**kwargs)
+        # jsonpb's order: fields in declaration order, the camelCase name winning when
+        # both are sent; unknown fields ignored (grpc-gateway's AllowUnknownFields)
+        found = []
+        for key, raw in value.items():
+            hit = names.get(key)
+            if hit is None:
+                continue
+            f = hit[1]
+            if key != f.camel and f.camel in value:
+                continue
+            found.append((hit[0], f, raw))
+        if len(found) > 1:
+            found.sort(key=lambda x: x[0])
+        return build(**{f.attr: f.parse(raw) for _, f, raw in found})
     return parse
 
 
@@ -257,8 +270,17 @@ parse_compaction = _message("etcdserverpb.CompactionRequest", [
 parse_status = _message("etcdserverpb.StatusRequest", [], lambda: None)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: not JSON to Go
+
+
 def decode(body: bytes, parse: Callable[[Any], Any]) -> Any:
     """The request in ``body`` (an empty body is the empty request, as the gateway's)."""
+    # Well-formed JSON (nearly every request) is read in C; Go's scanner, in Python,
+    # finds where the first value ends, or Go's message, for the rest.
+    with contextlib.suppress(ValueError):
+        value = json.loads(body, parse_float=GoNumber, parse_constant=_reject_constant)
+        return parse(value)
     try:
         end = first_value_end(body)
     except GoSyntaxError as e:

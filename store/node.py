@@ -37,6 +37,7 @@ from store.v2.command import Command, decode, encode, sync
 from store.v2.errors import EtcdError
 from store.v2.store import Event, V2Store
 from store.v3 import command as v3command
+from store.v3 import errors as v3errors
 from store.v3.autocompact import AutoCompactor
 from store.v3.errors import V3Error
 from store.v3.messages import CompactionRequest, Response
@@ -572,8 +573,6 @@ def _command_id(data: bytes) -> int:
 
 def v3_unavailable(e: EtcdError) -> V3Error:
     """The v3 error for a write or read the cluster could not serve (the v2 300 error)."""
-    from store.v3 import errors as v3errors
-
     if "leader changed" in e.cause:
         return v3errors.leader_changed()
     if "no leader" in e.cause:

@@ -10,6 +10,9 @@ from store.v3 import errors
 from store.v3.messages import (
     CompactionRequest,
     CompactionResponse,
+    Compare,
+    CompareResult,
+    CompareTarget,
     DeleteRangeRequest,
     DeleteRangeResponse,
     Header,
@@ -22,7 +25,23 @@ from store.v3.messages import (
     TxnRequest,
     TxnResponse,
 )
-from store.v3.state import _compare_kv
+
+
+def _compare_kv(c: Compare, kv: KeyValue | None) -> bool:
+    """etcd's compareKV, written out: a missing key compares as zeros."""
+    got: bytes | int
+    if c.target == CompareTarget.VALUE:
+        got, want = (kv.value if kv else b""), (c.value or b"")
+    else:
+        attr = {CompareTarget.VERSION: "version", CompareTarget.CREATE: "create_revision",
+                CompareTarget.MOD: "mod_revision", CompareTarget.LEASE: "lease"}[c.target]
+        got, want = (getattr(kv, attr) if kv else 0), (getattr(c, attr) or 0)
+    return {
+        CompareResult.EQUAL: got == want,
+        CompareResult.NOT_EQUAL: got != want,
+        CompareResult.GREATER: got > want,  # type: ignore[operator]
+        CompareResult.LESS: got < want,  # type: ignore[operator]
+    }[c.result]
 
 
 def in_range(k: bytes, key: bytes, end: bytes) -> bool:
@@ -103,11 +122,11 @@ class Model:
         self.compacted = r.revision
         return CompactionResponse(Header(self.rev))
 
-    def _holds(self, c: object, cur: dict[bytes, KeyValue]) -> bool:
-        kvs = [kv for k, kv in cur.items() if in_range(k, c.key, c.range_end)]  # type: ignore[attr-defined]
+    def _holds(self, c: Compare, cur: dict[bytes, KeyValue]) -> bool:
+        kvs = [kv for k, kv in cur.items() if in_range(k, c.key, c.range_end)]
         if not kvs:
-            return c.target != 3 and _compare_kv(c, None)  # type: ignore[attr-defined,arg-type]
-        return all(_compare_kv(c, kv) for kv in kvs)  # type: ignore[arg-type]
+            return c.target != CompareTarget.VALUE and _compare_kv(c, None)
+        return all(_compare_kv(c, kv) for kv in kvs)
 
     def _branch(self, r: TxnRequest, cur: dict[bytes, KeyValue]) -> tuple[bool, tuple]:
         ok = all(self._holds(c, cur) for c in r.compare)

@@ -270,3 +270,25 @@ def test_without_a_quorum_writes_and_linearizable_reads_answer_unavailable(
         assert (a.status, a.body.get("code")) == (503, 14), a
         assert a.body["error"].startswith("etcdserver: request timed out"), a
     assert local.status == 200 and unb64(local.body["kvs"][0]["value"]) == "1"
+
+
+def test_v2_and_v3_keep_separate_keyspaces(tmp_path: Path) -> None:
+    """A v2 key is not a v3 key and the other way round; v3 writes leave the v2
+    index alone. Both go through the one log (SPLITBRAIN_CLUSTER_KIND=etcd: etcd too)."""
+    from tests.test_cluster import KIND
+
+    with LocalCluster(1, KIND, tmp_path) as cluster:  # type: ignore[arg-type]
+        cluster.wait_ready(STARTUP_S)
+        url = cluster.client_url("n1")
+        with cluster.client("n1") as v2:
+            assert v2.put("shared", "from-v2").status == 201
+            index = int(v2.get("shared").headers["x-etcd-index"])
+            assert call(url, "/v3/kv/range", {"key": b64("shared")}).body.get("kvs") is None
+            assert call(url, "/v3/kv/range", {"key": b64("/shared")}).body.get("kvs") is None
+            put = call(url, "/v3/kv/put", {"key": b64("shared"), "value": b64("from-v3")})
+            assert put.status == 200
+            got = v2.get("shared")
+            assert got.json()["node"]["value"] == "from-v2"
+            assert int(got.headers["x-etcd-index"]) == index
+        kvs = call(url, "/v3/kv/range", {"key": b64("shared")}).body["kvs"]
+        assert [unb64(kv["value"]) for kv in kvs] == ["from-v3"]

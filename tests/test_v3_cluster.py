@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.local import LocalCluster
-from tests.test_cluster import STARTUP_S, make_cluster
+from tests.test_cluster import KIND, STARTUP_S, make_cluster, snap_files
 from tests.v3_client import b64, call, unb64
 
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261205"))
@@ -275,8 +275,6 @@ def test_without_a_quorum_writes_and_linearizable_reads_answer_unavailable(
 def test_v2_and_v3_keep_separate_keyspaces(tmp_path: Path) -> None:
     """A v2 key is not a v3 key and the other way round; v3 writes leave the v2
     index alone. Both go through the one log (SPLITBRAIN_CLUSTER_KIND=etcd: etcd too)."""
-    from tests.test_cluster import KIND
-
     with LocalCluster(1, KIND, tmp_path) as cluster:  # type: ignore[arg-type]
         cluster.wait_ready(STARTUP_S)
         url = cluster.client_url("n1")
@@ -292,3 +290,45 @@ def test_v2_and_v3_keep_separate_keyspaces(tmp_path: Path) -> None:
             assert int(got.headers["x-etcd-index"]) == index
         kvs = call(url, "/v3/kv/range", {"key": b64("shared")}).body["kvs"]
         assert [unb64(kv["value"]) for kv in kvs] == ["from-v3"]
+
+
+def test_a_member_catches_up_on_v3_state_and_history_from_a_snapshot(tmp_path: Path) -> None:
+    """The v3 state, its history since the last compaction and the compaction itself
+    travel in snapshots: a member that missed entries its peers compacted away gets
+    them from InstallSnapshot (our store) or the log (etcd) and answers as they do."""
+    count = 20
+    cluster = make_cluster(tmp_path, snapshot_count=count)
+    try:
+        leader = cluster.leader()
+        behind, other = (n for n in cluster.members if n != leader)
+        url = cluster.client_url(leader)
+        cluster.kill(behind)
+        for i in range(4 * count):
+            call(url, "/v3/kv/put", {"key": b64(f"s{i % 7}"), "value": b64(str(i))})
+        rev = call(url, "/v3/kv/range", {"key": b64("s0")}).revision
+        assert call(url, "/v3/kv/compaction", {"revision": rev - 30}).status == 200
+        cluster.wait_for(lambda: _revision(cluster, other) >= rev, 10, f"{other} to apply")
+        cluster.kill(leader)
+        cluster.kill(other)
+        cluster.restart(other)
+        cluster.restart(behind)
+        cluster.wait_ready(STARTUP_S)
+        cluster.wait_for(lambda: _revision(cluster, behind) >= rev, 30, f"{behind} to catch up")
+        asks = [{"key": b64("\0"), "range_end": b64("\0")},
+                {"key": b64("\0"), "range_end": b64("\0"), "revision": rev - 10},
+                {"key": b64("\0"), "range_end": b64("\0"), "revision": rev - 30},
+                {"key": b64("s1"), "revision": rev - 31}]
+        for ask in asks:
+            want, got = (call(cluster.client_url(n), "/v3/kv/range", {**ask, "serializable": True})
+                         for n in (other, behind))
+            assert (got.status, got.body.get("kvs"), got.body.get("code")) == (
+                want.status, want.body.get("kvs"), want.body.get("code")), ask
+        assert call(cluster.client_url(behind), "/v3/kv/range",
+                    {"key": b64("s1"), "revision": rev - 31}).body.get("code") == 11
+        if KIND == "store":
+            received = [int(p.stem.split("-")[1], 16) for p in snap_files(cluster, behind)]
+            assert received and min(received) > 2 * count, (
+                f"{behind} caught up without InstallSnapshot: its snapshots are at {received}"
+            )
+    finally:
+        cluster.stop()

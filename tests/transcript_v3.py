@@ -401,6 +401,15 @@ def steps() -> list[Step]:
     s.raw("a 1.6 MiB value", "/v3/kv/put", '{"key":"Ymln","value":"@BIG@"}', big=1600 << 10)
     s.raw("a 1.6 MiB value in a txn", "/v3/kv/txn",
           '{"success":[{"request_put":{"key":"Ymln","value":"@BIG@"}}]}', big=1600 << 10)
+    s.raw("a 2 MiB value: over gRPC's limit", "/v3/kv/put", '{"key":"Ymln","value":"@BIG@"}',
+          big=2 << 20)
+    s.raw("a 3 MiB value in a txn", "/v3/kv/txn",
+          '{"success":[{"request_put":{"key":"Ymln","value":"@BIG@"}}]}', big=3 << 20)
+    s.raw("a 2 MiB key in a range", "/v3/kv/range", '{"key":"@BIG@"}', big=2 << 20)
+    s.raw("a 1.6 MiB key in a range (reads are not proposed)", "/v3/kv/range",
+          '{"key":"@BIG@","count_only":true}', big=1600 << 10)
+    s.raw("a 1.6 MiB compare value in a read-only txn", "/v3/kv/txn",
+          '{"compare":[{"key":"Ymln","target":"VALUE","value":"@BIG@"}]}', big=1600 << 10)
     s.delete("delete the big value", "big")
     # more combinations
     s.txn("txn LEASE compare", [_cmp("t", "LEASE", "EQUAL", lease=0)], [_rr("t")], [_rr("a")])

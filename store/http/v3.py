@@ -16,7 +16,7 @@ from typing import Any
 from store.http import responses as r
 from store.http.backend import Backend
 from store.http.request import Deferred, Request, Sink
-from store.v3 import errors, gateway, rules
+from store.v3 import gateway, rules
 from store.v3.command import V3Command
 from store.v3.errors import V3Error
 from store.v3.gateway import MemberIds, Status
@@ -96,6 +96,7 @@ class V3Handler:
 
     def range(self, req: Request) -> bytes | Deferred:
         rr: RangeRequest = gateway.decode(req.body, gateway.parse_range)
+        rules.check_size(rr, self.backend.cfg.max_request_bytes)
         rules.check_range(rr)
         if rr.serializable and self.backend.caught_up:
             return self._read(req, lambda: self.backend.v3.range(rr))
@@ -121,13 +122,12 @@ class V3Handler:
               check: Callable[[Any], None]) -> Callable[[Request], bytes | Deferred]:
         def handle(req: Request) -> bytes | Deferred:
             w = gateway.decode(req.body, parse)
+            rules.check_size(w, self.backend.cfg.max_request_bytes)
             check(w)
             return self._propose(req, w)
         return handle
 
     def _propose(self, req: Request, w: WriteRequest) -> bytes | Deferred:
-        if rules.request_size(w) > self.backend.cfg.max_request_bytes:
-            return error(req, errors.too_large())
         return Deferred(lambda sink: self._run_write(sink, req, w))
 
     async def _run_write(self, sink: Sink, req: Request, w: WriteRequest) -> None:
@@ -139,6 +139,7 @@ class V3Handler:
 
     def txn(self, req: Request) -> bytes | Deferred:
         t: TxnRequest = gateway.decode(req.body, gateway.parse_txn)
+        rules.check_size(t, self.backend.cfg.max_request_bytes)
         rules.check_txn(t, self.backend.cfg.max_txn_ops)
         if not rules.is_read_only(t):
             return self._propose(req, t)

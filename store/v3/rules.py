@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from store.v3 import errors
 from store.v3.messages import (
+    CompactionRequest,
+    Compare,
     DeleteRangeRequest,
     PutRequest,
     RangeRequest,
@@ -137,29 +139,74 @@ def is_read_only(r: TxnRequest) -> bool:
     return True
 
 
-def _varint_len(n: int) -> int:
+def _varint(n: int) -> int:
+    """Bytes of a protobuf varint (a negative int64 takes ten)."""
+    if n < 0:
+        return 10
     return max(1, (n.bit_length() + 6) // 7)
 
 
-def _bytes_field(b: bytes) -> int:
-    return 1 + _varint_len(len(b)) + len(b) if b else 0
+def _b(tag: int, v: bytes) -> int:
+    return tag + _varint(len(v)) + len(v) if v else 0
 
 
-def request_size(req: object) -> int:
-    """About the size of the request marshalled as etcd's protobuf (which etcd
-    compares with --max-request-bytes): its bytes fields and a few bytes each else."""
-    if isinstance(req, PutRequest):
-        return _bytes_field(req.key) + _bytes_field(req.value) + 8
-    if isinstance(req, DeleteRangeRequest):
-        return _bytes_field(req.key) + _bytes_field(req.range_end) + 4
+def _i(tag: int, v: int) -> int:
+    return tag + _varint(v) if v else 0
+
+
+def _msg(tag: int, size: int) -> int:
+    return tag + _varint(size) + size
+
+
+def proto_size(req: object) -> int:
+    """The request's size as etcd's protobuf message, which gRPC holds to its limit."""
     if isinstance(req, RangeRequest):
-        return _bytes_field(req.key) + _bytes_field(req.range_end) + 16
+        return (_b(1, req.key) + _b(1, req.range_end) + _i(1, req.limit) + _i(1, req.revision)
+                + _i(1, req.sort_order) + _i(1, req.sort_target) + 2 * req.serializable
+                + 2 * req.keys_only + 2 * req.count_only + _i(1, req.min_mod_revision)
+                + _i(1, req.max_mod_revision) + _i(1, req.min_create_revision)
+                + _i(1, req.max_create_revision))
+    if isinstance(req, PutRequest):
+        return (_b(1, req.key) + _b(1, req.value) + _i(1, req.lease) + 2 * req.prev_kv
+                + 2 * req.ignore_value + 2 * req.ignore_lease)
+    if isinstance(req, DeleteRangeRequest):
+        return _b(1, req.key) + _b(1, req.range_end) + 2 * req.prev_kv
     if isinstance(req, TxnRequest):
-        n = 0
-        for c in req.compare:
-            n += _bytes_field(c.key) + _bytes_field(c.range_end) + _bytes_field(c.value or b"") + 12
-        for op in (*req.success, *req.failure):
-            inner = request_size(op.range or op.put or op.delete_range or op.txn)
-            n += 1 + _varint_len(inner) + inner + 2
-        return n
-    return 16
+        return (sum(_msg(1, _compare_size(c)) for c in req.compare)
+                + sum(_msg(1, _op_size(op)) for op in (*req.success, *req.failure)))
+    if isinstance(req, CompactionRequest):
+        return _i(1, req.revision) + 2 * req.physical
+    raise TypeError(f"not a v3 request: {req!r}")
+
+
+def _compare_size(c: Compare) -> int:
+    n = _i(1, c.result) + _i(1, c.target) + _b(1, c.key) + _b(2, c.range_end)
+    # a target_union member that is set counts even when it is zero
+    for v in (c.version, c.create_revision, c.mod_revision, c.lease):
+        if v is not None:
+            n += 1 + _varint(v)
+    if c.value is not None:
+        n += 1 + _varint(len(c.value)) + len(c.value)
+    return n
+
+
+def _op_size(op: RequestOp) -> int:
+    inner = op.range or op.put or op.delete_range or op.txn
+    return 0 if inner is None else _msg(1, proto_size(inner))
+
+
+GRPC_OVERHEAD = 512 << 10  # etcd's allowance over --max-request-bytes for a gRPC message
+_RAFT_HEADER = 13  # InternalRaftRequest's header (a request id) and field tag, about
+
+
+def check_size(req: object, max_request_bytes: int) -> None:
+    """etcd's two limits: gRPC's on any message, then the Raft proposal's on writes."""
+    size = proto_size(req)
+    limit = max_request_bytes + GRPC_OVERHEAD
+    if size > limit:
+        raise errors.V3Error(errors.RESOURCE_EXHAUSTED,
+                             f"grpc: received message larger than max ({size} vs. {limit})")
+    if isinstance(req, RangeRequest) or (isinstance(req, TxnRequest) and is_read_only(req)):
+        return
+    if size + _varint(size) + _RAFT_HEADER > max_request_bytes:
+        raise errors.too_large()

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -32,11 +31,18 @@ from store.raft.types import (
     Role,
 )
 from store.storage import DiskStorage
+from store.storage.disk_thread import DiskThread
 from store.v2.command import Command, decode, encode, sync
 from store.v2.errors import EtcdError
 from store.v2.store import Event, V2Store
 
 log = logging.getLogger("store.node")
+
+# A member that is not the leader writes its WAL on the loop thread while its recent
+# saves took less than this on average: its answers wait for the fsync anyway, and two
+# thread switches per save cost more CPU than the write itself on a fast disk. On a
+# slower disk the loop stays free to serve reads while the disk thread writes.
+INLINE_SAVE_S = 0.001
 
 _STATE_NAMES = {
     Role.LEADER: "StateLeader",
@@ -116,7 +122,7 @@ class Node:
             restored,
         )
         self._by_raft_id = {m.raft_id: m for m in cfg.members}
-        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
+        self._disk: DiskThread | None = None  # started with the loop
         self._waiters: dict[int, asyncio.Future[Event]] = {}
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._read_waiting: list[tuple[int, asyncio.Future[int]]] = []  # (index, fut)
@@ -125,6 +131,7 @@ class Node:
         # matches heartbeat acks to reads by context alone.
         self._read_nonce = os.urandom(8)
         self._busy = False  # a Ready is in flight
+        self._save_s = 0.0  # moving average of how long a save took (write + fsync)
         self._kicked = False
         self._leader_known: asyncio.Event | None = None
         self._role = Role.FOLLOWER
@@ -140,6 +147,7 @@ class Node:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._disk = DiskThread(self._loop)
         self._leader_known = asyncio.Event()
         peers = {}
         for m in self.cfg.members:
@@ -166,7 +174,8 @@ class Node:
         if self.peers is not None:
             await self.peers.close()
         # Let an in-flight disk write finish: it may hold acknowledged entries.
-        self._disk.shutdown(wait=True)
+        if self._disk is not None:
+            self._disk.shutdown()
         self.storage.close()
 
     # ---- inputs to the core ----------------------------------------------
@@ -244,14 +253,30 @@ class Node:
             self._finish(rd, [])
             return
         self._busy = True
-        assert self._loop is not None
-        fut = self._loop.run_in_executor(
-            self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot
-        )
-        fut.add_done_callback(lambda f: self._persisted(f, rd, plan))
+        disk = self._disk
+        assert disk is not None
+        role = rd.soft_state.role if rd.soft_state is not None else self._role
+        if (
+            role is not Role.LEADER
+            and rd.snapshot is None  # a whole state machine: never on the loop
+            and self._save_s < INLINE_SAVE_S
+            and not disk.pending
+        ):
+            error: BaseException | None = None
+            try:
+                self._save(rd)
+            except BaseException as e:
+                error = e
+            self._persisted(error, rd, plan)
+            return
+        disk.submit(lambda: self._save(rd), lambda exc: self._persisted(exc, rd, plan))
 
-    def _persisted(self, f: asyncio.Future[None], rd: Ready, plan: Plan) -> None:
-        exc = f.exception()
+    def _save(self, rd: Ready) -> None:
+        started = time.perf_counter()
+        self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+        self._save_s += (time.perf_counter() - started - self._save_s) / 8
+
+    def _persisted(self, exc: BaseException | None, rd: Ready, plan: Plan) -> None:
         if exc is not None:
             _crash_stop("disk write failed", exc)
         if self._closing:
@@ -335,14 +360,14 @@ class Node:
         self._snap_index = self._applied
         if snap is None:  # the core holds a newer snapshot, received from the leader
             return
-        assert self._loop is not None
-        fut = self._loop.run_in_executor(self._disk, self.storage.save_snapshot, snap)
-        fut.add_done_callback(self._snapshot_saved)
+        assert self._disk is not None
+        save = self.storage.save_snapshot
+        self._disk.submit(lambda: save(snap), self._snapshot_saved)
         log.info("snapshot at index %d (%d bytes)", snap.meta.index, len(snap.data))
 
     @staticmethod
-    def _snapshot_saved(f: asyncio.Future[None]) -> None:
-        if not f.cancelled() and (exc := f.exception()) is not None:
+    def _snapshot_saved(exc: BaseException | None) -> None:
+        if exc is not None:
             _crash_stop("snapshot write failed", exc)
 
     def _on_soft_state(self, role: Role, leader: int) -> None:

@@ -6,6 +6,7 @@ Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags:
 - sequential PUT to the leader (1 client)
 - PUT to the leader from 16 and from 64 concurrent clients
 - sequential quorum GET on a follower (1 client)
+- quorum GET on the leader from 16 concurrent clients
 - failover: SIGKILL the leader while a client writes continuously to every surviving
   member (a new PUT every 10 ms to each, on its own connection, however many are still
   waiting); the time from the kill to the first acknowledged write that a new leader
@@ -70,6 +71,7 @@ WORKLOADS = (
     Workload("put-16", "PUT to the leader, 16 clients", 16, "PUT", True),
     Workload("put-64", "PUT to the leader, 64 clients", 64, "PUT", True),
     Workload("qget-follower", "quorum GET on a follower, 1 client", 1, "GET", False),
+    Workload("qget-16", "quorum GET on the leader, 16 clients", 16, "GET", True),
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -43,6 +42,7 @@ log = logging.getLogger("store.node")
 # thread switches per save cost more CPU than the write itself on a fast disk. On a
 # slower disk the loop stays free to serve reads while the disk thread writes.
 INLINE_SAVE_S = 0.001
+_ID_MASK = (1 << 63) - 1
 
 _STATE_NAMES = {
     Role.LEADER: "StateLeader",
@@ -130,6 +130,9 @@ class Node:
         # Read contexts must be unique across members and restarts: the leader
         # matches heartbeat acks to reads by context alone.
         self._read_nonce = os.urandom(8)
+        # Proposal ids count up from a random start: unique among the members (whose
+        # commands all pass through every member's apply) without a syscall each.
+        self._last_id = int.from_bytes(os.urandom(8), "big") & _ID_MASK
         self._busy = False  # a Ready is in flight
         self._save_s = 0.0  # moving average of how long a save took (write + fsync)
         self._kicked = False
@@ -410,8 +413,8 @@ class Node:
         loop = self._loop
         assert loop is not None and self._leader_known is not None
         deadline = loop.time() + self.cfg.request_timeout_s
-        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
-        data = encode(dataclasses.replace(cmd, id=cmd_id))
+        self._last_id = cmd_id = (self._last_id + 1) & _ID_MASK or 1
+        data = encode(cmd, cmd_id)
         while not self.raft.propose(data):
             # No leader to take it yet: wait for one, as etcd does, until the deadline.
             await self._await_leader(deadline)

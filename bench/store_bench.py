@@ -1,7 +1,11 @@
 """Benchmark of our store against etcd 3.4, side by side, as 3-member local clusters.
 
-Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags: heartbeat
-100 ms, election timeout 1000 ms) and the same workloads:
+Each system gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags: heartbeat
+100 ms, election timeout 1000 ms); both run at once, idle but for the one being measured,
+and take each workload in turn (etcd, then ours, then the next workload), so that the
+two figures of a row are measured minutes apart at most on a shared machine whose load
+changes. ``--rounds N`` repeats the whole series N times; a row then counts all rounds
+(total operations over total time; percentiles over all latencies). The workloads:
 
 - sequential PUT to the leader (1 client)
 - PUT to the leader from 16 and from 64 concurrent clients
@@ -23,7 +27,11 @@ of the reference figures); with 64 of them the GIL, not the server, sets the pac
 2-core machine. The table reports the client's own CPU use (% of one core) so a
 saturated client shows.
 
-    python bench/store_bench.py [--duration 5] [--trials 3] [--restarts 0] [--systems etcd,store]
+``--baseline DIR`` adds a third cluster, "base": our store run from the source tree DIR
+(an earlier commit), measured in the same interleaved series.
+
+    python bench/store_bench.py [--duration 5] [--rounds 1] [--trials 3] [--restarts 0]
+                                [--systems etcd,store] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import statistics
 import sys
@@ -142,6 +151,24 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
     measuring = True
     await asyncio.gather(*tasks)
     return counts[0], counts[1], latencies
+
+
+async def _prefill(workload: Workload, port: int) -> None:
+    """Write every key a read workload's clients will read, so that none answers 404."""
+    write = Workload(workload.name, workload.title, workload.clients, "PUT", True)
+
+    async def one(client: int) -> None:
+        conn = HttpConnection("127.0.0.1", port)
+        try:
+            for i in range(KEYS_PER_CLIENT):
+                request = encode(operation(write, client, i), conn.host_header, prefix="")
+                status = (await conn.request(request, REQUEST_TIMEOUT_S)).status
+                if status >= 300:
+                    raise RuntimeError(f"prefill: PUT answered {status}")
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(one(c) for c in range(workload.clients)))
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -272,52 +299,102 @@ async def _first_new_term_ack(ports: list[int], old_term: int, timeout: float) -
 # -- running and printing ----------------------------------------------------------------
 
 
-def bench_system(kind: str, args: argparse.Namespace, root: Path) -> SystemRun:
-    run = SystemRun(kind)
+def measure(
+    run: SystemRun, cluster: LocalCluster, workload: Workload, args: argparse.Namespace
+) -> None:
+    """One workload on one cluster; added to what earlier rounds measured."""
     load = run_async if args.client == "asyncio" else run_threads
-    with LocalCluster(3, kind, root / kind) as cluster:  # type: ignore[arg-type]
-        leader = cluster.wait_ready(60.0)
-        follower = next(n for n in cluster.members if n != leader)
-        for workload in WORKLOADS:
-            if workload.name not in args.workloads:
+    leader = cluster.wait_ready(30.0)
+    target = leader if workload.on_leader else next(n for n in cluster.members if n != leader)
+    if workload.method == "GET":
+        _run(_prefill(workload, cluster.member(leader).client_port))
+    result = load(workload, cluster.member(target).client_port, args.duration)
+    print(
+        f"  {run.kind:5} {workload.name:14} {result.throughput:8.0f} ops/s "
+        f"p50 {result.percentile(50) * 1e3:6.2f} ms p99 {result.percentile(99) * 1e3:6.2f}"
+        f" ms, {result.errors} errors, client CPU {client_cpu(result):3.0f}%, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    earlier = run.results.get(workload.name)
+    if earlier is not None:
+        result = Result(
+            earlier.ops + result.ops,
+            earlier.errors + result.errors,
+            earlier.seconds + result.seconds,
+            earlier.latencies + result.latencies,
+            earlier.client_cpu + result.client_cpu,
+        )
+    run.results[workload.name] = result
+
+
+def trials(run: SystemRun, cluster: LocalCluster, args: argparse.Namespace) -> None:
+    kind = run.kind
+    for trial in range(args.trials):
+        seconds = failover_trial(cluster)
+        run.failovers.append(seconds)
+        print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+    for trial in range(args.restarts):
+        seconds = restart_trial(cluster)
+        run.restarts.append(seconds)
+        print(f"  {kind:5} kill-all restart {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+
+
+def new_cluster(kind: str, args: argparse.Namespace, root: Path) -> LocalCluster:
+    if kind == "base":  # our store, run from the source tree given as the baseline
+        return LocalCluster(3, "store", root / kind, env={"PYTHONPATH": str(args.baseline)})
+    return LocalCluster(3, kind, root / kind)  # type: ignore[arg-type]
+
+
+def bench_systems(args: argparse.Namespace, root: Path) -> dict[str, SystemRun]:
+    runs: dict[str, SystemRun] = {}
+    clusters: dict[str, LocalCluster] = {}
+    with contextlib.ExitStack() as stack:
+        for kind in args.systems:
+            print(f"{kind}: 3 members in {root / kind}", flush=True)
+            try:
+                cluster = stack.enter_context(new_cluster(kind, args, root))
+                cluster.wait_ready(60.0)
+            except Exception as e:  # one system failing still reports the other
+                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
                 continue
-            target = leader if workload.on_leader else follower
-            port = cluster.member(target).client_port
-            run.results[workload.name] = result = load(workload, port, args.duration)
-            print(
-                f"  {kind:5} {workload.name:14} {result.throughput:8.0f} ops/s "
-                f"p50 {result.percentile(50) * 1e3:6.2f} ms p99 {result.percentile(99) * 1e3:6.2f}"
-                f" ms, {result.errors} errors, client CPU {client_cpu(result):3.0f}%",
-                flush=True,
-            )
-            leader = cluster.wait_ready(30.0)  # nothing should have changed; check it
-        for trial in range(args.trials):
-            seconds = failover_trial(cluster)
-            run.failovers.append(seconds)
-            print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
-        for trial in range(args.restarts):
-            seconds = restart_trial(cluster)
-            run.restarts.append(seconds)
-            print(f"  {kind:5} kill-all restart {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
-    return run
+            clusters[kind] = cluster
+            runs[kind] = SystemRun(kind)
+        for _ in range(args.rounds):
+            for workload in WORKLOADS:
+                if workload.name not in args.workloads:
+                    continue
+                for kind in list(clusters):
+                    try:
+                        measure(runs[kind], clusters[kind], workload, args)
+                    except Exception as e:
+                        print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+                        del clusters[kind], runs[kind]
+        for kind in list(clusters):
+            try:
+                trials(runs[kind], clusters[kind], args)
+            except Exception as e:
+                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+                del runs[kind]
+    return runs
 
 
 def print_trials(
     title: str,
     etcd: SystemRun | None,
-    ours: SystemRun | None,
+    ours: list[SystemRun],
     trials: Callable[[SystemRun], list[float]],
 ) -> None:
     print()
     print(f"{title:36} | {'system':5} | "
           f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
-    for run in (etcd, ours):
+    for run in (etcd, *ours):
         if run is None or not trials(run):
             continue
         seconds = trials(run)
         mean = statistics.mean(seconds)
         compared = ""
-        if run is ours and etcd is not None and trials(etcd):
+        if run is not etcd and etcd is not None and trials(etcd):
             compared = ratio(mean, statistics.mean(trials(etcd)))
         print(
             f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
@@ -335,22 +412,24 @@ def ratio(ours: float, theirs: float) -> str:
 
 
 def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
-    ours, etcd = runs.get("store"), runs.get("etcd")
+    etcd = runs.get("etcd")
+    ours = [run for kind, run in runs.items() if kind != "etcd"]
     print()
-    print(f"3-member clusters on 127.0.0.1; {args.duration:.0f} s per workload after "
-          f"{WARMUP_S} s warm-up; client: {args.client}")  # fmt: skip
+    print(f"3-member clusters on 127.0.0.1; {args.rounds} x {args.duration:.0f} s per workload "
+          f"after {WARMUP_S} s warm-up each; client: {args.client}; load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     header = f"{'workload':36} | {'system':5} | {'ops/s':>7} | {'p50 ms':>7} | {'p99 ms':>7}"
     print(header + f" | {'client CPU':>10} | ours/etcd")
     print("-" * (len(header) + 26))
     for workload in WORKLOADS:
         if workload.name not in args.workloads:
             continue
-        for run in (etcd, ours):
+        for run in (etcd, *ours):
             if run is None or workload.name not in run.results:
                 continue
             r = run.results[workload.name]
             compared = ""
-            if run is ours and etcd is not None and workload.name in etcd.results:
+            if run is not etcd and etcd is not None and workload.name in etcd.results:
                 compared = ratio(r.throughput, etcd.results[workload.name].throughput)
             print(
                 f"{workload.title:36} | {run.kind:5} | {r.throughput:7.0f} | "
@@ -369,6 +448,7 @@ def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload")
+    parser.add_argument("--rounds", type=int, default=1, help="times the workloads are run")
     parser.add_argument("--trials", type=int, default=3, help="failover trials per system")
     parser.add_argument("--restarts", type=int, default=0,
                         help="kill-all restart trials per system (default none)")  # fmt: skip
@@ -380,26 +460,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated subset of " + ",".join(w.name for w in WORKLOADS),
     )
     parser.add_argument("--root", type=Path, help="keep data dirs and logs here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run our store from this source tree as system 'base' (e.g. "
+        "`git archive COMMIT | tar -x -C DIR`), to compare two versions in one run",
+    )
     args = parser.parse_args(argv)
     args.workloads = set(args.workloads.split(","))
     args.systems = [s for s in args.systems.split(",") if s]
     unknown = set(args.systems) - {"etcd", "store"}
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    if args.baseline is not None:
+        if not (args.baseline / "store" / "__main__.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no store/__main__.py in it")
+        args.systems.append("base")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    runs: dict[str, SystemRun] = {}
     with contextlib.ExitStack() as stack:
         root = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        for kind in args.systems:
-            print(f"{kind}: 3 members in {root / kind}", flush=True)
-            try:
-                runs[kind] = bench_system(kind, args, root)
-            except Exception as e:  # one system failing still reports the other
-                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+        runs = bench_systems(args, root)
     print_table(runs, args)
     return 0 if len(runs) == len(args.systems) else 1
 

@@ -250,17 +250,11 @@ class Node:
     def _drain_one(self) -> None:
         rd = self.raft.ready()
         plan = plan_ready(rd, self._role, self._durable)
-        if not plan.fsync:
-            # Nothing to write: the answers to what this applies go out first (the
-            # waiters' writes are queued by now), and the messages (commit indexes,
-            # heartbeats, forwarded proposals) just after them, in order.
-            self._apply(plan.apply_now)
-            assert self._loop is not None
-            self._loop.call_soon(self._send_queued, plan.send_now)
-            self._finish(rd, [])
-            return
         self._send(plan.send_now)
         self._apply(plan.apply_now)
+        if not plan.fsync:
+            self._finish(rd, [])
+            return
         self._busy = True
         disk = self._disk
         assert disk is not None
@@ -297,12 +291,6 @@ class Node:
             self._finish(rd, plan.apply_after)
         except BaseException as e:
             _crash_stop("the Ready cycle failed", e)
-
-    def _send_queued(self, msgs: list) -> None:
-        try:
-            self._send(msgs)
-        except BaseException as e:
-            _crash_stop("sending the Ready's messages failed", e)
 
     def _send(self, msgs: list) -> None:
         peers = self.peers

@@ -11,6 +11,9 @@ changes. ``--rounds N`` repeats the whole series N times; a row then counts all 
 - PUT to the leader from 16 and from 64 concurrent clients
 - sequential quorum GET on a follower (1 client)
 - quorum GET on the leader from 16 concurrent clients
+- the v3 API through the JSON gateway: put (1 and 16 clients), a txn of 4 operations
+  (2 ranges, 2 puts) and a linearizable range (16 clients each), on the leader; skipped
+  for a system that answers 404 there
 - failover: SIGKILL the leader while a client writes continuously to every surviving
   member (a new PUT every 10 ms to each, on its own connection, however many are still
   waiting); the time from the kill to the first acknowledged write that a new leader
@@ -38,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import signal
 import statistics
@@ -71,8 +76,13 @@ class Workload:
     name: str
     title: str
     clients: int
-    method: str  # PUT to the leader, or quorum GET on a follower
-    on_leader: bool
+    method: str  # v2: PUT or quorum GET; v3: PUT, TXN (4 operations) or RANGE (linearizable)
+    on_leader: bool  # else on a follower
+    api: str = "v2"
+
+    @property
+    def reads(self) -> bool:
+        return self.method in ("GET", "RANGE")
 
 
 WORKLOADS = (
@@ -81,6 +91,10 @@ WORKLOADS = (
     Workload("put-64", "PUT to the leader, 64 clients", 64, "PUT", True),
     Workload("qget-follower", "quorum GET on a follower, 1 client", 1, "GET", False),
     Workload("qget-16", "quorum GET on the leader, 16 clients", 16, "GET", True),
+    Workload("v3-put-seq", "v3 put to the leader, 1 client", 1, "PUT", True, "v3"),
+    Workload("v3-put-16", "v3 put to the leader, 16 clients", 16, "PUT", True, "v3"),
+    Workload("v3-txn-16", "v3 txn of 4 ops on the leader, 16 cl.", 16, "TXN", True, "v3"),
+    Workload("v3-range-16", "v3 linearizable range, leader, 16 cl.", 16, "RANGE", True, "v3"),
 )
 
 
@@ -122,6 +136,44 @@ def operation(workload: Workload, client: int, i: int) -> Invocation:
     return Invocation("write", f"v{i}", key)
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def v3_body(workload: Workload, client: int, i: int) -> tuple[str, bytes]:
+    """The gateway path and JSON body of request ``i`` of a v3 workload's ``client``.
+
+    A txn reads two of the client's keys and writes two others (as a read-write
+    register transaction does), with no compare: it always succeeds."""
+    def key(n: int) -> str:
+        return _b64(f"bench/c{client}-{n % KEYS_PER_CLIENT}")
+
+    value = _b64(f"v{i}")
+    if workload.method == "PUT":
+        return "/v3/kv/put", json.dumps({"key": key(i), "value": value}).encode()
+    if workload.method == "RANGE":
+        return "/v3/kv/range", json.dumps({"key": key(i)}).encode()
+    ops = [
+        {"request_range": {"key": key(i)}},
+        {"request_put": {"key": key(i + 1), "value": value}},
+        {"request_range": {"key": key(i + 2)}},
+        {"request_put": {"key": key(i + 3), "value": value}},
+    ]
+    return "/v3/kv/txn", json.dumps({"success": ops}).encode()
+
+
+def request(workload: Workload, client: int, i: int, host: str) -> bytes:
+    """The whole HTTP/1.1 request."""
+    if workload.api == "v2":
+        return encode(operation(workload, client, i), host, prefix="")
+    path, body = v3_body(workload, client, i)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[int, int, list]:
     latencies: list[float] = []
     counts = [0, 0]  # ok, errors
@@ -133,8 +185,8 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
         i = 0
         try:
             while (now := time.perf_counter()) < deadline:
-                request = encode(operation(workload, client, i), conn.host_header, prefix="")
-                status = (await conn.request(request, REQUEST_TIMEOUT_S)).status
+                data = request(workload, client, i, conn.host_header)
+                status = (await conn.request(data, REQUEST_TIMEOUT_S)).status
                 done = time.perf_counter()
                 i += 1
                 if measuring:
@@ -155,20 +207,30 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
 
 async def _prefill(workload: Workload, port: int) -> None:
     """Write every key a read workload's clients will read, so that none answers 404."""
-    write = Workload(workload.name, workload.title, workload.clients, "PUT", True)
+    write = Workload(workload.name, workload.title, workload.clients, "PUT", True, workload.api)
 
     async def one(client: int) -> None:
         conn = HttpConnection("127.0.0.1", port)
         try:
             for i in range(KEYS_PER_CLIENT):
-                request = encode(operation(write, client, i), conn.host_header, prefix="")
-                status = (await conn.request(request, REQUEST_TIMEOUT_S)).status
+                data = request(write, client, i, conn.host_header)
+                status = (await conn.request(data, REQUEST_TIMEOUT_S)).status
                 if status >= 300:
                     raise RuntimeError(f"prefill: PUT answered {status}")
         finally:
             conn.close()
 
     await asyncio.gather(*(one(c) for c in range(workload.clients)))
+
+
+async def _has_v3(port: int) -> bool:
+    conn = HttpConnection("127.0.0.1", port)
+    try:
+        probe = Workload("probe", "", 1, "RANGE", True, "v3")
+        answer = await conn.request(request(probe, 0, 0, conn.host_header), REQUEST_TIMEOUT_S)
+        return answer.status != 404
+    finally:
+        conn.close()
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -306,7 +368,14 @@ def measure(
     load = run_async if args.client == "asyncio" else run_threads
     leader = cluster.wait_ready(30.0)
     target = leader if workload.on_leader else next(n for n in cluster.members if n != leader)
-    if workload.method == "GET":
+    if workload.api == "v3":
+        if args.client != "asyncio":
+            print(f"  {run.kind:5} {workload.name:14} skipped: v3 needs --client asyncio")
+            return
+        if not _run(_has_v3(cluster.member(leader).client_port)):
+            print(f"  {run.kind:5} {workload.name:14} skipped: no v3 API (/v3/kv/range is 404)")
+            return
+    if workload.reads:
         _run(_prefill(workload, cluster.member(leader).client_port))
     result = load(workload, cluster.member(target).client_port, args.duration)
     print(

@@ -93,8 +93,8 @@ WORKLOADS = (
     Workload("qget-16", "quorum GET on the leader, 16 clients", 16, "GET", True),
     Workload("v3-put-seq", "v3 put to the leader, 1 client", 1, "PUT", True, "v3"),
     Workload("v3-put-16", "v3 put to the leader, 16 clients", 16, "PUT", True, "v3"),
-    Workload("v3-txn-16", "v3 txn of 4 ops on the leader, 16 cl.", 16, "TXN", True, "v3"),
-    Workload("v3-range-16", "v3 linearizable range, leader, 16 cl.", 16, "RANGE", True, "v3"),
+    Workload("v3-txn-16", "v3 txn of 4 ops, leader, 16 clients", 16, "TXN", True, "v3"),
+    Workload("v3-range-16", "v3 lin. range, leader, 16 clients", 16, "RANGE", True, "v3"),
 )
 
 

@@ -38,11 +38,11 @@ from store.v2.store import Event, V2Store
 log = logging.getLogger("store.node")
 
 # A member writes its WAL on the loop thread while its recent saves took less than this
-# on average, if it is not the leader (its answers wait for the fsync anyway) or if no
-# other request waits on it (a leader with one client): two thread switches per save
-# cost more than the write itself on a fast disk. A leader with more requests in flight
-# writes in the disk thread, and keeps taking requests meanwhile; on a slower disk every
-# member does, so that the loop stays free to serve reads.
+# on average, if it is not the leader (its answers wait for the fsync anyway) or if the
+# save holds one entry at most and no other request waits on it (one client): two
+# thread switches per save cost more than the write itself on a fast disk. A leader
+# under more load writes in the disk thread, and keeps taking requests meanwhile; on a
+# slower disk every member does, so that the loop stays free to serve reads.
 INLINE_SAVE_S = 0.001
 _ID_MASK = (1 << 63) - 1
 
@@ -277,9 +277,11 @@ class Node:
         disk.submit(lambda: self._save(rd), lambda exc: self._persisted(exc, rd, plan))
 
     def _nothing_else_waits(self, rd: Ready) -> bool:
-        """No request waits here but those whose entries this Ready writes: the loop
-        would have nothing to do while the disk thread wrote."""
-        return len(self._waiters) + len(self._reads) <= len(rd.entries)
+        """This Ready writes at most one entry and no other request waits here (one
+        client, or one forwarded write): the loop would have nothing to do while the
+        disk thread wrote. Several entries mean a load the thread lets it keep taking."""
+        entries = len(rd.entries)
+        return entries <= 1 and len(self._waiters) + len(self._reads) <= entries
 
     def _save(self, rd: Ready) -> None:
         started = time.perf_counter()

@@ -38,11 +38,11 @@ from store.v2.store import Event, V2Store
 log = logging.getLogger("store.node")
 
 # A member writes its WAL on the loop thread while its recent saves took less than this
-# on average, if it is not the leader (its answers wait for the fsync anyway) or if the
-# save holds one entry at most and no other request waits on it (one client): two
-# thread switches per save cost more than the write itself on a fast disk. A leader
-# under more load writes in the disk thread, and keeps taking requests meanwhile; on a
-# slower disk every member does, so that the loop stays free to serve reads.
+# on average, if the save holds one entry at most and no other request waits on this
+# member (one client): the answer waits for the fsync anyway, and two thread switches
+# per save cost more than the write itself on a fast disk. Under more load, or on a
+# slower disk, it writes in the disk thread and its loop keeps taking requests, peer
+# messages and reads meanwhile.
 INLINE_SAVE_S = 0.001
 _ID_MASK = (1 << 63) - 1
 
@@ -260,9 +260,8 @@ class Node:
         self._busy = True
         disk = self._disk
         assert disk is not None
-        role = rd.soft_state.role if rd.soft_state is not None else self._role
         if (
-            (role is not Role.LEADER or self._nothing_else_waits(rd))
+            self._nothing_else_waits(rd)
             and rd.snapshot is None  # a whole state machine: never on the loop
             and self._save_s < INLINE_SAVE_S
             and not disk.pending
@@ -278,8 +277,8 @@ class Node:
 
     def _nothing_else_waits(self, rd: Ready) -> bool:
         """This Ready writes at most one entry and no other request waits here (one
-        client, or one forwarded write): the loop would have nothing to do while the
-        disk thread wrote. Several entries mean a load the thread lets it keep taking."""
+        client): the loop would have nothing to do while the disk thread wrote.
+        Several entries mean a load the thread lets it keep taking."""
         entries = len(rd.entries)
         return entries <= 1 and len(self._waiters) + len(self._reads) <= entries
 

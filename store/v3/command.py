@@ -126,9 +126,11 @@ _PARSERS = {
 }
 
 
-def encode(cmd: V3Command) -> bytes:
+def encode(cmd: V3Command, id: int | None = None) -> bytes:
+    """``id``, if given, is written in place of ``cmd.id`` (the proposer's, without
+    copying the command)."""
     kind, obj = request_obj(cmd.req)
-    return _dumps({"v3": kind, "id": cmd.id, "req": obj}).encode()
+    return _dumps({"v3": kind, "id": cmd.id if id is None else id, "req": obj}).encode()
 
 
 def decode(data: bytes) -> V3Command:

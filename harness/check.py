@@ -42,6 +42,12 @@ def check_history(spec: Spec, history: Path, results: RunResults) -> None:
         )  # fmt: skip
         results.checkers["linearizable"] = checked.result.to_json(
             max_counterexamples=MAX_COUNTEREXAMPLES)
+    if "txn" in workload.checkers:
+        from checker.txn.check import check_file as check_txn_file
+
+        fr = check_txn_file(str(history), workload.name, workload.consistency_models,
+                            "jsonl", time_limit=spec.checker.time_limit)
+        results.checkers["txn"] = fr.result.to_json()
     if "set-full" in workload.checkers:
         linearizable = bool(spec.workload.options.get("linearizable", True))
         results.checkers["set-full"] = check_set_full(stream_history(history),

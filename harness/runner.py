@@ -354,12 +354,12 @@ def _run(
     interrupts: Interrupts,
 ) -> None:  # fmt: skip
     rng = random.Random(spec.seed)
+    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     try:
-        system = make_system(spec.system, spec.system_options)
+        system = make_system(spec.system, spec.system_options, workload.api)
     except ValueError as e:
         raise SetupError(str(e)) from None
     results.system = {"name": spec.system}
-    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     try:
         nemesis = make_nemesis(
             spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random())

@@ -30,6 +30,7 @@ from typing import Any
 import uvloop
 
 from checker.history import NEMESIS
+from checker.verdict import Verdict
 from harness.check import check_history
 from harness.client import Client
 from harness.generator import (
@@ -204,7 +205,7 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
             results.interrupted = True
             if interrupts.phase is Phase.CHECK:
                 note = "the check was stopped by a second signal: no verdict"
-                if results.verdict is not False:  # a finding already made stands; else none
+                if results.verdict is not Verdict.INVALID:  # a finding made stands; else none
                     results.checkers.clear()
                     results.stats = None
             elif interrupts.phase is Phase.SETUP:

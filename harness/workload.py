@@ -54,6 +54,7 @@ class Workload(Protocol):
     model: str | None  # the linearizability model, None when not judged by it
     checkers: tuple[str, ...]
     api: str  # the API its operations need: v2 or v3
+    consistency_models: tuple[str, ...]  # what the txn checker judges it for
 
     def generator(self) -> Generator:
         """The clients' operations in the main phase (endless; the runner limits time)."""
@@ -76,6 +77,7 @@ class Keyed:
     timeout: float = 5.0
     _per_key: PerKey | None = None
     api: ClassVar[str] = "v2"
+    consistency_models: ClassVar[tuple[str, ...]] = ()
 
     def paced(self, per_key: PerKey) -> Generator:
         self._per_key = per_key

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from checker.txn.history import Txn
 from checker.txn.rels import DATA_RELS, Rel, Why
+from checker.verdict import Verdict
 
-
-class Verdict(StrEnum):
-    VALID = "valid"
-    INVALID = "invalid"
-    UNKNOWN = "unknown"
+__all__ = ["Anomaly", "GraphStats", "Step", "TxnResult", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +106,7 @@ class TxnResult:
         return {
             "workload": self.workload,
             "consistency_models": list(self.models),
-            "valid": {Verdict.VALID: True, Verdict.INVALID: False}.get(self.verdict, "unknown"),
+            "valid": self.verdict.to_json(),
             "verdict": self.verdict.value,
             "txns": self.txns,
             "anomaly_types": self.anomaly_types,

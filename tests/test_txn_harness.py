@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from checker.formats import write_jsonl
@@ -28,6 +29,8 @@ from harness.spec import parse
 from harness.workload import Append, Wr, make_workload
 
 SEED = 2020
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results.schema.json")
+                    .read_text())
 
 
 def invocations(gen: Any, n: int, seed: int = SEED) -> list[Invocation]:
@@ -115,7 +118,10 @@ def synthetic_run(run_dir: Path, workload: str, p_stale: float) -> dict[str, Any
     results.ended = time.time()
     results.write(run_dir / "results.json")
     assert run_exit_code(results) == (EXIT_INVALID if p_stale else 0), f"seed {SEED}"
-    return json.loads((run_dir / "results.json").read_text())
+    written = json.loads((run_dir / "results.json").read_text())
+    validator = jsonschema.validators.validator_for(SCHEMA)
+    validator(SCHEMA, format_checker=validator.FORMAT_CHECKER).validate(written)
+    return written
 
 
 @pytest.mark.parametrize("workload", ["append", "wr"])

@@ -114,6 +114,8 @@ def synthetic_run(run_dir: Path, workload: str, p_stale: float) -> dict[str, Any
     write_spec(run_dir / "spec.yaml", spec)
     results = RunResults(spec.name, "sim", spec, time.time() - 10,
                          system={"name": "etcd", "version": "simulated"})
+    results.files = {"spec": "spec.yaml", "history": "history.jsonl",
+                     "results": "results.json"}
     check_history(spec, run_dir / "history.jsonl", results)
     results.ended = time.time()
     results.write(run_dir / "results.json")

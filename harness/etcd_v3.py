@@ -27,8 +27,9 @@ Outcome rules (docs/harness.md):
 - a 2xx answer: `ok` (a cas or guarded txn whose compare failed: `fail`);
 - gRPC InvalidArgument, FailedPrecondition, OutOfRange, or a 4xx without a gRPC code
   (the gateway refused it): `fail`;
-- the connection could not be made: `fail` (never sent); a read-before-write that got
-  no answer: `fail` (nothing was written yet);
+- the connection could not be made, or the timeout passed before the request was
+  sent: `fail` (never sent); a read-before-write that got no answer: `fail` (nothing
+  was written yet);
 - Unavailable, DeadlineExceeded, "request timed out", "context deadline exceeded", any
   other error, a 5xx, a timeout or a connection lost after sending: `info` for anything
   that writes, `fail` for a read or a read-only txn.
@@ -62,6 +63,11 @@ CAS_MISMATCH: Final = "cas-mismatch"
 
 class UnknownOperation(ValueError):
     pass
+
+
+class TimeUp(NotSent):
+    """The operation's timeout passed before one of its requests could be sent (after a
+    slow read before a guarded write): that request was never sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,8 @@ def refused(op: Invocation, writes: bool, response: HttpResponse) -> Completion:
 
 def undelivered(op: Invocation, writes: bool, exc: BaseException) -> Completion:
     """The outcome of a request that got no answer."""
+    if isinstance(exc, TimeUp):
+        return Completion("fail", _failed_value(op), "timeout-before-sending")
     if isinstance(exc, NotSent):
         return Completion("fail", _failed_value(op), "connection-refused")
     if isinstance(exc, TimeoutError):
@@ -315,7 +323,7 @@ class EtcdV3Client:
             raise RuntimeError("invoke before open")
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("no time left for the request")
+            raise TimeUp(f"{request.path}: the operation's {self.timeout:g} s had passed")
         response = await conn.request(request.encode(conn.host_header), left)
         if not 200 <= response.status < 300:
             return response

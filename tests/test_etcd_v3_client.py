@@ -19,6 +19,7 @@ from harness.client import HttpResponse, Node, NotSent
 from harness.etcd_v3 import (
     COMPARE_FAILED,
     EtcdV3Client,
+    TimeUp,
     TxnPlan,
     UnknownOperation,
     leader,
@@ -75,6 +76,8 @@ def test_no_answer_is_info_for_writes_and_fail_for_reads() -> None:
                                                                    "connection-refused")
     assert undelivered(READ, False, NotSent("refused")).value is UNOBSERVED
     assert undelivered(PUT, True, TimeoutError()) == Completion("info", 3, "timeout")
+    assert undelivered(APPEND, True, TimeUp("slow read")) == Completion(
+        "fail", APPEND.value, "timeout-before-sending")
     assert undelivered(APPEND, True, ConnectionResetError()).type == "info"
     assert undelivered(READ_TXN, False, ConnectionResetError()) == Completion(
         "fail", READ_TXN.value, "ConnectionResetError")

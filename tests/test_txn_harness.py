@@ -5,6 +5,7 @@ words, JUnit and report.html (no Docker: histories of the simulated database).""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import time
@@ -191,3 +192,31 @@ def test_the_report_shows_each_anomaly_its_lines_and_its_labelled_cycle(
 def _html(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&#34;").replace("'", "&#39;"))
+
+
+def test_the_anomalies_draw_in_chromium_with_their_edge_labels(
+        stale: tuple[Path, dict[str, Any]]) -> None:
+    """Without Chromium this skips, saying why, except under CI (CI=true)."""
+    from selenium.webdriver.common.by import By
+
+    from harness.report.browser import chromium, missing, open_report
+
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is needed under CI: {why}")
+        pytest.skip(why)
+    run_dir, results = stale
+    build_report(run_dir)
+    cycle = next(i for i, a in enumerate(results["checkers"]["txn"]["anomalies"])
+                 if a.get("cycle"))
+    steps = results["checkers"]["txn"]["anomalies"][cycle]["cycle"]
+    with chromium() as driver:
+        page = open_report(driver, run_dir / "report.html", timeout=120)
+        assert page.state == "true", f"seed {SEED}: {page.state!r}"
+        assert not [m for m in page.console if m.get("level") == "SEVERE"], page.console
+        chart = driver.find_element(By.ID, f"chart-cycle-{cycle + 1}")
+        drawn = [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".annotation-text")]
+        labels = [t for t in drawn if t]
+        assert len(labels) == len(steps), (labels, steps)
+        assert [label.split(" ")[0] for label in labels] == [s["rel"] for s in steps]

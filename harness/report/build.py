@@ -101,7 +101,7 @@ def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[
     if valid is Verdict.VALID:
         sentence = (f"Valid: no consistency violation found in {ops} operations"
                     f" with {faults} fault{'s' if faults != 1 else ''} injected.")
-        return "valid", sentence, reasons
+        return valid.value, sentence, reasons
     if valid is Verdict.INVALID:
         what = []
         lin = checked.linearizable
@@ -113,9 +113,9 @@ def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[
             what.append("set elements lost or stale")
         if txn is not None and txn.verdict is Verdict.INVALID:
             what.append(f"transactions not {', '.join(txn.not_models or txn.models)}")
-        return ("invalid", f"INVALID: the system broke its consistency claim "
+        return (valid.value, f"{valid.word}: the system broke its consistency claim "
                 f"({'; '.join(what) or 'a checker failed'}).", reasons)
-    return ("unknown", "Unknown: this run cannot say whether the system is consistent.",
+    return (valid.value, "Unknown: this run cannot say whether the system is consistent.",
             reasons or ["a checker ran out of time or memory"])
 
 

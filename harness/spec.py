@@ -229,6 +229,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         raw = _mapping(top["workload"], w("workload"))
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
         spec["workload"] = WorkloadSpec(name, _workload_options(name, raw, w("workload")))
+    _same_api(spec, w("system_options"))
     if "nemesis" in top:
         spec["nemesis"] = _nemesis(top["nemesis"], w("nemesis"))
     if "checker" in top:
@@ -237,6 +238,19 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
             **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
         )
     return Spec(**spec)
+
+
+def _same_api(spec: dict[str, Any], where: str) -> None:
+    """A built-in system's `api`, when the spec sets it, must be the workload's."""
+    api = spec.get("system_options", {}).get("api")
+    if api is None:
+        return
+    workload = spec.get("workload", WorkloadSpec())
+    cls = WORKLOADS[workload.name]
+    wanted = workload.options.get("api", getattr(cls, "api", "v2"))
+    if api != wanted:
+        raise SpecError(f"{where}.api: the {workload.name} workload speaks {wanted}, got "
+                        f"{_shown(api)}; leave it out (the workload's API is used)")
 
 
 def _subnet_pool(pool: str, nodes: int, where: str) -> None:

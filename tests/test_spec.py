@@ -58,6 +58,8 @@ def test_every_shipped_spec_loads(path: Path) -> None:
         ({"workload": {"name": "append", "key_count": 0}},
          "'workload'.key_count: expected a positive integer, got 0"),
         ({"workload": {"name": "append", "api": "v2"}}, "unknown field 'api'; known: key_count"),
+        ({"system_options": {"api": "v2"}, "workload": {"name": "append"}},
+         "field 'system_options'.api: the append workload speaks v3, got 'v2'"),
         ({"workload": {"ops_per_kye": 3}}, "'ops_per_kye'; known: reads, rate, timeout"),
         ({"workload": {"ops_per_key": -1}}, "ops_per_key: expected a positive integer"),
         ({"nemesis": {"faults": ["explode"]}}, "'nemesis'.faults: expected one of none, kill"),

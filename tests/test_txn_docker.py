@@ -61,3 +61,17 @@ def test_serializable_reads_are_found_stale_and_the_run_says_how(
     assert "did not see" in stale["explanation"]
     assert (tmp_path / "latest" / "report.html").is_file()
     assert_nothing_left(docker)
+
+
+def test_our_store_s_transactions_are_strict_serializable_under_faults(
+        docker: Any, tmp_path: Path) -> None:
+    spec = override(load(ROOT / "specs" / "store-append.yaml"), time_limit=15, seed=SEED,
+                    results=str(tmp_path))
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    where = f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert outcome.exit_code == EXIT_VALID, where
+    assert results["checkers"]["txn"]["verdict"] == "valid", where
+    assert results["stats"]["ops"]["txn"]["ok"] > 100, where
+    assert len({f["f"] for f in results["stats"]["faults"]}) >= 2, where
+    assert_nothing_left(docker, outcome.results.run_id)

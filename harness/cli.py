@@ -47,9 +47,11 @@ def _add_run(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from checker.verdict import Verdict
+    from harness.checkers import named
     from harness.preflight import preflight
     from harness.progress import Progress
-    from harness.results import ResultsError, describe
+    from harness.results import ResultsError
     from harness.runner import run
     from harness.spec import SpecError, load, override
 
@@ -82,7 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     if r.error:
         lines.append(f"error: {r.error}")
     for name, checked in r.checkers.items():
-        lines.append(f"  {name}: {describe(checked['valid'])}{_detail(name, checked)}")
+        checker = named(name)
+        lines.append(f"  {name}: {Verdict.of(checked['valid']).word}{checker.detail(checked)}")
     if r.stats:
         s = r.stats
         ok = sum(c.get("ok", 0) for c in s["ops"].values())
@@ -98,8 +101,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  note: {note}")
         print(f"results: {outcome.directory}")
         return outcome.exit_code
-    verdict = describe(r.verdict) + (" (interrupted)" if r.interrupted else "")
-    if r.error and r.verdict is not False:  # exit 3: the error is the answer
+    verdict = r.verdict.word + (" (interrupted)" if r.interrupted else "")
+    if r.error and r.verdict is not Verdict.INVALID:  # exit 3: the error is the answer
         verdict = f"error (what was recorded: {verdict})" if r.checkers else "error"
     print(f"{r.test}: {verdict}")
     for line in lines:
@@ -112,32 +115,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _detail(name: str, checked: dict[str, Any]) -> str:
-    if name == "linearizable":
-        from checker.linearizable import CheckResult
-
-        result = CheckResult.from_json(checked)
-        bad = result.first_violations()
-        unknown = checked.get("unknown_keys") or []
-        text = f" ({checked.get('key_count', 0)} keys"
-        if bad:
-            text += f"; {len(bad)} not linearizable, the earliest first: "
-            text += ", ".join(str(k.key) for k in bad[:5])
-        if unknown:
-            text += f"; unknown: {', '.join(map(str, unknown[:5]))}"
-        text += ")"
-        brief = bad[0].brief() if bad else None
-        if brief is not None:
-            text += f"\n    first violation: {brief.explanation}"
-        return text
-    if name == "set-full":
-        return (
-            f" ({checked['attempted']} added, {checked['lost']} lost, {checked['stale']} "
-            f"stale, {checked['unexpected']} unexpected)"
-        )
-    return ""
 
 
 def _add_report(sub: Any) -> None:
@@ -159,6 +136,7 @@ def _add_report(sub: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from checker.verdict import Verdict
     from harness.check import recheck
     from harness.report.build import build_report
     from harness.results import exit_code, unfinished_results
@@ -186,11 +164,10 @@ def _report(args: argparse.Namespace) -> int:
     path = build_report(run_dir)
     _finish(results, run_dir, args.junit)
     print(f"report: {path}")
-    valid = results.get("valid")
-    if results.get("error") and valid is not False:  # as `run` exited: the error is the answer
-        return EXIT_ERROR
-    return exit_code(valid if valid in (True, False) else "unknown",
-                     bool(results.get("interrupted")))
+    verdict = Verdict.of(results.get("valid"))
+    if results.get("error") and verdict is not Verdict.INVALID:  # as `run` exited: the error is
+        return EXIT_ERROR                                        # the answer
+    return exit_code(verdict, bool(results.get("interrupted")))
 
 
 def _finish(results: dict[str, Any], run_dir: Any, junit: str | None) -> None:

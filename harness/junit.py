@@ -8,12 +8,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from checker.junit import _show, case, linearizable_cases, write
-
-
-def _word(valid: Any) -> str:
-    return {True: "valid", False: "INVALID"}.get(valid, "unknown") if isinstance(
-        valid, bool) else "unknown"
+from checker.junit import case, write
+from checker.verdict import Verdict
+from harness.checkers import named
 
 
 def run_suite(results: dict[str, Any], run_dir: str | Path | None = None) -> ET.Element:
@@ -34,36 +31,10 @@ def run_suite(results: dict[str, Any], run_dir: str | Path | None = None) -> ET.
         case(suite, classname, "run", error=("the test could not run", str(results["error"])))
         return suite
     for name, checked in checkers.items():
-        if name == "linearizable":
-            linearizable_cases(suite, classname, checked)
-        elif name == "set-full":
-            _set_full(suite, classname, checked)
-        elif checked.get("valid") == "unknown":
-            case(suite, classname, name, skipped="unknown: no client operation succeeded"
-                 if name == "stats" else "unknown")
-        elif checked.get("valid") is False:
-            case(suite, classname, name, failure=(f"{name}: invalid", _show(checked)))
-        else:
-            case(suite, classname, name)
+        named(name).junit(suite, classname, checked)
     if results.get("interrupted"):
         case(suite, classname, "run", skipped="the run was interrupted: verdicts are partial")
     return suite
-
-
-def _set_full(suite: ET.Element, classname: str, checked: dict[str, Any]) -> None:
-    if checked.get("valid") is False:
-        case(suite, classname, "set-full", failure=(
-            f"{checked['lost']} lost, {checked['stale']} stale, {checked['unexpected']} "
-            "unexpected elements", ""))
-    else:
-        case(suite, classname, "set-full")
-    for k in checked.get("keys", []):
-        if k.get("valid") is False:
-            text = "\n".join(f"{what}: {', '.join(map(_show, k[what][:200]))}"
-                             for what in ("lost", "stale", "unexpected") if k.get(what))
-            case(suite, classname, f"set-full[{_show(k['key'])}]", failure=(
-                f"set {_show(k['key'])}: {len(k['lost'])} lost, {len(k['stale'])} stale, "
-                f"{len(k['unexpected'])} unexpected", text))
 
 
 def write_run(results: dict[str, Any], path: str | Path,
@@ -78,29 +49,16 @@ def summary(results: dict[str, Any], run_dir: str | Path | None = None) -> str:
     Under GitHub Actions each invalid key is also an ::error annotation."""
     test = results.get("test", "run")
     verdict = ("could not run" if results.get("error") and not results.get("checkers")
-               else _word(results.get("valid")))
+               else Verdict.of(results.get("valid")).word)
     lines = [f"SPLITBRAIN {test}: {verdict}"
              + (" (interrupted)" if results.get("interrupted") else "")]
     if results.get("error"):
         lines.append(f"  error: {results['error']}")
     annotations = []
     for name, checked in (results.get("checkers") or {}).items():
-        line = f"  {name}: {_word(checked.get('valid'))}"
-        if name == "linearizable":
-            bad = checked.get("invalid_keys") or []
-            line += f" ({checked.get('key_count', 0)} keys"
-            line += f"; not linearizable: {', '.join(map(_show, bad[:10]))}" if bad else ""
-            line += ")"
-            for k in checked.get("keys", []):
-                if k.get("counterexample"):
-                    annotations.append(k["counterexample"]["explanation"])
-        elif name == "set-full":
-            line += (f" ({checked['attempted']} added, {checked['lost']} lost, "
-                     f"{checked['stale']} stale, {checked['unexpected']} unexpected)")
-            if checked.get("valid") is False:
-                annotations.append(f"set-full: {checked['lost']} lost, {checked['stale']} "
-                                   f"stale, {checked['unexpected']} unexpected")
-        lines.append(line)
+        told = named(name).told(checked)
+        lines.append(f"  {name}: {Verdict.of(checked.get('valid')).word}{told.detail}")
+        annotations.extend(told.annotations)
     stats = results.get("stats")
     if stats:
         ok = sum(c.get("ok", 0) for c in stats["ops"].values())

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from checker.linearizable import Verdict, combine
+from checker.verdict import Verdict
 from harness.spec import Spec, document, parse
 
 SCHEMA_VERSION = 1
@@ -85,9 +85,9 @@ def load_run_spec(run_dir: Path) -> Spec:
 
 def exit_code(verdict: Verdict, interrupted: bool) -> int:
     """1 only when a checker found the history invalid; 2 unknown or interrupted."""
-    if verdict is False:
+    if verdict is Verdict.INVALID:
         return EXIT_INVALID
-    if verdict == "unknown" or interrupted:
+    if verdict is Verdict.UNKNOWN or interrupted:
         return EXIT_UNKNOWN
     return EXIT_VALID
 
@@ -96,15 +96,11 @@ def run_exit_code(results: RunResults) -> int:
     """A run's exit code (docs/harness.md, "Exit codes"): an invalid history is a finding
     even from a run that failed; otherwise an error of the harness, the spec or the
     environment (3) outranks an interruption (2)."""
-    if results.verdict is False:
+    if results.verdict is Verdict.INVALID:
         return EXIT_INVALID
     if results.error is not None:
         return EXIT_ERROR
     return exit_code(results.verdict, results.interrupted)
-
-
-def describe(verdict: Verdict) -> str:
-    return {True: "valid", False: "INVALID"}.get(verdict, "unknown")  # type: ignore[call-overload]
 
 
 @dataclass
@@ -126,16 +122,16 @@ class RunResults:
 
     @property
     def verdict(self) -> Verdict:
-        if not self.checkers:  # never valid without a check
-            return "unknown"
-        return combine([c["valid"] for c in self.checkers.values()])
+        from harness.checkers import combined
+
+        return combined(self.checkers)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": SCHEMA_VERSION,
             "test": self.test,
             "run_id": self.run_id,
-            "valid": self.verdict,
+            "valid": self.verdict.to_json(),
             "interrupted": self.interrupted,
             "error": self.error,
             "started": _iso(self.started),

@@ -30,6 +30,7 @@ from typing import Any
 import uvloop
 
 from checker.history import NEMESIS
+from checker.verdict import Verdict
 from harness.check import check_history
 from harness.client import Client
 from harness.generator import (
@@ -212,7 +213,7 @@ def run(spec: Spec, progress: Progress | None = None) -> Outcome:
             results.interrupted = True
             if interrupts.phase is Phase.CHECK:
                 note = "the check was stopped by a second signal: no verdict"
-                if results.verdict is not False:  # a finding already made stands; else none
+                if results.verdict is not Verdict.INVALID:  # a finding made stands; else none
                     results.checkers.clear()
                     results.stats = None
             elif interrupts.phase is Phase.SETUP:
@@ -362,12 +363,12 @@ def _run(
     interrupts: Interrupts,
 ) -> None:  # fmt: skip
     rng = random.Random(spec.seed)
+    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     try:
-        system = make_system(spec.system, spec.system_options)
+        system = make_system(spec.system, spec.system_options, workload.api)
     except ValueError as e:
         raise SetupError(str(e)) from None
     results.system = {"name": spec.system}
-    workload = make_workload(spec.workload.name, spec.concurrency, spec.workload.options)
     try:
         nemesis = make_nemesis(
             spec.nemesis.faults, spec.nemesis.options, random.Random(rng.random())

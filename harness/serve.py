@@ -20,11 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from checker.verdict import Verdict
 from harness.report.build import environment, verdict_word
 
 TEXT = {".log": "text/plain", ".jsonl": "text/plain", ".yaml": "text/plain",
         ".json": "application/json", ".html": "text/html", ".xml": "application/xml"}
-VERDICTS = ("valid", "invalid", "unknown")
+VERDICTS = tuple(v.value for v in Verdict)
 HIDDEN = {"data"}  # the local backend's node data directories: not for reading
 
 

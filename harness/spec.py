@@ -16,12 +16,13 @@ from typing import Any
 
 import yaml
 
-from harness.workload import WORKLOADS
+from checker.txn.models import MODELS
+from harness.etcd_v3 import CAS_GUARDS
+from harness.workload import API_READS, FIXED_OPTIONS, WORKLOADS
 from nemesis import NEMESES, make_nemesis
 
 SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local")
-READ_MODES = ("quorum", "local")
 SCHEDULES = ("interval", "random", "list")
 SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
 MAX_SPEC_CHARS = 1 << 20  # a spec file is read whole: never more than this
@@ -146,22 +147,43 @@ def _mapping(value: Any, where: str, known: tuple[str, ...] | None = None) -> di
 def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[str, Any]:
     cls = WORKLOADS[name]
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.name.startswith("_")}
-    settable = [n for n in fields if n not in ("name", "model", "checkers", "concurrency")]
+    settable = [n for n in fields if n not in FIXED_OPTIONS]
+    api = options.get("api", getattr(cls, "api", "v2"))
+    if "api" in options:
+        api = _one_of(api, tuple(API_READS), f"{where}.api")
     for key, value in options.items():
         if key not in settable:
             raise SpecError(f"{where}: unknown field {_shown(key)}; known: {', '.join(settable)}")
         default = fields[key].default
         here = f"{where}.{key}"
         if key == "reads":
-            _one_of(value, READ_MODES, here)
+            _one_of(value, API_READS[api], here, f" (the {api} API's read modes)")
+        elif key == "cas_guard":
+            _one_of(value, CAS_GUARDS, here)
+            if api != "v3":
+                raise SpecError(f"{here}: only with api: v3 (a v2 cas compares the value)")
+        elif key == "consistency_models":
+            models = [value] if isinstance(value, str) else value
+            _expect(models, list, here, "a list of consistency model names")
+            if not models:
+                raise SpecError(f"{here}: expected at least one consistency model")
+            for model in models:
+                _one_of(model, tuple(MODELS), here)
         elif isinstance(default, bool):
             _expect(value, bool, here, "true or false")
         elif isinstance(default, float):
             _expect(value, (int, float), here, "a number")
-            if value < 0:
-                raise SpecError(f"{here}: expected a number >= 0, got {_shown(value)}")
+            if value < 0 or (key == "read_ratio" and value > 1):
+                bound = "between 0 and 1" if key == "read_ratio" else ">= 0"
+                raise SpecError(f"{here}: expected a number {bound}, got {_shown(value)}")
         elif isinstance(default, int) or key == "group_size":
             _positive_int(value, here)
+    low = options.get("min_length", fields["min_length"].default if "min_length" in fields
+                      else 0)
+    high = options.get("max_length", fields["max_length"].default if "max_length" in fields
+                       else low)
+    if low > high:
+        raise SpecError(f"{where}.min_length: {low} is more than max_length ({high})")
     return options
 
 
@@ -207,6 +229,7 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         raw = _mapping(top["workload"], w("workload"))
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
         spec["workload"] = WorkloadSpec(name, _workload_options(name, raw, w("workload")))
+    _same_api(spec, w("system_options"))
     if "nemesis" in top:
         spec["nemesis"] = _nemesis(top["nemesis"], w("nemesis"))
     if "checker" in top:
@@ -215,6 +238,19 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
             **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
         )
     return Spec(**spec)
+
+
+def _same_api(spec: dict[str, Any], where: str) -> None:
+    """A built-in system's `api`, when the spec sets it, must be the workload's."""
+    api = spec.get("system_options", {}).get("api")
+    if api is None:
+        return
+    workload = spec.get("workload", WorkloadSpec())
+    cls = WORKLOADS[workload.name]
+    wanted = workload.options.get("api", getattr(cls, "api", "v2"))
+    if api != wanted:
+        raise SpecError(f"{where}.api: the {workload.name} workload speaks {wanted}, got "
+                        f"{_shown(api)}; leave it out (the workload's API is used)")
 
 
 def _subnet_pool(pool: str, nodes: int, where: str) -> None:

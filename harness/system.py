@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from cluster.capabilities import Logs
 from cluster.node import NodeDown as NodeDown  # systems' modules name both from here
 from cluster.node import NodeSpec
+from harness import etcd_v3
 from harness.client import Client, HttpConnection, Node
 from harness.etcd_v2 import EtcdV2Client, ReadMode
 
@@ -181,7 +182,8 @@ async def get_json(node: Node, path: str, timeout: float) -> Any:
 
 @dataclass
 class EtcdLike:
-    """Members started with etcd's flags that serve etcd's v2 API and /v2/stats/self."""
+    """Members started with etcd's flags that serve etcd's v2 API and /v2/stats/self, or
+    (`api: v3`, for the v3 workloads) etcd's v3 JSON gateway with v2 off, etcd's default."""
 
     name: str = "etcd"
     heartbeat_ms: int = 100
@@ -195,6 +197,7 @@ class EtcdLike:
     client_port: int = 2379
     peer_port: int = 2380
     env: Mapping[str, str] = field(default_factory=dict)
+    api: str = "v2"  # "v3": v2 off, leader from /v3/maintenance/status, the v3 client
 
     def command(
         self, node: NodeSpec, members: Sequence[NodeSpec], token: str, new: bool
@@ -213,7 +216,7 @@ class EtcdLike:
             "--initial-cluster-state", "new" if new else "existing",
             "--heartbeat-interval", str(self.heartbeat_ms),
             "--election-timeout", str(self.election_ms),
-            "--enable-v2=true",
+            *(["--enable-v2=true"] if self.api == "v2" else []),
             *self.extra_args,
         ]  # fmt: skip
 
@@ -221,6 +224,8 @@ class EtcdLike:
         return list(self.program)
 
     async def leader(self, nodes: Sequence[NodeSpec], timeout: float = 1.0) -> str | None:
+        if self.api == "v3":
+            return await etcd_v3.leader([client_node(n) for n in nodes], timeout)
         stats = await asyncio.gather(
             *(get_json(client_node(n), "/v2/stats/self", timeout) for n in nodes)
         )
@@ -242,6 +247,12 @@ class EtcdLike:
         return str(found.get("etcdserver", found))
 
     def client(self, options: Mapping[str, Any]) -> Client:
+        if self.api == "v3":
+            return etcd_v3.EtcdV3Client(
+                timeout=float(options.get("timeout", self.client_timeout)),
+                reads=options.get("reads", "linearizable"),
+                cas_guard=options.get("cas_guard", "value"),
+                lists=bool(options.get("lists", False)))
         reads: ReadMode = options.get("reads", "quorum")
         return EtcdV2Client(timeout=float(options.get("timeout", self.client_timeout)), reads=reads)
 
@@ -295,8 +306,13 @@ def load_class(ref: str, what: str) -> type:
     return found
 
 
-def make_system(ref: str, options: Mapping[str, Any] | None = None) -> System:
+def make_system(ref: str, options: Mapping[str, Any] | None = None,
+                api: str | None = None) -> System:
+    """The system `ref` names; `api`: the API the workload speaks (v2, v3), given to the
+    built-in systems unless the spec's system_options say otherwise."""
     cls = SYSTEMS.get(ref) or load_class(ref, "system")
+    if api is not None and ref in SYSTEMS:
+        options = {"api": api, **dict(options or {})}
     try:
         system = cls(**dict(options or {}))
     except TypeError as e:

@@ -11,7 +11,15 @@
   whole set, a fresh set after `ops_per_key` operations; judged by set-full (Jepsen's
   analysis: lost, stale, unexpected, never-read elements and the visibility latency).
 
-Both end with a final phase that reads every key they used from a quorum.
+- `append` (list-append) and `wr` (rw-register): transactions of `min_length` to
+  `max_length` micro-operations over `key_count` active keys; a key that has had
+  `writes_per_key` writes is retired for a fresh one (values unique per key). Over
+  etcd's v3 API; judged by the transactional checker (checker/txn, Elle's analysis)
+  for `consistency_models`.
+
+All end with a final phase that reads every key they used from a quorum
+(linearizably). `register` speaks etcd's v2 API unless `api: v3`; `append` and `wr`
+speak v3 only.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from harness.etcd_v3 import READ_MODES as V3_READS
 from harness.generator import (
     Context,
     EachOnce,
@@ -34,11 +43,18 @@ from harness.generator import (
 )
 from harness.ops import Invocation
 
+API_READS: dict[str, tuple[str, ...]] = {  # each API's read modes, the default first
+    "v2": ("quorum", "local"),
+    "v3": V3_READS,
+}
+
 
 class Workload(Protocol):
     name: str
     model: str | None  # the linearizability model, None when not judged by it
     checkers: tuple[str, ...]
+    api: str  # the API its operations need: v2 or v3
+    consistency_models: tuple[str, ...]  # what the txn checker judges it for
 
     def generator(self) -> Generator:
         """The clients' operations in the main phase (endless; the runner limits time)."""
@@ -56,10 +72,12 @@ class Keyed:
     """What both workloads share: keys handed out by `PerKey`, read back at the end."""
 
     concurrency: int = 10
-    reads: str = "quorum"  # or "local": etcd's default GET, which may be stale
+    reads: str = ""  # v2: quorum or local (may be stale); v3: linearizable or serializable
     rate: float = 0.0  # operations per second over all clients; 0: as fast as they go
     timeout: float = 5.0
     _per_key: PerKey | None = None
+    api: ClassVar[str] = "v2"
+    consistency_models: ClassVar[tuple[str, ...]] = ()
 
     def paced(self, per_key: PerKey) -> Generator:
         self._per_key = per_key
@@ -73,7 +91,7 @@ class Keyed:
         )
 
     def client_options(self) -> dict[str, Any]:
-        return {"reads": self.reads, "timeout": self.timeout}
+        return {"reads": self.reads or API_READS[self.api][0], "timeout": self.timeout}
 
 
 @dataclass
@@ -83,6 +101,8 @@ class Register(Keyed):
     read: float = 0.5
     write: float = 0.3
     cas: float = 0.2
+    api: str = "v2"  # type: ignore[misc]  # or v3
+    cas_guard: str = "value"  # v3: cas compares the value, or the mod_revision read before
     name: str = "register"
     model: str | None = "kv"
     checkers: tuple[str, ...] = ("linearizable", "stats")
@@ -113,6 +133,9 @@ class Register(Keyed):
     def generator(self) -> Generator:
         return self.paced(PerKey(self.group_size or self.concurrency, self._ops))
 
+    def client_options(self) -> dict[str, Any]:
+        return {**super().client_options(), "cas_guard": self.cas_guard}
+
 
 @dataclass
 class Set(Keyed):
@@ -139,7 +162,91 @@ class Set(Keyed):
         return self.paced(PerKey(self.concurrency, self._ops, name=lambda i: f"s{i}"))
 
 
-WORKLOADS: dict[str, type] = {"register": Register, "set": Set}
+@dataclass
+class Transactional:
+    """Transactions over a few keys at a time (Elle's generators): each micro-operation
+    picks one of `key_count` active keys, and reads it (with probability `read_ratio`)
+    or writes it; a key written `writes_per_key` times is replaced by a fresh key."""
+
+    concurrency: int = 10
+    key_count: int = 5
+    min_length: int = 1
+    max_length: int = 4
+    writes_per_key: int = 32
+    read_ratio: float = 0.5
+    reads: str = ""  # linearizable (default) or serializable
+    consistency_models: tuple[str, ...] = ("strict-serializable",)
+    rate: float = 0.0
+    timeout: float = 5.0
+    name: str = ""
+    model: str | None = None
+    checkers: tuple[str, ...] = ("txn", "stats")
+    api: ClassVar[str] = "v3"
+    write_f: str = ""  # the micro-operation that writes: append or w
+    _active: list[int] = field(default_factory=list)
+    _writes: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    _used: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.consistency_models = tuple(self.consistency_models)
+        if not 0 <= self.read_ratio <= 1:
+            raise ValueError(f"read_ratio {self.read_ratio} is not between 0 and 1")
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length {self.min_length} is more than max_length "
+                             f"{self.max_length}")
+
+    def _key(self, ctx: Context) -> int:
+        while len(self._active) < self.key_count:
+            key = len(self._used)
+            self._used.append(key)
+            self._active.append(key)
+        return ctx.rng.choice(self._active)
+
+    def _txn(self, ctx: Context, worker: Worker) -> Invocation:
+        micro: list[list[Any]] = []
+        for _ in range(ctx.rng.randint(self.min_length, self.max_length)):
+            key = self._key(ctx)
+            if ctx.rng.random() < self.read_ratio:
+                micro.append(["r", key, None])
+                continue
+            self._writes[key] += 1
+            micro.append([self.write_f, key, self._writes[key]])  # unique per key
+            if self._writes[key] >= self.writes_per_key:
+                self._active.remove(key)
+        return Invocation("txn", micro)
+
+    def generator(self) -> Generator:
+        gen = Fn(self._txn)
+        return Stagger(1 / self.rate, gen) if self.rate > 0 else gen
+
+    def final(self) -> Generator:
+        return EachOnce(lambda: list(self._used),
+                        lambda key: Invocation("txn", [["r", key, None]], key, final=True))
+
+    def client_options(self) -> dict[str, Any]:
+        return {"reads": self.reads or "linearizable", "timeout": self.timeout,
+                "lists": self.write_f == "append"}
+
+
+@dataclass
+class Append(Transactional):
+    """list-append: `["append", k, e]` adds e to the list at k; reads see whole lists."""
+
+    name: str = "append"
+    write_f: str = "append"
+
+
+@dataclass
+class Wr(Transactional):
+    """rw-register: `["w", k, v]` writes v (blindly) to k; reads see one value."""
+
+    name: str = "wr"
+    write_f: str = "w"
+
+
+WORKLOADS: dict[str, type] = {"register": Register, "set": Set, "append": Append, "wr": Wr}
+# options a spec may not set: what a workload is, not how it runs
+FIXED_OPTIONS = frozenset({"name", "model", "checkers", "concurrency", "write_f"})
 
 
 def make_workload(name: str, concurrency: int, options: Mapping[str, Any]) -> Workload:

@@ -31,7 +31,7 @@ from checker.simulate import (
     register_history,
     simulate,
 )
-from harness.check import MAX_COUNTEREXAMPLES
+from harness.checkers import MAX_COUNTEREXAMPLES
 from harness.report import build_report
 from harness.report.figures import DRAW_ALL
 from harness.results import RunResults, write_spec

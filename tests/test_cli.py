@@ -120,14 +120,14 @@ def test_a_run_summary_names_the_earliest_violation_first() -> None:
     violation first and quotes the first one's explanation."""
     from checker import check_operations, make_model, pair
     from checker.simulate import keyed_register_history
-    from harness.cli import _detail
+    from harness.checkers import named
 
     ops = keyed_register_history(5, keys=6, ops_per_key=60, processes=4)
     result = check_operations(make_model("kv", None), list(pair(ops)), workers=1,
                               max_explained=2)
     bad = result.first_violations()
     assert len(bad) >= 2, "seed 5"
-    line = _detail("linearizable", result.to_json(max_counterexamples=2))
+    line = named("linearizable").detail(result.to_json(max_counterexamples=2))
     assert f"{len(bad)} not linearizable, the earliest first: {bad[0].key}, {bad[1].key}" in line
     brief = bad[0].brief()
     assert brief is not None and f"first violation: {brief.explanation}" in line

@@ -27,7 +27,7 @@ from checker.history import Operation
 from checker.linearizable import CheckResult, KeyResult
 from checker.set_full import Quantiles, SetFullResult, SetKeyResult
 from checker.simulate import keyed_register_history
-from harness.check import MAX_COUNTEREXAMPLES
+from harness.checkers import MAX_COUNTEREXAMPLES
 from harness.report.checked import MAX_DRAWN
 from harness.report.figures import DRAW_ALL, drawn_ops
 from tests.report_shapes import SHAPES, Made, make, write_run

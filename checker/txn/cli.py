@@ -70,9 +70,7 @@ def run_txn_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def print_human(fr: TxnFileResult, out: TextIO) -> None:
     r = fr.result
-    verdict = {Verdict.VALID: "valid", Verdict.INVALID: "INVALID",
-               Verdict.UNKNOWN: "unknown"}[r.verdict]
-    print(f"{fr.file}: {verdict} for {', '.join(r.models)} ({r.workload}, {r.txns} "
+    print(f"{fr.file}: {r.verdict.word} for {', '.join(r.models)} ({r.workload}, {r.txns} "
           f"transactions, {r.seconds:.3f} s)", file=out)
     if r.counts:
         print("  anomalies: " + ", ".join(f"{n} ×{c}" for n, c in sorted(r.counts.items())),

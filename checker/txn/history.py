@@ -85,6 +85,17 @@ class Txn:
             out["complete_line"] = self.completed_line
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], id: int = 0) -> Txn:
+        """The transaction `to_json` wrote (results.json's anomalies)."""
+        return cls(
+            id=id, process=data["process"], outcome=data["type"],
+            ops=tuple(MicroOp(f, k, tuple(v) if isinstance(v, list) else v)
+                      for f, k, v in data["value"]),
+            invoked=data["invoke_index"], completed=data.get("complete_index"),
+            line=data.get("invoke_line"), completed_line=data.get("complete_line"),
+        )  # fmt: skip
+
 
 def _micro_text(m: MicroOp) -> str:
     value = m.value

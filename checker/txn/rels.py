@@ -21,6 +21,7 @@ class Rel(IntFlag):
 
 _LABELS = {Rel.WW: "ww", Rel.WR: "wr", Rel.RW: "rw", Rel.PROCESS: "process",
            Rel.REALTIME: "realtime"}
+BY_LABEL = {label: rel for rel, label in _LABELS.items()}
 DATA_RELS = Rel.WW | Rel.WR | Rel.RW
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from checker.txn.history import Txn
-from checker.txn.rels import DATA_RELS, Rel, Why
+from checker.txn.rels import BY_LABEL, DATA_RELS, Rel, Why
+from checker.verdict import Verdict
 
-
-class Verdict(StrEnum):
-    VALID = "valid"
-    INVALID = "invalid"
-    UNKNOWN = "unknown"
+__all__ = ["Anomaly", "GraphStats", "Step", "TxnResult", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,12 @@ class Step:
             if self.why.rel != Rel.WR:
                 out["before"] = _plain(self.why.before)
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        why = Why(BY_LABEL[data["rel"]], data.get("key"), data.get("value"),
+                  data.get("before"))
+        return cls(data["from"], data["to"], why, data["explanation"])
 
 
 def _plain(value: Any) -> Any:
@@ -71,6 +73,16 @@ class Anomaly:
             out["cycle"] = [s.to_json() for s in self.steps]
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Anomaly:
+        return cls(
+            name=data["name"],
+            txns=tuple(Txn.from_json(t, i) for i, t in enumerate(data["txns"])),
+            explanation=tuple(data["explanation"]),
+            steps=tuple(Step.from_json(s) for s in data.get("cycle") or ()),
+            key=data.get("key"),
+        )
+
 
 @dataclass(frozen=True)
 class GraphStats:
@@ -83,6 +95,11 @@ class GraphStats:
         return {"nodes": self.nodes, "edges": self.edges,
                 "cyclic_components": self.cyclic_components,
                 "largest_component": self.largest_component}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GraphStats:
+        return cls(**{k: int(data.get(k, 0)) for k in
+                      ("nodes", "edges", "cyclic_components", "largest_component")})
 
 
 @dataclass
@@ -110,7 +127,7 @@ class TxnResult:
         return {
             "workload": self.workload,
             "consistency_models": list(self.models),
-            "valid": {Verdict.VALID: True, Verdict.INVALID: False}.get(self.verdict, "unknown"),
+            "valid": self.verdict.to_json(),
             "verdict": self.verdict.value,
             "txns": self.txns,
             "anomaly_types": self.anomaly_types,
@@ -123,3 +140,21 @@ class TxnResult:
             "graph": self.graph.to_json(),
             "anomalies": [a.to_json() for a in self.anomalies],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TxnResult:
+        """The result `to_json` wrote (results.json's `txn` checker, `check --json`)."""
+        return cls(
+            workload=data["workload"],
+            models=tuple(data.get("consistency_models") or ()),
+            verdict=Verdict.of(data.get("verdict", data.get("valid"))),
+            txns=int(data.get("txns", 0)),
+            anomalies=[Anomaly.from_json(a) for a in data.get("anomalies") or []],
+            counts=dict(data.get("anomaly_counts") or {}),
+            not_models=tuple(data.get("not") or ()),
+            also_not=tuple(data.get("also_not") or ()),
+            strongest_satisfied=tuple(data.get("strongest_satisfied") or ()),
+            incomplete=data.get("incomplete"),
+            seconds=float(data.get("seconds") or 0.0),
+            graph=GraphStats.from_json(data.get("graph") or {}),
+        )

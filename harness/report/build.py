@@ -23,8 +23,9 @@ from plotly.offline import get_plotlyjs
 from checker.explain import Counterexample, Summary
 from checker.history import Op
 from checker.linearizable import KeyResult
+from checker.verdict import Verdict
 from harness.recorder import stream_history
-from harness.report import figures
+from harness.report import anomalies, figures
 from harness.report.checked import MAX_DRAWN, Checked
 from harness.results import record_file
 
@@ -55,14 +56,14 @@ def _show(value: Any, limit: int = 200) -> str:
 
 
 def verdict_word(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown") if isinstance(
-        valid, bool) or valid is None else "unknown"
+    """results.json's `valid` (or a Verdict) as the page's word and css class."""
+    return Verdict.of(valid).value
 
 
 def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[str]]:
     """The verdict in plain words: (css class, one sentence, the reasons), the first
     violation in time first."""
-    valid = results.get("valid")
+    valid = Verdict.of(results.get("valid"))
     stats = results.get("stats") or {}
     ops = sum(sum(c.values()) for c in (stats.get("ops") or {}).values())
     faults = len(stats.get("faults") or [])
@@ -82,15 +83,26 @@ def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[
     if sf is not None and sf.valid is False:
         reasons.append(f"set-full: {sf.lost} lost, {sf.stale} stale and "
                        f"{sf.unexpected} unexpected elements")
+    txn = checked.txn
+    if txn is not None and txn.verdict is not Verdict.VALID:
+        counts = ", ".join(f"{n} ×{c}" for n, c in sorted(txn.counts.items()))
+        if counts:
+            reasons.append(f"transactional anomalies: {counts}"
+                           + (f"; not {', '.join(txn.not_models)}" if txn.not_models else ""))
+        if txn.anomalies:
+            first = txn.anomalies[0]
+            reasons.append(f"{first.name}: {' '.join(first.explanation[:3])}")
+        if txn.incomplete:
+            reasons.append(f"transactions: {txn.incomplete}")
     if results.get("error"):
         reasons.append(f"the run stopped with an error: {results['error']}")
     if results.get("interrupted"):
         reasons.append("the run was interrupted before the end")
-    if valid is True:
+    if valid is Verdict.VALID:
         sentence = (f"Valid: no consistency violation found in {ops} operations"
                     f" with {faults} fault{'s' if faults != 1 else ''} injected.")
-        return "valid", sentence, reasons
-    if valid is False:
+        return valid.value, sentence, reasons
+    if valid is Verdict.INVALID:
         what = []
         lin = checked.linearizable
         if lin is not None and invalid:
@@ -99,9 +111,11 @@ def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[
                         " not linearizable")
         if sf is not None and sf.valid is False:
             what.append("set elements lost or stale")
-        return ("invalid", f"INVALID: the system broke its consistency claim "
+        if txn is not None and txn.verdict is Verdict.INVALID:
+            what.append(f"transactions not {', '.join(txn.not_models or txn.models)}")
+        return (valid.value, f"{valid.word}: the system broke its consistency claim "
                 f"({'; '.join(what) or 'a checker failed'}).", reasons)
-    return ("unknown", "Unknown: this run cannot say whether the system is consistent.",
+    return (valid.value, "Unknown: this run cannot say whether the system is consistent.",
             reasons or ["a checker ran out of time or memory"])
 
 
@@ -167,6 +181,11 @@ def render(results: dict[str, Any], ops: Iterable[Op], run_dir: Path | None = No
         charts[chart] = figures.to_json(figures.counterexample(k.counterexample, times, k.key))
         shown, total = figures.drawn_ops(k.counterexample)
         drawn.append(Drawn(k, k.counterexample, f"key-{n + 1}", chart, len(shown), total))
+    txn_shown = [] if checked.txn is None else anomalies.shown(
+        checked.txn.anomalies, None if run_dir is None else run_dir / "history.jsonl")
+    for item in txn_shown:
+        if item.chart is not None:
+            charts[item.chart] = figures.to_json(anomalies.cycle_figure(item.anomaly))
     anchors = {id(d.result): d.anchor for d in drawn}
     rows = [Row(k, k.brief(), anchors.get(id(k))) for k in invalid]
     css, sentence, reasons = headline(results, checked)
@@ -177,6 +196,7 @@ def render(results: dict[str, Any], ops: Iterable[Op], run_dir: Path | None = No
         first=rows[0] if rows else None, max_drawn=MAX_DRAWN,
         omitted=checked.linearizable.counterexamples_omitted if checked.linearizable else 0,
         unknown_keys=checked.unknown_keys(), set_full=checked.set_full, files=files,
+        txn=checked.txn, txn_anomalies=txn_shown, txn_max=anomalies.MAX_DRAWN,
         ops_count=collected.thinning.total if collected.thinning else len(client),
         thinning=collected.thinning.sentence() if collected.thinning else None,
         detail=len(client) <= figures.DETAIL_LIMIT,

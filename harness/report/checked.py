@@ -1,13 +1,16 @@
 """results.json's verdicts as the checkers' own records: the one place the report reads
-them (`from_json` of checker/linearizable.py, checker/explain.py, checker/set_full.py)."""
+them (`from_json` of checker/linearizable.py, checker/explain.py, checker/set_full.py,
+checker/txn/result.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.linearizable import CheckResult, KeyResult, Verdict
+from checker.linearizable import CheckResult, KeyResult
 from checker.set_full import SetFullResult
+from checker.txn.result import TxnResult
+from checker.verdict import Verdict
 
 MAX_DRAWN = 20  # counterexamples drawn in full, earliest violation first
 
@@ -18,15 +21,18 @@ class Checked:
 
     linearizable: CheckResult | None = None
     set_full: SetFullResult | None = None
+    txn: TxnResult | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # every checker's
 
     @classmethod
     def from_json(cls, checkers: dict[str, Any]) -> Checked:
         lin, sf = checkers.get("linearizable"), checkers.get("set-full")
+        txn = checkers.get("txn")
         return cls(
             linearizable=None if lin is None else CheckResult.from_json(lin),
             set_full=None if sf is None else SetFullResult.from_json(sf),
-            verdicts={name: c.get("valid", "unknown") for name, c in checkers.items()},
+            txn=None if txn is None else TxnResult.from_json(txn),
+            verdicts={name: Verdict.of(c.get("valid")) for name, c in checkers.items()},
         )
 
     def invalid_keys(self) -> list[KeyResult]:

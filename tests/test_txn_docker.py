@@ -1,6 +1,6 @@
 """Transactions end to end on etcd 3.4 in Docker (3 nodes, v2 off, short runs): list-append
-with linearizable reads stays strict serializable under partitions, leader kills and
-pauses; with serializable reads under partitions, stale reads are found as realtime
+and rw-register with linearizable reads stay strict serializable under partitions, leader
+kills and pauses; with serializable reads under partitions, stale reads are found as realtime
 cycles and `splitbrain run` says so. Without Docker these skip, except under CI."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.progress import Progress
 from harness.results import EXIT_INVALID, EXIT_VALID
 from harness.runner import run
@@ -22,9 +24,10 @@ __all__ = ["docker"]  # the fixture, from test_harness
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261130"))
 
 
-def test_append_with_linearizable_reads_is_strict_serializable_under_faults(
-        docker: Any, tmp_path: Path) -> None:
-    spec = override(load(ROOT / "specs" / "etcd-append.yaml"), time_limit=15, seed=SEED,
+@pytest.mark.parametrize("workload", ["append", "wr"])
+def test_linearizable_reads_are_strict_serializable_under_faults(
+        docker: Any, tmp_path: Path, workload: str) -> None:
+    spec = override(load(ROOT / "specs" / f"etcd-{workload}.yaml"), time_limit=15, seed=SEED,
                     results=str(tmp_path))
     outcome = run(spec, Progress(quiet=True))
     results = results_of(outcome.directory)

@@ -54,6 +54,9 @@ class NodeFault:
     def recovery(self) -> FaultOp:
         return FaultOp(self.stop_f)
 
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
+
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == self.start_f:
             names = [n.name for n in cluster.nodes if n.name not in self._hit]

@@ -130,6 +130,9 @@ class Partition:
     def recovery(self) -> FaultOp:
         return FaultOp("heal-partition")
 
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
+
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "partition":
             names = [n.name for n in cluster.nodes]

@@ -17,22 +17,24 @@ Both end with a final phase that reads every key they used from a quorum.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.generator import (
+    Base,
     Context,
     EachOnce,
     Fn,
     Generator,
     Limit,
     Mix,
+    Next,
     PerKey,
     Stagger,
     Worker,
 )
-from harness.ops import Invocation
+from harness.ops import Completion, Invocation
 
 
 class Workload(Protocol):
@@ -76,6 +78,20 @@ class Keyed:
         return {"reads": self.reads, "timeout": self.timeout}
 
 
+class ByWorker(Base):
+    """`chosen`'s operations for the workers `which` picks, `others`' for the rest."""
+
+    def __init__(self, which: Callable[[Worker], bool], chosen: Generator,
+                 others: Generator) -> None:
+        self.which, self.chosen, self.others = which, chosen, others
+
+    def op(self, ctx: Context, worker: Worker) -> Next:
+        return (self.chosen if self.which(worker) else self.others).op(ctx, worker)
+
+    def update(self, ctx: Context, worker: Worker, op: Invocation, done: Completion) -> None:
+        (self.chosen if self.which(worker) else self.others).update(ctx, worker, op, done)
+
+
 @dataclass
 class Register(Keyed):
     group_size: int | None = None  # default: every worker on the same key
@@ -83,6 +99,11 @@ class Register(Keyed):
     read: float = 0.5
     write: float = 0.3
     cas: float = 0.2
+    # 0: every worker does the read/write/cas mix; k: the first k workers of each group
+    # only write and cas, the others only read. Workers are spread over the nodes in
+    # turn, so each write is read at once through several other nodes: a stale read or
+    # a lost write shows within a few operations.
+    writers: int = 0
     name: str = "register"
     model: str | None = "kv"
     checkers: tuple[str, ...] = ("linearizable", "stats")
@@ -108,7 +129,18 @@ class Register(Keyed):
             return Invocation("cas", [expected, self._value(key)], key)
 
         mix = Mix([(self.read, Fn(read)), (self.write, Fn(write)), (self.cas, Fn(cas))])
+        if self.writers:
+            size = self.group_size or self.concurrency
+            update = Mix([(self.write, Fn(write)), (self.cas, Fn(cas))])
+            mix = ByWorker(lambda w: isinstance(w.slot, int) and w.slot % size < self.writers,
+                           update, Fn(read))
         return Limit(self.ops_per_key, mix)
+
+    def __post_init__(self) -> None:
+        size = self.group_size or self.concurrency
+        if not isinstance(self.writers, int) or not 0 <= self.writers < size:
+            raise ValueError(f"writers: expected a whole number from 0 to {size - 1} (fewer "
+                             f"than the workers on a key), got {self.writers!r}")
 
     def generator(self) -> Generator:
         return self.paced(PerKey(self.group_size or self.concurrency, self._ops))

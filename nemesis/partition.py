@@ -106,7 +106,7 @@ def grudge_for(kind: str, nodes: Sequence[str], leader: str | None, rng: random.
 class Partition:
     """`partition` (value: a kind) and `heal-partition`."""
 
-    kinds: Sequence[str] = ("isolate-leader", "halves")
+    kinds: Sequence[str] = ("isolate-leader",)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     needs: ClassVar[tuple[type, ...]] = (Network,)
     name: str = "partition"

@@ -260,3 +260,27 @@ def test_register_writes_are_unique_and_cas_expects_recent_values(seed: int) -> 
             assert op.value[0] in [0, *written[-3:]] or op.value[0] in written, f"seed {seed}"
             written.append(op.value[1])
     assert len(written) == len(set(written)), f"seed {seed}: a value was written twice"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_register_writers_update_and_the_other_workers_of_a_key_read(seed: int) -> None:
+    workload = Register(concurrency=10, group_size=5, writers=1, ops_per_key=20)
+    gen = workload.generator()
+    ctx = Context(random.Random(seed), [Worker(i, i) for i in range(10)])
+    by_slot: dict[int, set[str]] = {i: set() for i in range(10)}
+    keys: dict[int, set[object]] = {i: set() for i in range(10)}
+    for turn in range(400):
+        slot = turn % 10
+        op = gen.op(ctx, Worker(slot, slot))
+        assert isinstance(op, Invocation), f"seed {seed}"
+        by_slot[slot].add(op.f)
+        keys[slot].add(op.key)
+    for slot, fs in by_slot.items():
+        wanted = {"write", "cas"} if slot % 5 == 0 else {"read"}
+        assert fs == wanted, f"seed {seed}: slot {slot} did {fs}"
+    assert keys[0] & keys[4] and not keys[0] & keys[5], f"seed {seed}: groups share keys"
+
+
+def test_register_writers_must_leave_a_reader() -> None:
+    with pytest.raises(ValueError, match="writers: expected a whole number from 0 to 4"):
+        Register(concurrency=5, writers=5)

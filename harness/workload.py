@@ -99,8 +99,9 @@ class Register(Keyed):
     read: float = 0.5
     write: float = 0.3
     cas: float = 0.2
-    # 0: every worker does the read/write/cas mix; k: the first k workers of each group
-    # only write and cas, the others only read. Workers are spread over the nodes in
+    # 0: every worker does the read/write/cas mix; k: k workers of each group only
+    # write and cas (the first k for the first key, the next k for the next...), the
+    # others only read. Workers are spread over the nodes in
     # turn, so each write is read at once through several other nodes: a stale read or
     # a lost write shows within a few operations.
     writers: int = 0
@@ -109,6 +110,7 @@ class Register(Keyed):
     checkers: tuple[str, ...] = ("linearizable", "stats")
     _next_value: dict[Any, int] = field(default_factory=lambda: defaultdict(int))
     _recent: dict[Any, deque[int]] = field(default_factory=dict)
+    _keys_made: int = 0
 
     def _value(self, key: Any) -> int:
         self._next_value[key] += 1
@@ -130,10 +132,14 @@ class Register(Keyed):
 
         mix = Mix([(self.read, Fn(read)), (self.write, Fn(write)), (self.cas, Fn(cas))])
         if self.writers:
-            size = self.group_size or self.concurrency
+            # The writers move to the next slots with each key, so over the keys every
+            # node takes the writes in turn, the leader and the followers.
+            size, first = self.group_size or self.concurrency, self._keys_made
             update = Mix([(self.write, Fn(write)), (self.cas, Fn(cas))])
-            mix = ByWorker(lambda w: isinstance(w.slot, int) and w.slot % size < self.writers,
-                           update, Fn(read))
+            mix = ByWorker(
+                lambda w: isinstance(w.slot, int) and (w.slot - first) % size < self.writers,
+                update, Fn(read))
+        self._keys_made += 1
         return Limit(self.ops_per_key, mix)
 
     def __post_init__(self) -> None:

@@ -122,3 +122,8 @@ def configure(flag: str | None) -> frozenset[str]:
 def on(name: str) -> bool:
     """For code off the hot path; hot paths test `ACTIVE` themselves (above)."""
     return ACTIVE is not None and name in ACTIVE
+
+
+# A member started with SPLITBRAIN_FAILPOINTS has them on from its first import, before
+# any flag is read (the harness passes failpoints to members this way).
+enable(parse(os.environ.get(ENV, ""), ENV))

@@ -65,11 +65,12 @@ FAILPOINTS: dict[str, Failpoint] = {f.name: f for f in (
               "quorum GETs are served from the member's own state, without ReadIndex",
               "stale reads from any member behind the leader (a minority, a lagging "
               "follower)", "a partition of a minority; reads right after writes", False),
-    Failpoint("answer-before-apply", "store/node.py",
-              "a write is answered once its entry commits, before it is applied: a "
-              "cas that will fail is answered as succeeded",
-              "a cas acknowledged that never took effect; reads that miss an "
-              "acknowledged write", "none needed: concurrent cas on one key", False),
+    Failpoint("read-before-apply", "store/node.py",
+              "a quorum read is answered once ReadIndex confirms the read index, without "
+              "waiting until this member has applied up to it",
+              "stale reads from a member whose apply lags (a follower catching up)",
+              "a member that rejoins behind (partition heal, restart); reads right after "
+              "writes", False),
 )}
 
 

@@ -11,11 +11,14 @@ seeing what the one before did to the cluster (who leads now).
 - `leader-churn`: isolate the current leader, again at each stage (`churn_steps`, 4): a
   new election each time, and the node cut off before comes back behind.
 
-The stages are `scenario` (value: its name; the first stage) and `scenario-step`
-({scenario, step}); `heal-scenario` restarts the nodes killed and flushes the cut. The
-schedule (harness/schedule.py) spaces the stages evenly over the fault window
-(`follow_ups`). Partitions use their own chain (`splitbrain-scenario`), so they and the
-`partition` family never flush each other's rules.
+A stage aims at the leader the side not cut off agrees on, waiting for it up to
+`leader_wait_s` (2 s: an election after the stage before may still be going on), and
+at a random node if there is none by then. The stages are `scenario` (value: its
+name; the first stage) and `scenario-step` ({scenario, step}); `heal-scenario`
+restarts the nodes killed and flushes the cut. The schedule (harness/schedule.py)
+spaces the stages evenly over the fault window (`follow_ups`). Partitions use their
+own chain (`splitbrain-scenario`), so they and the `partition` family never flush each
+other's rules.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Scenarios:
 
     scenarios: Sequence[str] = SCENARIOS
     churn_steps: int = 4
+    leader_wait_s: float = 2.0  # how long a stage waits for the leader it aims at
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     needs: ClassVar[tuple[type, ...]] = (Network, Signals, StartStop)
     name: str = "scenario"
@@ -117,7 +121,7 @@ class Scenarios:
         # The leader as the nodes that can still elect one see it: the side not cut off.
         reachable = [n for n in cluster.nodes if n.name not in self._killed
                      and n.name not in self._cut_off()]
-        leader = await cluster.system.leader(reachable or cluster.nodes)
+        leader = await self._leader(cluster, reachable or cluster.nodes)
         value: dict[str, Any] = {"scenario": scenario, "step": step, "leader": leader}
         if scenario == "lagging-minority":
             if step == 0:
@@ -139,6 +143,17 @@ class Scenarios:
             return FaultResult(value, f"unknown scenario {scenario!r}")
         value["grudge"] = {n: sorted(g) for n, g in sorted(self._grudge.items())}
         return FaultResult(value)
+
+    async def _leader(self, cluster: Members, nodes: list[NodeSpec]) -> str | None:
+        """The leader `nodes` agree on, waiting up to `leader_wait_s` for one (an
+        election after the stage before may still be going on); None if none by then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.leader_wait_s
+        while True:
+            leader = await cluster.system.leader(nodes)
+            if leader is not None or loop.time() >= deadline:
+                return leader
+            await asyncio.sleep(0.1)
 
     def _cut_off(self) -> set[str]:
         """The nodes on the smaller side of the cut in force (none when there is none)."""

@@ -5,9 +5,12 @@ within a seeded set of runs, and nothing with every failpoint off."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from harness.local import LocalCluster
+from harness.system import BadSystem, make_system
 from store import failpoints as fp
 from store.raft.simulator import simulate
 
@@ -71,3 +74,16 @@ def test_with_every_failpoint_off_the_simulator_finds_nothing(faults: str) -> No
     for seed in range(20):
         result = simulate(seed, nodes=3, faults=faults, check_seconds=5)
         assert result.ok, f"seed {seed}: {result.violation}\n  replay: {result.replay()}"
+
+
+def test_a_spec_passes_its_failpoints_to_every_member(tmp_path: Path) -> None:
+    system = make_system("store", {"failpoints": ["vote-no-log-check", "commit-own-match"]})
+    with LocalCluster(3, system, tmp_path) as cluster:  # type: ignore[arg-type]
+        for name in cluster.members:
+            pid = cluster.member(name).pid
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"{fp.ENV}=commit-own-match,vote-no-log-check".encode() in environ, name
+    with pytest.raises(BadSystem, match="unknown failpoint 'vote-no-log'"):
+        make_system("store", {"failpoints": ["vote-no-log"]})
+    with pytest.raises(BadSystem, match="expected a list of names"):
+        make_system("store", {"failpoints": "commit-own-match"})

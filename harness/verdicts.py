@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HEALS = frozenset({"heal", "restart", "resume", "reset-clock"})
+from checker.stats import RECOVERIES
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class RunVerdict:
 
 
 def is_fault(f: str) -> bool:
-    return f not in HEALS and not f.startswith("heal-")
+    return f not in RECOVERIES
 
 
 def verdict_of(exit_code: int) -> str:

@@ -1,11 +1,19 @@
 """Benchmark of our store against etcd 3.4, side by side, as 3-member local clusters.
 
-Each system in turn gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags: heartbeat
-100 ms, election timeout 1000 ms) and the same workloads:
+Each system gets a fresh 3-member cluster on 127.0.0.1 (same etcd flags: heartbeat
+100 ms, election timeout 1000 ms); both run at once, idle but for the one being measured,
+and take each workload in turn (etcd, then ours, then the next workload), so that the
+two figures of a row are measured minutes apart at most on a shared machine whose load
+changes. ``--rounds N`` repeats the whole series N times; a row then counts all rounds
+(total operations over total time; percentiles over all latencies). The workloads:
 
 - sequential PUT to the leader (1 client)
 - PUT to the leader from 16 and from 64 concurrent clients
 - sequential quorum GET on a follower (1 client)
+- quorum GET on the leader from 16 concurrent clients
+- the v3 API through the JSON gateway: put (1 and 16 clients), a txn of 4 operations
+  (2 ranges, 2 puts) and a linearizable range (16 clients each), on the leader; skipped
+  for a system that answers 404 there
 - failover: SIGKILL the leader while a client writes continuously to every surviving
   member (a new PUT every 10 ms to each, on its own connection, however many are still
   waiting); the time from the kill to the first acknowledged write that a new leader
@@ -22,14 +30,21 @@ of the reference figures); with 64 of them the GIL, not the server, sets the pac
 2-core machine. The table reports the client's own CPU use (% of one core) so a
 saturated client shows.
 
-    python bench/store_bench.py [--duration 5] [--trials 3] [--restarts 0] [--systems etcd,store]
+``--baseline DIR`` adds a third cluster, "base": our store run from the source tree DIR
+(an earlier commit), measured in the same interleaved series.
+
+    python bench/store_bench.py [--duration 5] [--rounds 1] [--trials 3] [--restarts 0]
+                                [--systems etcd,store] [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import json
+import os
 import signal
 import statistics
 import sys
@@ -61,8 +76,13 @@ class Workload:
     name: str
     title: str
     clients: int
-    method: str  # PUT to the leader, or quorum GET on a follower
-    on_leader: bool
+    method: str  # v2: PUT or quorum GET; v3: PUT, TXN (4 operations) or RANGE (linearizable)
+    on_leader: bool  # else on a follower
+    api: str = "v2"
+
+    @property
+    def reads(self) -> bool:
+        return self.method in ("GET", "RANGE")
 
 
 WORKLOADS = (
@@ -70,6 +90,11 @@ WORKLOADS = (
     Workload("put-16", "PUT to the leader, 16 clients", 16, "PUT", True),
     Workload("put-64", "PUT to the leader, 64 clients", 64, "PUT", True),
     Workload("qget-follower", "quorum GET on a follower, 1 client", 1, "GET", False),
+    Workload("qget-16", "quorum GET on the leader, 16 clients", 16, "GET", True),
+    Workload("v3-put-seq", "v3 put to the leader, 1 client", 1, "PUT", True, "v3"),
+    Workload("v3-put-16", "v3 put to the leader, 16 clients", 16, "PUT", True, "v3"),
+    Workload("v3-txn-16", "v3 txn of 4 ops, leader, 16 clients", 16, "TXN", True, "v3"),
+    Workload("v3-range-16", "v3 lin. range, leader, 16 clients", 16, "RANGE", True, "v3"),
 )
 
 
@@ -111,6 +136,44 @@ def operation(workload: Workload, client: int, i: int) -> Invocation:
     return Invocation("write", f"v{i}", key)
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def v3_body(workload: Workload, client: int, i: int) -> tuple[str, bytes]:
+    """The gateway path and JSON body of request ``i`` of a v3 workload's ``client``.
+
+    A txn reads two of the client's keys and writes two others (as a read-write
+    register transaction does), with no compare: it always succeeds."""
+    def key(n: int) -> str:
+        return _b64(f"bench/c{client}-{n % KEYS_PER_CLIENT}")
+
+    value = _b64(f"v{i}")
+    if workload.method == "PUT":
+        return "/v3/kv/put", json.dumps({"key": key(i), "value": value}).encode()
+    if workload.method == "RANGE":
+        return "/v3/kv/range", json.dumps({"key": key(i)}).encode()
+    ops = [
+        {"request_range": {"key": key(i)}},
+        {"request_put": {"key": key(i + 1), "value": value}},
+        {"request_range": {"key": key(i + 2)}},
+        {"request_put": {"key": key(i + 3), "value": value}},
+    ]
+    return "/v3/kv/txn", json.dumps({"success": ops}).encode()
+
+
+def request(workload: Workload, client: int, i: int, host: str) -> bytes:
+    """The whole HTTP/1.1 request."""
+    if workload.api == "v2":
+        return encode(operation(workload, client, i), host, prefix="")
+    path, body = v3_body(workload, client, i)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[int, int, list]:
     latencies: list[float] = []
     counts = [0, 0]  # ok, errors
@@ -122,8 +185,8 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
         i = 0
         try:
             while (now := time.perf_counter()) < deadline:
-                request = encode(operation(workload, client, i), conn.host_header, prefix="")
-                status = (await conn.request(request, REQUEST_TIMEOUT_S)).status
+                data = request(workload, client, i, conn.host_header)
+                status = (await conn.request(data, REQUEST_TIMEOUT_S)).status
                 done = time.perf_counter()
                 i += 1
                 if measuring:
@@ -140,6 +203,34 @@ async def _async_load(workload: Workload, port: int, seconds: float) -> tuple[in
     measuring = True
     await asyncio.gather(*tasks)
     return counts[0], counts[1], latencies
+
+
+async def _prefill(workload: Workload, port: int) -> None:
+    """Write every key a read workload's clients will read, so that none answers 404."""
+    write = Workload(workload.name, workload.title, workload.clients, "PUT", True, workload.api)
+
+    async def one(client: int) -> None:
+        conn = HttpConnection("127.0.0.1", port)
+        try:
+            for i in range(KEYS_PER_CLIENT):
+                data = request(write, client, i, conn.host_header)
+                status = (await conn.request(data, REQUEST_TIMEOUT_S)).status
+                if status >= 300:
+                    raise RuntimeError(f"prefill: PUT answered {status}")
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(one(c) for c in range(workload.clients)))
+
+
+async def _has_v3(port: int) -> bool:
+    conn = HttpConnection("127.0.0.1", port)
+    try:
+        probe = Workload("probe", "", 1, "RANGE", True, "v3")
+        answer = await conn.request(request(probe, 0, 0, conn.host_header), REQUEST_TIMEOUT_S)
+        return answer.status != 404
+    finally:
+        conn.close()
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -270,52 +361,109 @@ async def _first_new_term_ack(ports: list[int], old_term: int, timeout: float) -
 # -- running and printing ----------------------------------------------------------------
 
 
-def bench_system(kind: str, args: argparse.Namespace, root: Path) -> SystemRun:
-    run = SystemRun(kind)
+def measure(
+    run: SystemRun, cluster: LocalCluster, workload: Workload, args: argparse.Namespace
+) -> None:
+    """One workload on one cluster; added to what earlier rounds measured."""
     load = run_async if args.client == "asyncio" else run_threads
-    with LocalCluster(3, kind, root / kind) as cluster:  # type: ignore[arg-type]
-        leader = cluster.wait_ready(60.0)
-        follower = next(n for n in cluster.members if n != leader)
-        for workload in WORKLOADS:
-            if workload.name not in args.workloads:
+    leader = cluster.wait_ready(30.0)
+    target = leader if workload.on_leader else next(n for n in cluster.members if n != leader)
+    if workload.api == "v3":
+        if args.client != "asyncio":
+            print(f"  {run.kind:5} {workload.name:14} skipped: v3 needs --client asyncio")
+            return
+        if not _run(_has_v3(cluster.member(leader).client_port)):
+            print(f"  {run.kind:5} {workload.name:14} skipped: no v3 API (/v3/kv/range is 404)")
+            return
+    if workload.reads:
+        _run(_prefill(workload, cluster.member(leader).client_port))
+    result = load(workload, cluster.member(target).client_port, args.duration)
+    print(
+        f"  {run.kind:5} {workload.name:14} {result.throughput:8.0f} ops/s "
+        f"p50 {result.percentile(50) * 1e3:6.2f} ms p99 {result.percentile(99) * 1e3:6.2f}"
+        f" ms, {result.errors} errors, client CPU {client_cpu(result):3.0f}%, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    earlier = run.results.get(workload.name)
+    if earlier is not None:
+        result = Result(
+            earlier.ops + result.ops,
+            earlier.errors + result.errors,
+            earlier.seconds + result.seconds,
+            earlier.latencies + result.latencies,
+            earlier.client_cpu + result.client_cpu,
+        )
+    run.results[workload.name] = result
+
+
+def trials(run: SystemRun, cluster: LocalCluster, args: argparse.Namespace) -> None:
+    kind = run.kind
+    for trial in range(args.trials):
+        seconds = failover_trial(cluster)
+        run.failovers.append(seconds)
+        print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+    for trial in range(args.restarts):
+        seconds = restart_trial(cluster)
+        run.restarts.append(seconds)
+        print(f"  {kind:5} kill-all restart {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
+
+
+def new_cluster(kind: str, args: argparse.Namespace, root: Path) -> LocalCluster:
+    if kind == "base":  # our store, run from the source tree given as the baseline
+        return LocalCluster(3, "store", root / kind, env={"PYTHONPATH": str(args.baseline)})
+    return LocalCluster(3, kind, root / kind)  # type: ignore[arg-type]
+
+
+def bench_systems(args: argparse.Namespace, root: Path) -> dict[str, SystemRun]:
+    runs: dict[str, SystemRun] = {}
+    clusters: dict[str, LocalCluster] = {}
+    with contextlib.ExitStack() as stack:
+        for kind in args.systems:
+            print(f"{kind}: 3 members in {root / kind}", flush=True)
+            try:
+                cluster = stack.enter_context(new_cluster(kind, args, root))
+                cluster.wait_ready(60.0)
+            except Exception as e:  # one system failing still reports the other
+                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
                 continue
-            target = leader if workload.on_leader else follower
-            port = cluster.member(target).client_port
-            run.results[workload.name] = result = load(workload, port, args.duration)
-            print(
-                f"  {kind:5} {workload.name:14} {result.throughput:8.0f} ops/s "
-                f"p50 {result.percentile(50) * 1e3:6.2f} ms p99 {result.percentile(99) * 1e3:6.2f}"
-                f" ms, {result.errors} errors, client CPU {client_cpu(result):3.0f}%",
-                flush=True,
-            )
-            leader = cluster.wait_ready(30.0)  # nothing should have changed; check it
-        for trial in range(args.trials):
-            seconds = failover_trial(cluster)
-            run.failovers.append(seconds)
-            print(f"  {kind:5} failover trial {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
-        for trial in range(args.restarts):
-            seconds = restart_trial(cluster)
-            run.restarts.append(seconds)
-            print(f"  {kind:5} kill-all restart {trial + 1}: {seconds * 1e3:.0f} ms", flush=True)
-    return run
+            clusters[kind] = cluster
+            runs[kind] = SystemRun(kind)
+        for _ in range(args.rounds):
+            for workload in WORKLOADS:
+                if workload.name not in args.workloads:
+                    continue
+                for kind in list(clusters):
+                    try:
+                        measure(runs[kind], clusters[kind], workload, args)
+                    except Exception as e:
+                        print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+                        del clusters[kind], runs[kind]
+        for kind in list(clusters):
+            try:
+                trials(runs[kind], clusters[kind], args)
+            except Exception as e:
+                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+                del runs[kind]
+    return runs
 
 
 def print_trials(
     title: str,
     etcd: SystemRun | None,
-    ours: SystemRun | None,
+    ours: list[SystemRun],
     trials: Callable[[SystemRun], list[float]],
 ) -> None:
     print()
     print(f"{title:36} | {'system':5} | "
           f"{'mean ms':>7} | {'min ms':>7} | {'max ms':>7} | trials | ours/etcd")  # fmt: skip
-    for run in (etcd, ours):
+    for run in (etcd, *ours):
         if run is None or not trials(run):
             continue
         seconds = trials(run)
         mean = statistics.mean(seconds)
         compared = ""
-        if run is ours and etcd is not None and trials(etcd):
+        if run is not etcd and etcd is not None and trials(etcd):
             compared = ratio(mean, statistics.mean(trials(etcd)))
         print(
             f"{'election timeout 1000 ms':36} | {run.kind:5} | {mean * 1e3:7.0f} | "
@@ -333,22 +481,24 @@ def ratio(ours: float, theirs: float) -> str:
 
 
 def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
-    ours, etcd = runs.get("store"), runs.get("etcd")
+    etcd = runs.get("etcd")
+    ours = [run for kind, run in runs.items() if kind != "etcd"]
     print()
-    print(f"3-member clusters on 127.0.0.1; {args.duration:.0f} s per workload after "
-          f"{WARMUP_S} s warm-up; client: {args.client}")  # fmt: skip
+    print(f"3-member clusters on 127.0.0.1; {args.rounds} x {args.duration:.0f} s per workload "
+          f"after {WARMUP_S} s warm-up each; client: {args.client}; load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     header = f"{'workload':36} | {'system':5} | {'ops/s':>7} | {'p50 ms':>7} | {'p99 ms':>7}"
     print(header + f" | {'client CPU':>10} | ours/etcd")
     print("-" * (len(header) + 26))
     for workload in WORKLOADS:
         if workload.name not in args.workloads:
             continue
-        for run in (etcd, ours):
+        for run in (etcd, *ours):
             if run is None or workload.name not in run.results:
                 continue
             r = run.results[workload.name]
             compared = ""
-            if run is ours and etcd is not None and workload.name in etcd.results:
+            if run is not etcd and etcd is not None and workload.name in etcd.results:
                 compared = ratio(r.throughput, etcd.results[workload.name].throughput)
             print(
                 f"{workload.title:36} | {run.kind:5} | {r.throughput:7.0f} | "
@@ -367,6 +517,7 @@ def print_table(runs: dict[str, SystemRun], args: argparse.Namespace) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload")
+    parser.add_argument("--rounds", type=int, default=1, help="times the workloads are run")
     parser.add_argument("--trials", type=int, default=3, help="failover trials per system")
     parser.add_argument("--restarts", type=int, default=0,
                         help="kill-all restart trials per system (default none)")  # fmt: skip
@@ -378,26 +529,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated subset of " + ",".join(w.name for w in WORKLOADS),
     )
     parser.add_argument("--root", type=Path, help="keep data dirs and logs here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run our store from this source tree as system 'base' (e.g. "
+        "`git archive COMMIT | tar -x -C DIR`), to compare two versions in one run",
+    )
     args = parser.parse_args(argv)
     args.workloads = set(args.workloads.split(","))
     args.systems = [s for s in args.systems.split(",") if s]
     unknown = set(args.systems) - {"etcd", "store"}
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    if args.baseline is not None:
+        if not (args.baseline / "store" / "__main__.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no store/__main__.py in it")
+        args.systems.append("base")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    runs: dict[str, SystemRun] = {}
     with contextlib.ExitStack() as stack:
         root = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        for kind in args.systems:
-            print(f"{kind}: 3 members in {root / kind}", flush=True)
-            try:
-                runs[kind] = bench_system(kind, args, root)
-            except Exception as e:  # one system failing still reports the other
-                print(f"  {kind} failed: {e}", file=sys.stderr, flush=True)
+        runs = bench_systems(args, root)
     print_table(runs, args)
     return 0 if len(runs) == len(args.systems) else 1
 

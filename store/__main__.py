@@ -37,7 +37,7 @@ async def _serve(cfg: ServerConfig) -> None:
             node,
             host,
             port,
-            max_body=cfg.max_request_bytes,
+            max_body=cfg.max_body,
             idle_timeout=cfg.client_idle_timeout_s or None,
             limit=limit,
         )
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         parser.error(str(e))
     for flag in cfg.ignored_flags:
-        log.info("ignoring %s: it has no effect on this v2-only store", flag)
+        log.info("ignoring %s: it has no effect on this store", flag)
     _raise_fd_limit()
     try:
         import uvloop

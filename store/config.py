@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from store.v3.autocompact import AutoCompaction
+
 
 class ConfigError(ValueError):
     """A flag value that cannot work; the message names the flag."""
@@ -50,6 +52,14 @@ class ServerConfig:
     max_client_connections: int = 0
     initial_election_tick_advance: bool = True
     ignored_flags: tuple[str, ...] = ()  # etcd flags taken but without effect here
+    max_txn_ops: int = 128
+    auto_compaction: AutoCompaction = AutoCompaction("periodic", 0.0)  # noqa: RUF009 (frozen)
+
+    @property
+    def max_body(self) -> int:
+        """The largest HTTP body taken: a v3 request of --max-request-bytes plus etcd's
+        gRPC allowance of 512 KiB, and never under 8 MiB (v2 forms carry 2 MiB values)."""
+        return max(8 << 20, self.max_request_bytes + (512 << 10))
 
     @property
     def me(self) -> Member:
@@ -135,9 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-request-bytes",
         type=int,
-        default=8 << 20,
-        help="largest HTTP request body (etcd's v2 API takes 2 MiB values; default 8 MiB)",
+        default=1536 << 10,
+        help="largest v3 request (etcd's default: 1.5 MiB); HTTP bodies may be 512 KiB "
+        "larger, and at least 8 MiB (v2)",
     )
+    p.add_argument("--max-txn-ops", type=int, default=128,
+                   help="most operations in one v3 txn branch (etcd's default 128)")
+    p.add_argument("--auto-compaction-mode", default="periodic", choices=("periodic", "revision"))
+    p.add_argument("--auto-compaction-retention", default="0",
+                   help="periodic: hours or a duration (1h30m); revision: revisions; 0: off")
     p.add_argument("--enable-v2", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error"))
     p.add_argument("--debug", type=_bool, nargs="?", const=True, default=False,
@@ -171,11 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 _IGNORED = {
     "--logger": "zap|capnslog",
     "--listen-metrics-urls": "URLS",
-    "--auto-compaction-retention": "HOURS",
-    "--auto-compaction-mode": "MODE",
     "--quota-backend-bytes": "BYTES",
     "--max-wals": "N",
-    "--max-txn-ops": "N",
     "--grpc-keepalive-min-time": "DURATION",
     "--grpc-keepalive-interval": "DURATION",
     "--grpc-keepalive-timeout": "DURATION",
@@ -250,9 +263,16 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
             f"but --initial-advertise-peer-urls is {','.join(advertise_peer)}"
         )
     if not ns.enable_v2:
-        raise ConfigError("--enable-v2=false: this store serves only the v2 API")
+        raise ConfigError("--enable-v2=false: not supported; this store always serves v2 beside v3")
     if ns.force_new_cluster:
         raise ConfigError("--force-new-cluster: not supported (membership is static)")
+    if ns.max_txn_ops < 1:
+        raise ConfigError("--max-txn-ops must be at least 1")
+    try:
+        auto_compaction = AutoCompaction.parse(ns.auto_compaction_mode,
+                                               ns.auto_compaction_retention)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if ns.max_snapshots < 0:
         raise ConfigError("--max-snapshots must not be negative")
     if ns.client_idle_timeout < 0:
@@ -276,6 +296,8 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         election_ms=ns.election_timeout,
         snapshot_count=ns.snapshot_count,
         max_request_bytes=ns.max_request_bytes,
+        max_txn_ops=ns.max_txn_ops,
+        auto_compaction=auto_compaction,
         # etcd answers 500 "request timed out" after 5 s plus two election timeouts.
         request_timeout_s=5.0 + 2 * ns.election_timeout / 1000,
         wal_dir=Path(ns.wal_dir) if ns.wal_dir else None,

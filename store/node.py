@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from store import member_snapshot
 from store.config import ServerConfig
 from store.peer import PeerTransport
 from store.raft.core import Raft
@@ -32,11 +31,27 @@ from store.raft.types import (
     Role,
 )
 from store.storage import DiskStorage
+from store.storage.disk_thread import DiskThread
 from store.v2.command import Command, decode, encode, sync
 from store.v2.errors import EtcdError
 from store.v2.store import Event, V2Store
+from store.v3 import command as v3command
+from store.v3 import errors as v3errors
+from store.v3.autocompact import AutoCompactor
+from store.v3.errors import V3Error
+from store.v3.messages import CompactionRequest, Response
+from store.v3.state import V3Store
 
 log = logging.getLogger("store.node")
+
+# A member writes its WAL on the loop thread while its recent saves took less than this
+# on average, if the save holds one entry at most and no other request waits on this
+# member (one client): the answer waits for the fsync anyway, and two thread switches
+# per save cost more than the write itself on a fast disk. Under more load, or on a
+# slower disk, it writes in the disk thread and its loop keeps taking requests, peer
+# messages and reads meanwhile.
+INLINE_SAVE_S = 0.001
+_ID_MASK = (1 << 63) - 1
 
 _STATE_NAMES = {
     Role.LEADER: "StateLeader",
@@ -94,8 +109,9 @@ class Node:
                 "use another --data-dir or the original flags"
             )
         self.store = V2Store()
+        self.v3 = V3Store()
         if restored.snapshot is not None:
-            self.store = V2Store.restore(restored.snapshot.data)
+            self.store, self.v3 = member_snapshot.load(restored.snapshot.data)
             self._applied = restored.snapshot.meta.index
         else:
             self._applied = 0
@@ -116,15 +132,20 @@ class Node:
             restored,
         )
         self._by_raft_id = {m.raft_id: m for m in cfg.members}
-        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
-        self._waiters: dict[int, asyncio.Future[Event]] = {}
+        self._disk: DiskThread | None = None  # started with the loop
+        self._waiters: dict[int, asyncio.Future[Event | Response]] = {}
+        self._compactor = AutoCompactor(cfg.auto_compaction)
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._read_waiting: list[tuple[int, asyncio.Future[int]]] = []  # (index, fut)
         self._read_seq = 0
         # Read contexts must be unique across members and restarts: the leader
         # matches heartbeat acks to reads by context alone.
         self._read_nonce = os.urandom(8)
+        # Proposal ids count up from a random start: unique among the members (whose
+        # commands all pass through every member's apply) without a syscall each.
+        self._last_id = int.from_bytes(os.urandom(8), "big") & _ID_MASK
         self._busy = False  # a Ready is in flight
+        self._save_s = 0.0  # moving average of how long a save took (write + fsync)
         self._kicked = False
         self._leader_known: asyncio.Event | None = None
         self._role = Role.FOLLOWER
@@ -135,11 +156,21 @@ class Node:
         self._last_sync = 0.0
         self.peers: PeerTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # What the WAL holds as committed is applied before anything is served: a
+        # restarted member must not answer from an older state than it answered
+        # from before (etcd keeps its applied state in its backend). The core hands
+        # these entries out again; _apply skips them.
+        self._apply([e for e in restored.entries if e.index <= hs.commit])
+        # The commit index is not always persisted, so entries applied before a crash
+        # may lie past it: until one ReadIndex barrier has passed, serializable v3
+        # reads wait for it (etcd serves no client before its first commit).
+        self.caught_up = False
 
     # ---- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._disk = DiskThread(self._loop)
         self._leader_known = asyncio.Event()
         peers = {}
         for m in self.cfg.members:
@@ -159,14 +190,23 @@ class Node:
         await self.peers.listen(*self.cfg.listen_peer)
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
+        self._catching_up = self._loop.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Pass one ReadIndex barrier as soon as there is a leader (see caught_up)."""
+        while not self.caught_up and not self._closing:
+            with contextlib.suppress(EtcdError):
+                await self.linearize()
 
     async def close(self) -> None:
         self._closing = True
         self._tick_handle.cancel()
+        self._catching_up.cancel()
         if self.peers is not None:
             await self.peers.close()
         # Let an in-flight disk write finish: it may hold acknowledged entries.
-        self._disk.shutdown(wait=True)
+        if self._disk is not None:
+            self._disk.shutdown()
         self.storage.close()
 
     # ---- inputs to the core ----------------------------------------------
@@ -185,6 +225,10 @@ class Node:
             if expiry is not None and expiry <= now and now - self._last_sync >= 0.5:
                 self._last_sync = now
                 self.raft.propose(encode(sync(now)))
+            target = self._compactor.due(time.monotonic(), self.v3.revision)
+            if target is not None:
+                log.info("auto-compaction: compacting the v3 keyspace at revision %d", target)
+                self.raft.propose(v3command.encode(v3command.V3Command(CompactionRequest(target))))
         assert self._loop is not None
         self._tick_handle = self._loop.call_later(self.cfg.heartbeat_ms / 1000, self._tick)
         self._kick()
@@ -244,14 +288,36 @@ class Node:
             self._finish(rd, [])
             return
         self._busy = True
-        assert self._loop is not None
-        fut = self._loop.run_in_executor(
-            self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot
-        )
-        fut.add_done_callback(lambda f: self._persisted(f, rd, plan))
+        disk = self._disk
+        assert disk is not None
+        if (
+            self._nothing_else_waits(rd)
+            and rd.snapshot is None  # a whole state machine: never on the loop
+            and self._save_s < INLINE_SAVE_S
+            and not disk.pending
+        ):
+            error: BaseException | None = None
+            try:
+                self._save(rd)
+            except BaseException as e:
+                error = e
+            self._persisted(error, rd, plan)
+            return
+        disk.submit(lambda: self._save(rd), lambda exc: self._persisted(exc, rd, plan))
 
-    def _persisted(self, f: asyncio.Future[None], rd: Ready, plan: Plan) -> None:
-        exc = f.exception()
+    def _nothing_else_waits(self, rd: Ready) -> bool:
+        """This Ready writes at most one entry and no other request waits here (one
+        client): the loop would have nothing to do while the disk thread wrote.
+        Several entries mean a load the thread lets it keep taking."""
+        entries = len(rd.entries)
+        return entries <= 1 and len(self._waiters) + len(self._reads) <= entries
+
+    def _save(self, rd: Ready) -> None:
+        started = time.perf_counter()
+        self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+        self._save_s += (time.perf_counter() - started - self._save_s) / 8
+
+    def _persisted(self, exc: BaseException | None, rd: Ready, plan: Plan) -> None:
         if exc is not None:
             _crash_stop("disk write failed", exc)
         if self._closing:
@@ -275,7 +341,7 @@ class Node:
     def _finish(self, rd: Ready, committed: list[Entry]) -> None:
         if rd.snapshot is not None and rd.snapshot.meta.index > self._applied:
             old = self.store
-            self.store = V2Store.restore(rd.snapshot.data)
+            self.store, self.v3 = member_snapshot.load(rd.snapshot.data)
             self.store.take_watchers(old)
             self._applied = rd.snapshot.meta.index
             self._snap_index = self._applied
@@ -296,7 +362,7 @@ class Node:
             if fut is not None and not fut.done():
                 fut.set_exception(_ReadDropped())
         for data in rd.dropped:
-            w = self._waiters.pop(decode(data).id, None)
+            w = self._waiters.pop(_command_id(data), None)
             if w is not None and not w.done():
                 w.set_exception(_raft_error("etcdserver: no leader"))
         self.raft.advance(rd)
@@ -309,11 +375,18 @@ class Node:
             if e.index <= self._applied:
                 continue
             if e.type is EntryType.NORMAL and e.data:
-                cmd = decode(e.data)
-                result = self.store.apply(cmd)
-                w = waiters.pop(cmd.id, None)
+                result: Event | Response | EtcdError | V3Error | None
+                if v3command.is_v3(e.data):
+                    cmd3 = v3command.decode(e.data)
+                    cmd_id = cmd3.id
+                    result = self.v3.apply(cmd3.req)
+                else:
+                    cmd = decode(e.data)
+                    cmd_id = cmd.id
+                    result = self.store.apply(cmd)
+                w = waiters.pop(cmd_id, None)
                 if w is not None and not w.done():
-                    if isinstance(result, EtcdError):
+                    if isinstance(result, EtcdError | V3Error):
                         w.set_exception(result)
                     else:
                         w.set_result(result)
@@ -331,18 +404,18 @@ class Node:
     def _maybe_snapshot(self) -> None:
         if self._applied - self._snap_index < self.cfg.snapshot_count:
             return
-        snap = self.raft.compact(self._applied, self.store.snapshot())
+        snap = self.raft.compact(self._applied, member_snapshot.dump(self.store, self.v3))
         self._snap_index = self._applied
         if snap is None:  # the core holds a newer snapshot, received from the leader
             return
-        assert self._loop is not None
-        fut = self._loop.run_in_executor(self._disk, self.storage.save_snapshot, snap)
-        fut.add_done_callback(self._snapshot_saved)
+        assert self._disk is not None
+        save = self.storage.save_snapshot
+        self._disk.submit(lambda: save(snap), self._snapshot_saved)
         log.info("snapshot at index %d (%d bytes)", snap.meta.index, len(snap.data))
 
     @staticmethod
-    def _snapshot_saved(f: asyncio.Future[None]) -> None:
-        if not f.cancelled() and (exc := f.exception()) is not None:
+    def _snapshot_saved(exc: BaseException | None) -> None:
+        if exc is not None:
             _crash_stop("snapshot write failed", exc)
 
     def _on_soft_state(self, role: Role, leader: int) -> None:
@@ -382,15 +455,35 @@ class Node:
         return self.raft.term
 
     async def propose(self, cmd: Command) -> Event:
+        cmd_id = self._next_id()
+        result = await self._propose(cmd_id, encode(cmd, cmd_id))
+        assert isinstance(result, Event)
+        return result
+
+    async def propose_v3(self, cmd: v3command.V3Command) -> Response:
+        """Returns the write's response once applied here; raises V3Error (the apply's,
+        or etcd's 14 Unavailable on a timeout, without a leader, on a leader change)."""
+        cmd_id = self._next_id()
+        try:
+            data = v3command.encode(cmd, cmd_id)
+            result = await self._propose(cmd_id, data)
+        except EtcdError as e:
+            raise v3_unavailable(e) from None
+        assert not isinstance(result, Event)
+        return result
+
+    def _next_id(self) -> int:
+        self._last_id = (self._last_id + 1) & _ID_MASK or 1
+        return self._last_id
+
+    async def _propose(self, cmd_id: int, data: bytes) -> Event | Response:
         loop = self._loop
         assert loop is not None and self._leader_known is not None
         deadline = loop.time() + self.cfg.request_timeout_s
-        cmd_id = int.from_bytes(os.urandom(8), "big") >> 1
-        data = encode(dataclasses.replace(cmd, id=cmd_id))
         while not self.raft.propose(data):
             # No leader to take it yet: wait for one, as etcd does, until the deadline.
             await self._await_leader(deadline)
-        fut: asyncio.Future[Event] = loop.create_future()
+        fut: asyncio.Future[Event | Response] = loop.create_future()
         self._waiters[cmd_id] = fut
         self._kick()
         # A plain timer rather than asyncio.wait_for: this is the write path, and
@@ -429,6 +522,7 @@ class Node:
             timer = loop.call_at(deadline, _time_out, fut)
             try:
                 await fut
+                self.caught_up = True
                 return
             except _ReadDropped:
                 # No leader (yet) to confirm the read: wait for one, as writes do.
@@ -490,6 +584,40 @@ class Node:
 
     def health(self) -> bool:
         return self._leader != 0
+
+    # ---- what the v3 gateway needs besides the v3 state ----------------------------
+
+    @property
+    def member_id(self) -> int:
+        return self.me.id
+
+    @property
+    def leader_id(self) -> int:
+        leader = self._by_raft_id.get(self._leader)
+        return leader.id if leader else 0
+
+    @property
+    def raft_commit(self) -> int:
+        return self.raft.commit
+
+    async def linearize_v3(self) -> None:
+        try:
+            await self.linearize()
+        except EtcdError as e:
+            raise v3_unavailable(e) from None
+
+
+def _command_id(data: bytes) -> int:
+    return v3command.decode(data).id if v3command.is_v3(data) else decode(data).id
+
+
+def v3_unavailable(e: EtcdError) -> V3Error:
+    """The v3 error for a write or read the cluster could not serve (the v2 300 error)."""
+    if "leader changed" in e.cause:
+        return v3errors.leader_changed()
+    if "no leader" in e.cause:
+        return v3errors.no_leader()
+    return v3errors.timed_out()
 
 
 def _time_out(fut: asyncio.Future) -> None:

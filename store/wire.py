@@ -23,6 +23,10 @@ _HEAD = struct.Struct("<BIIQQQQBQQIIB")
 _ENTRY = struct.Struct("<QQBI")
 _SNAP = struct.Struct("<QQIQ")  # index, term, number of voters, data length
 _VOTER = struct.Struct("<I")
+# Enum lookups by value: calling MsgType(x) goes through EnumType.__call__, a Python
+# function, for every message and entry.
+_MSG_TYPES = {int(t): t for t in MsgType}
+_ENTRY_TYPES = {int(t): t for t in EntryType}
 
 
 class WireError(ValueError):
@@ -89,12 +93,16 @@ def _decode(buf: memoryview) -> Message:
         mtype, to, frm, term, log_term, index, commit, reject, reject_hint, hint_term,
         n_entries, ctx_len, has_snap,
     ) = _HEAD.unpack_from(buf, 0)  # fmt: skip
+    msg_type = _MSG_TYPES.get(mtype)
+    if msg_type is None:
+        raise WireError(f"unknown message type {mtype}")
     pos = _HEAD.size
     context = bytes(buf[pos : pos + ctx_len])
     pos += ctx_len
     entries = []
     unpack_entry = _ENTRY.unpack_from
     esize = _ENTRY.size
+    entry_types = _ENTRY_TYPES
     for _ in range(n_entries):
         eterm, eindex, etype, dlen = unpack_entry(buf, pos)
         pos += esize
@@ -102,7 +110,10 @@ def _decode(buf: memoryview) -> Message:
         if len(data) != dlen:
             raise WireError("entry data cut short")
         pos += dlen
-        entries.append(Entry(eterm, eindex, EntryType(etype), data))
+        entry_type = entry_types.get(etype)
+        if entry_type is None:
+            raise WireError(f"unknown entry type {etype}")
+        entries.append(Entry(eterm, eindex, entry_type, data))
     snapshot = None
     if has_snap:
         sindex, sterm, n_voters, dlen = _SNAP.unpack_from(buf, pos)
@@ -117,7 +128,7 @@ def _decode(buf: memoryview) -> Message:
     if pos != len(buf):
         raise WireError(f"{len(buf) - pos} trailing bytes after the message")
     return Message(
-        MsgType(mtype), to, frm, term, log_term, index, tuple(entries), commit, bool(reject),
+        msg_type, to, frm, term, log_term, index, tuple(entries), commit, bool(reject),
         reject_hint, hint_term, context, snapshot,
     )  # fmt: skip
 

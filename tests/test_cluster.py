@@ -128,11 +128,23 @@ def test_elects_one_leader_and_lists_members(healthy: LocalCluster) -> None:
     assert states == ["StateFollower", "StateFollower", "StateLeader"], stats
     leader_id = stats[leader]["id"]  # type: ignore[index]
     assert {s["leaderInfo"]["leader"] for s in stats.values()} == {leader_id}  # type: ignore[index]
-    for name in cluster.members:
+
+    def members_of(name: str) -> list[dict[str, Any]]:
         with cluster.client(name) as client:
             answer = client.request("GET", "/v2/members")
         assert answer.status == 200, answer
-        members = answer.json()["members"]
+        return answer.json()["members"]
+
+    def knows_every_client_url(name: str) -> bool:
+        return all(m["clientURLs"] for m in members_of(name))
+
+    for name in cluster.members:
+        # A member learns another's client URLs from that one's peer hello; two
+        # followers need not have connected yet when a leader is ready.
+        cluster.wait_for(
+            lambda name=name: knows_every_client_url(name), STARTUP_S, f"{name}'s members"
+        )
+        members = members_of(name)
         assert sorted(m["name"] for m in members) == cluster.members
         for m in members:
             assert m["peerURLs"] == [cluster.member(m["name"]).peer_url]

@@ -104,10 +104,10 @@ def test_common_etcd_flags_are_accepted():
     )  # fmt: skip
     assert cfg.pre_vote is False and cfg.wal_dir is not None and cfg.max_snapshots == 5
     assert cfg.initial_election_tick_advance is False
+    assert cfg.auto_compaction.mode == "periodic" and cfg.auto_compaction.retention == 3600.0
     ignored = {f.split("=")[0] for f in cfg.ignored_flags}
     assert ignored == {
-        "--logger", "--listen-metrics-urls", "--auto-compaction-retention",
-        "--quota-backend-bytes", "--max-wals",
+        "--logger", "--listen-metrics-urls", "--quota-backend-bytes", "--max-wals",
     }  # fmt: skip
 
 

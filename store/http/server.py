@@ -26,6 +26,8 @@ from store.http.endpoints import Endpoints
 from store.http.form import FormError, NotUTF8, unescape
 from store.http.keys import ALLOW, PREFIX, KeysHandler
 from store.http.request import Answer, Deferred, Request
+from store.http.v3 import PREFIX as V3_PREFIX
+from store.http.v3 import V3Handler
 from store.v2.paths import clean
 
 log = logging.getLogger("store.http")
@@ -62,6 +64,7 @@ class Router:
         self.backend = backend
         self.keys = KeysHandler(backend)
         self.endpoints = Endpoints(backend)
+        self.v3 = V3Handler(backend)
 
     def __call__(self, req: Request) -> Answer:
         if req.method == "OPTIONS":
@@ -81,6 +84,8 @@ class Router:
             return handler(req)
         if path.startswith(_MEMBERS_DIR):
             return self.endpoints.member(req, path[len(_MEMBERS_DIR) :])
+        if path.startswith(V3_PREFIX):
+            return self.v3(req)
         return r.not_found(req.version, req.tail, req.head)
 
 

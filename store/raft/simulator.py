@@ -3,7 +3,10 @@ virtual clock and a hostile virtual network, with crashes and restarts, clients
 whose operations are recorded as a history, and Raft's safety invariants
 checked after every step. The same seed replays the same run.
 
-    python -m store.raft.simulator --seeds 0:1000 [--nodes 5] [--faults heavy]
+    python -m store.raft.simulator --seeds 0:1000 [--nodes 5] [--faults heavy] [--machine v3]
+
+``--machine v3`` runs the clients' operations through the v3 state machine
+(store/v3) as txns and ranges, with compactions in the log.
 
 Exit status: 0 all runs passed, 1 some run failed (each printed with the command
 that replays it), 2 none failed but the checker's budget ran out on some.
@@ -32,6 +35,7 @@ from store.raft.sim.kv import Command, KvMachine
 from store.raft.sim.network import PRESETS, Faults, Network
 from store.raft.sim.node import SimNode
 from store.raft.sim.result import DEFAULT_STEPS, SimResult
+from store.raft.sim.v3kv import V3KvMachine
 from store.raft.types import Config, Entry, Message, MsgType, Ready, Restored, Role
 
 KEYS = ("a", "b", "c")
@@ -43,6 +47,12 @@ CHECK_SECONDS = 20.0  # the linearizability checker's budget per run
 
 # Event kinds, in the order ties at one instant are broken (then by schedule order).
 _TICK, _DELIVER, _PERSIST, _CLIENT, _DEADLINE, _FAULT, _RESTART = range(7)
+
+MACHINES: dict[str, type[KvMachine] | type[V3KvMachine]] = {
+    "kv": KvMachine,  # a plain map with write and cas
+    "v3": V3KvMachine,  # the same operations as v3 txns and ranges, plus compactions
+}
+COMPACT_P = 0.08  # v3: how often a client's turn also proposes a compaction
 
 CoreFactory = Callable[[Config, Restored], Raft]
 Planner = Callable[[Ready, Role, Durable], Plan]
@@ -58,8 +68,10 @@ class Simulation:
         faults: Faults,
         core_factory: CoreFactory = Raft,
         planner: Planner = plan_ready,
+        machine: str = "kv",
     ) -> None:
         self.seed = seed
+        self.machine = MACHINES[machine]
         self.planner = planner
         self.rng = rng = random.Random(seed)
         self.faults = faults
@@ -82,7 +94,7 @@ class Simulation:
         self.snapshot_every = rng.choice((5, 20, 60))
         self.keep_entries = rng.choice((0, 2, 10))
         self.heartbeat_ticks = rng.choice((1, 2))
-        self.nodes = {i: SimNode(i) for i in self.ids}
+        self.nodes = {i: SimNode(i, self.machine()) for i in self.ids}
         # Each client's current process id; the last client makes the settle-phase write.
         self.clients = list(range(nodes + 2))
         self.final_client = nodes + 1
@@ -90,6 +102,7 @@ class Simulation:
         self._next_value = 0
         self.written: dict[str, list[int]] = {k: [] for k in KEYS}
         self.final_index = 0  # the log index of the settle-phase write, once applied
+        self._revisions: dict[int, int] = {}  # v3: log index -> revision after applying it
 
     # -- events ----------------------------------------------------------------
 
@@ -194,7 +207,7 @@ class Simulation:
         except ValueError as e:
             raise Violation(f"node {node.id} cannot restart from its own disk: {e}") from e
         snap = node.disk.snapshot
-        node.kv = KvMachine.restore(snap.data) if snap else KvMachine()
+        node.kv = self.machine.restore(snap.data) if snap else self.machine()
         node.last_snapshot = node.kv.applied
         node.seen_commit = core.commit
         node.durable = node.disk.durable()
@@ -269,7 +282,10 @@ class Simulation:
             if e.index <= node.kv.applied:
                 continue
             self.inv.apply(node.id, node.kv.applied, e)
+            before = node.kv.revision if isinstance(node.kv, V3KvMachine) else 0
             outcome = node.kv.apply(e)
+            if isinstance(node.kv, V3KvMachine):
+                self._check_revision(node.id, e.index, before, node.kv.revision)
             if outcome is not None:
                 self.history.was_applied(self.now, outcome.req, outcome.ok)
                 op = node.waiting.pop(outcome.req, None)
@@ -277,6 +293,17 @@ class Simulation:
                     if op.client == self.final_client:
                         self.final_index = max(self.final_index, e.index)
                     self._complete(op, "ok" if outcome.ok else "fail")
+
+    def _check_revision(self, node_id: int, index: int, before: int, after: int) -> None:
+        """v3: a member's revision never goes back, and every member has the same
+        revision after applying the same entry."""
+        if after < before:
+            raise Violation(f"node {node_id}'s v3 revision went from {before} to {after} "
+                            f"applying entry {index}")
+        agreed = self._revisions.setdefault(index, after)
+        if agreed != after:
+            raise Violation(f"node {node_id} is at v3 revision {after} after entry {index}, "
+                            f"another node was at {agreed}")
 
     def _on_persist(self, node_id: int, payload: tuple[int, Ready, Plan]) -> None:
         epoch, rd, plan = payload
@@ -301,7 +328,7 @@ class Simulation:
         if rd.snapshot is not None:
             self.result.snapshots_installed += 1
             self.inv.snapshot(node.id, rd.snapshot.meta.index, rd.snapshot.data)
-            node.kv = KvMachine.restore(rd.snapshot.data)
+            node.kv = self.machine.restore(rd.snapshot.data)
             node.kv.applied = rd.snapshot.meta.index
             node.last_snapshot = node.kv.applied
         node.in_flight = False
@@ -316,7 +343,7 @@ class Simulation:
             if op is not None:
                 self._complete(op, "fail", error="no leader")
         for data in rd.dropped:
-            op = node.waiting.pop(Command.decode(data).req, None)
+            op = node.waiting.pop(self.machine.request_id(data), None)
             if op is not None:
                 self._complete(op, "info", error="dropped")  # another copy may live on
         self._serve_reads(node)
@@ -416,6 +443,8 @@ class Simulation:
         if self.settling:
             return
         rng = self.rng
+        if self.machine.compacts and rng.random() < COMPACT_P:
+            self._propose_compaction()
         key = rng.choice(KEYS)
         roll = rng.random()
         if roll < 0.35:
@@ -456,7 +485,7 @@ class Simulation:
         if isinstance(tag, bytes):
             node.waiting[tag] = op
             core.read_index(tag)
-        elif core.propose(cmd.encode()):
+        elif core.propose(self.machine.encode(cmd)):
             node.waiting[tag] = op
         else:
             self._complete(op, "fail", error="no leader")
@@ -464,6 +493,18 @@ class Simulation:
         self._at(CLIENT_TIMEOUT, _DEADLINE, client, op)
         self._pump(node)
         return op
+
+    def _propose_compaction(self) -> None:
+        """A compaction a few revisions back from what a random node has applied (it may
+        be compacted already, or ahead of the leader): not a client operation."""
+        node = self.nodes[self.rng.choice(self.ids)]
+        if node.core is None or not isinstance(node.kv, V3KvMachine):
+            return
+        self._next_req += 1
+        target = node.kv.revision - self.rng.randrange(4)
+        if node.core.propose(V3KvMachine.compaction(self._next_req, target)):
+            self.result.v3_compactions += 1
+            self._pump(node)
 
     def _on_deadline(self, op: ClientOp) -> None:
         if op.done:
@@ -562,6 +603,7 @@ def simulate(
     core_factory: CoreFactory = Raft,
     planner: Planner = plan_ready,
     check_seconds: float = CHECK_SECONDS,
+    machine: str = "kv",
 ) -> SimResult:
     """Run one seeded simulation; never raises on a failure, reports it in the result.
 
@@ -570,11 +612,13 @@ def simulate(
     """
     name = faults if isinstance(faults, str) else "custom"
     sim = Simulation(
-        seed, nodes, PRESETS[faults] if isinstance(faults, str) else faults, core_factory, planner
+        seed, nodes, PRESETS[faults] if isinstance(faults, str) else faults, core_factory, planner,
+        machine,
     )
     sim.check_seconds = check_seconds
     sim.result.steps = steps
     sim.result.faults = name
+    sim.result.machine = machine
     return sim.run(steps)
 
 
@@ -591,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=3, choices=(3, 5))
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="events before healing")
     ap.add_argument("--faults", default="default", choices=sorted(PRESETS))
+    ap.add_argument("--machine", default="kv", choices=sorted(MACHINES),
+                    help="kv: a plain map; v3: the v3 state machine (txns, compactions)")
     ap.add_argument(
         "--check-seconds",
         type=float,
@@ -614,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps,
             faults=args.faults,
             check_seconds=args.check_seconds,
+            machine=args.machine,
         )
         for k in totals:
             totals[k] += getattr(res, k)

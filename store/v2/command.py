@@ -48,8 +48,9 @@ _new = object.__new__
 _SETTERS = tuple(getattr(Command, name).__set__ for name in Command.__slots__)
 
 
-def encode(cmd: Command) -> bytes:
-    """A JSON array of the fields in declaration order."""
+def encode(cmd: Command, id: int | None = None) -> bytes:
+    """A JSON array of the fields in declaration order; ``id``, if given, is written
+    in place of ``cmd.id`` (the proposer's, without copying the command)."""
     return _dumps(
         [
             cmd.op,
@@ -63,7 +64,7 @@ def encode(cmd: Command) -> bytes:
             cmd.expiration,
             cmd.refresh,
             cmd.time,
-            cmd.id,
+            cmd.id if id is None else id,
         ]
     ).encode()
 

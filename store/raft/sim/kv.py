@@ -42,6 +42,8 @@ class Applied:
 class KvMachine:
     __slots__ = ("applied", "data", "seen")
 
+    compacts = False  # no compaction commands (sim.v3kv's machine has them)
+
     def __init__(self) -> None:
         self.applied = 0
         self.data: dict[str, int] = {}
@@ -63,6 +65,14 @@ class KvMachine:
             self.data[cmd.key] = cmd.value
             return Applied(cmd.req, True)
         return Applied(cmd.req, False)
+
+    @staticmethod
+    def encode(cmd: Command) -> bytes:
+        return cmd.encode()
+
+    @staticmethod
+    def request_id(data: bytes) -> int:
+        return Command.decode(data).req
 
     def read(self, key: str) -> int | None:
         return self.data.get(key)

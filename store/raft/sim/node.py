@@ -8,6 +8,9 @@ from store.raft.plan import Durable
 from store.raft.sim.disk import Disk
 from store.raft.sim.history import ClientOp
 from store.raft.sim.kv import KvMachine
+from store.raft.sim.v3kv import V3KvMachine
+
+Machine = KvMachine | V3KvMachine
 
 
 class SimNode:
@@ -25,12 +28,12 @@ class SimNode:
         "waiting",
     )
 
-    def __init__(self, node_id: int) -> None:
+    def __init__(self, node_id: int, kv: Machine) -> None:
         self.id = node_id
         self.core: Raft | None = None
         self.disk = Disk()
         self.durable = Durable()  # what the disk held after the last fsync
-        self.kv = KvMachine()
+        self.kv: Machine = kv
         self.epoch = 0  # bumped by each crash: stale events for the old process are ignored
         self.in_flight = False
         self.last_snapshot = 0

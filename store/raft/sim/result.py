@@ -15,6 +15,7 @@ class SimResult:
     nodes: int
     steps: int = DEFAULT_STEPS
     faults: str = "default"  # the preset's name
+    machine: str = "kv"  # the state machine (simulator.MACHINES)
     violation: str | None = None  # a safety invariant, liveness or linearizability failure
     linearizable: bool | str | None = None  # the checker's verdict (None: not reached)
     history: list[Op] = field(default_factory=list)
@@ -23,6 +24,7 @@ class SimResult:
     elections: int = 0  # distinct leader terms
     restarts: int = 0
     compactions: int = 0
+    v3_compactions: int = 0  # v3 compaction commands proposed (machine v3)
     snapshots_sent: int = 0
     snapshots_installed: int = 0
     early_sends: int = 0  # Readies whose plan sent messages before the fsync
@@ -48,4 +50,6 @@ class SimResult:
             cmd += f" --steps {self.steps}"
         if self.faults != "default":
             cmd += f" --faults {self.faults}"
+        if self.machine != "kv":
+            cmd += f" --machine {self.machine}"
         return cmd

@@ -2,7 +2,8 @@
 turned on, to measure whether a test finds it (bench/detection.py, docs/store.md).
 
 A member turns them on with `--failpoints name[=action],...` or the environment
-variable SPLITBRAIN_FAILPOINTS (same syntax; the flag wins). The one action today is
+variable SPLITBRAIN_FAILPOINTS (same syntax; the flag wins; the variable is read at
+import too, so that the simulator and the harness's children see it). The one action today is
 `on` (the default; `off` is accepted and leaves it off). When none is on, `ACTIVE` is
 None and each failpoint costs one module attribute load and an `is not None` test:
 

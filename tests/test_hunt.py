@@ -40,6 +40,24 @@ def test_a_hunt_runs_each_seed_in_its_own_folder_and_sums_them_up(tmp_path: Path
     assert all(c.find("failure") is None for c in cases)
 
 
+def test_a_hunt_stops_at_the_first_invalid_run(tmp_path: Path) -> None:
+    """Quorum reads served from each member's own state (a planted bug) are stale right
+    after writes through another member: the first run is invalid, the hunt stops."""
+    spec = tmp_path / "stale.yaml"
+    spec.write_text(yaml.safe_dump({
+        **SHORT, "concurrency": 6, "time_limit": 4,
+        "system_options": {"failpoints": ["read-without-readindex"]},
+        "workload": {"name": "register", "group_size": 3, "writers": 1, "ops_per_key": 60}}))
+    out = tmp_path / "hunt"
+    code = main(["hunt", str(spec), "--runs", "3", "--results", str(out)])
+    hunt = json.loads((out / "hunt.json").read_text())
+    assert code == 1 and hunt["counts"]["invalid"] == 1 and len(hunt["runs"]) == 1, hunt
+    violation = hunt["runs"][0]["first_violation"]
+    assert violation["at_s"] < 4.5 and "cannot take effect" in violation["explanation"]
+    [failed] = ET.parse(out / "junit.xml").getroot().findall(".//testcase")
+    assert failed.find("failure") is not None
+
+
 def _invalid_run(tmp_path: Path) -> Path:
     """A run's folder whose history loses a write after a partition: the checker's."""
     run = tmp_path / "run"

@@ -30,6 +30,7 @@ RECOVERIES = frozenset(
         "heal-partition",
         "heal-loss",
         "heal-delay",
+        "heal-scenario",
         "reset-clock",
     }
 )

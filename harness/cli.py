@@ -113,6 +113,75 @@ def _run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _add_hunt(sub: Any) -> None:
+    p = sub.add_parser(
+        "hunt",
+        help="run a spec with seeds 1..N until a run is invalid (a nightly job's command)",
+        description="Run SPEC with seeds 1, 2, ... (each a `splitbrain run` in its own "
+        "results folder), one line per run; stop at the first invalid run unless "
+        "--keep-going. Writes RESULTS/hunt.json and RESULTS/junit.xml. Exit 1 if any run "
+        "was invalid, else 2 if any was unknown (or interrupted), else 3 if any could not "
+        "run, else 0.",
+    )
+    p.add_argument("spec", help="the test spec (YAML; see docs/specs.md)")
+    p.add_argument("--runs", type=int, metavar="N", help="seeds 1..N (default 10, or "
+                   "unlimited with --budget)")
+    p.add_argument("--budget", metavar="TIME", help="start no run after this long: 90s, 30m, 2h")
+    p.add_argument("--first-seed", type=int, default=1, metavar="SEED")
+    p.add_argument("--keep-going", action="store_true", help="do not stop at an invalid run")
+    p.add_argument("--parallel", type=int, default=1, metavar="K",
+                   help="K runs (K clusters) at once (default 1)")
+    p.add_argument("--results", metavar="DIR", help="default results/hunt-<spec>-<time>")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS")
+    p.add_argument("--nemesis", metavar="FAULTS", help="comma-separated faults, or none")
+    p.add_argument("--backend", choices=["docker", "local"])
+    p.set_defaults(run=_hunt)
+
+
+def _hunt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.hunt import HuntPlan, hunt, parse_budget
+    from harness.spec import SpecError, load
+
+    try:
+        load(args.spec)  # a bad spec is said once, not once per run
+    except SpecError as e:
+        print(f"splitbrain hunt: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    budget = None
+    if args.budget is not None:
+        try:
+            budget = parse_budget(args.budget)
+        except ValueError as e:
+            print(f"splitbrain hunt: --budget: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    for name in ("runs", "parallel"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            print(f"splitbrain hunt: --{name}: expected a whole number >= 1, got {value}",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+    runs = args.runs if args.runs is not None else (None if budget is not None else 10)
+    passed: list[str] = []
+    for flag, value in (("--time-limit", args.time_limit), ("--nemesis", args.nemesis),
+                        ("--backend", args.backend)):
+        if value is not None:
+            passed += [flag, str(value)]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    results = Path(args.results or f"results/hunt-{Path(args.spec).stem}-{stamp}")
+    plan = HuntPlan(args.spec, results, runs, budget, args.parallel, args.keep_going,
+                    tuple(passed), args.first_seed)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"hunting with {args.spec}: " + (f"{runs} runs" if runs else "until the budget")
+          + (f", {args.budget} budget" if budget else "") + f", {args.parallel} at a time; "
+          f"results: {results}", flush=True)
+    result = hunt(plan, lambda line: print(line, flush=True))
+    print(result.table())
+    print(f"hunt: {results / 'hunt.json'}, junit: {results / 'junit.xml'}")
+    return result.exit_code
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -371,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="splitbrain", description="Jepsen-style consistency testing.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
+    _add_hunt(sub)
     add_check_command(sub)
     _add_report(sub)
     _add_serve(sub)

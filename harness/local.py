@@ -217,7 +217,8 @@ class LocalCluster:
             root if root is not None else self._tmp.name  # type: ignore[union-attr]
         ).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, **(env or {})}
+        system_env = getattr(system, "env", None) or {}  # as a container would get it
+        self.env = {**os.environ, **system_env, **(env or {})}
         self.token = token or f"{self.kind}-{os.getpid()}-{id(self):x}"
         self._members: dict[str, Member] = {}
         for i in range(1, size + 1):

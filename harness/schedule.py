@@ -12,7 +12,7 @@ from the seeded random source (`draw(rng)`, `recovery()`); when is decided here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from harness.generator import (
     Base,
@@ -35,17 +35,39 @@ def as_invocation(op: FaultOp) -> Invocation:
     return Invocation(op.f, op.value)
 
 
-def _start(fault: Fault) -> Once:
-    return Once(lambda ctx: as_invocation(fault.draw(ctx.rng)))
-
-
 def _stop(fault: Fault) -> Once:
     return Once(as_invocation(fault.recovery()))
 
 
+class Window(Base):
+    """A fault drawn when first asked, its later stages (`Fault.follow_ups`, for composed
+    faults) spaced evenly over `seconds`, exhausted when the window ends."""
+
+    def __init__(self, fault: Fault, seconds: float | Callable[[Context], float]) -> None:
+        self.fault = fault
+        self.seconds = seconds
+        self._due: list[tuple[float, FaultOp]] = []
+        self._end: float | None = None
+
+    def op(self, ctx: Context, worker: Worker) -> Next:
+        if self._end is None:
+            length = self.seconds(ctx) if callable(self.seconds) else self.seconds
+            first = self.fault.draw(ctx.rng)
+            later = self.fault.follow_ups(first)
+            step = length / (len(later) + 1)
+            self._due = [(ctx.time + step * (i + 1), op) for i, op in enumerate(later)]
+            self._end = ctx.time + length
+            return as_invocation(first)
+        if self._due and ctx.time >= self._due[0][0]:
+            return as_invocation(self._due.pop(0)[1])
+        if self._due:
+            return Pending(self._due[0][0])
+        return Pending(self._end) if ctx.time < self._end else None
+
+
 def interval(fault: Fault, fault_s: float, heal_s: float) -> Generator:
     """Healthy for `heal_s`, then a fault for `fault_s`, then recovery; again and again."""
-    return Cycle(lambda: Seq([Sleep(heal_s), _start(fault), Sleep(fault_s), _stop(fault)]))
+    return Cycle(lambda: Seq([Sleep(heal_s), Window(fault, fault_s), _stop(fault)]))
 
 
 def random_mix(fault: Fault, fault_s: float, heal_s: float) -> Generator:
@@ -54,7 +76,10 @@ def random_mix(fault: Fault, fault_s: float, heal_s: float) -> Generator:
     def spread(mean: float) -> Sleep:
         return Sleep(lambda ctx: ctx.rng.uniform(0, 2 * mean))
 
-    return Cycle(lambda: Seq([spread(heal_s), _start(fault), spread(fault_s), _stop(fault)]))
+    def window(ctx: Context) -> float:
+        return ctx.rng.uniform(0, 2 * fault_s)
+
+    return Cycle(lambda: Seq([spread(heal_s), Window(fault, window), _stop(fault)]))
 
 
 class Steps(Base):

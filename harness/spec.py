@@ -169,6 +169,10 @@ def _workload_options(name: str, options: dict[str, Any], where: str) -> dict[st
                 raise SpecError(f"{here}: expected at least one consistency model")
             for model in models:
                 _one_of(model, tuple(MODELS), here)
+        elif key == "writers":
+            _expect(value, int, here, "a whole number >= 0")
+            if isinstance(value, bool) or value < 0:
+                raise SpecError(f"{here}: expected a whole number >= 0, got {_shown(value)}")
         elif isinstance(default, bool):
             _expect(value, bool, here, "true or false")
         elif isinstance(default, float):
@@ -230,6 +234,12 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         name = _one_of(raw.pop("name", "register"), tuple(WORKLOADS), f"{w('workload')}.name")
         spec["workload"] = WorkloadSpec(name, _workload_options(name, raw, w("workload")))
     _same_api(spec, w("system_options"))
+    if "workload" in spec and spec["workload"].options.get("writers"):
+        options = spec["workload"].options
+        size = options.get("group_size") or spec.get("concurrency", Spec.concurrency)
+        if options["writers"] >= size:
+            raise SpecError(f"{w('workload')}.writers: {options['writers']} leaves no reader "
+                            f"among the {size} workers on a key (group_size, or concurrency)")
     if "nemesis" in top:
         spec["nemesis"] = _nemesis(top["nemesis"], w("nemesis"))
     if "checker" in top:

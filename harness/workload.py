@@ -25,23 +25,25 @@ speak v3 only.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from harness.etcd_v3 import READ_MODES as V3_READS
 from harness.generator import (
+    Base,
     Context,
     EachOnce,
     Fn,
     Generator,
     Limit,
     Mix,
+    Next,
     PerKey,
     Stagger,
     Worker,
 )
-from harness.ops import Invocation
+from harness.ops import Completion, Invocation
 
 API_READS: dict[str, tuple[str, ...]] = {  # each API's read modes, the default first
     "v2": ("quorum", "local"),
@@ -94,6 +96,20 @@ class Keyed:
         return {"reads": self.reads or API_READS[self.api][0], "timeout": self.timeout}
 
 
+class ByWorker(Base):
+    """`chosen`'s operations for the workers `which` picks, `others`' for the rest."""
+
+    def __init__(self, which: Callable[[Worker], bool], chosen: Generator,
+                 others: Generator) -> None:
+        self.which, self.chosen, self.others = which, chosen, others
+
+    def op(self, ctx: Context, worker: Worker) -> Next:
+        return (self.chosen if self.which(worker) else self.others).op(ctx, worker)
+
+    def update(self, ctx: Context, worker: Worker, op: Invocation, done: Completion) -> None:
+        (self.chosen if self.which(worker) else self.others).update(ctx, worker, op, done)
+
+
 @dataclass
 class Register(Keyed):
     group_size: int | None = None  # default: every worker on the same key
@@ -103,11 +119,18 @@ class Register(Keyed):
     cas: float = 0.2
     api: str = "v2"  # type: ignore[misc]  # or v3
     cas_guard: str = "value"  # v3: cas compares the value, or the mod_revision read before
+    # 0: every worker does the read/write/cas mix; k: k workers of each group only
+    # write and cas (the first k for the first key, the next k for the next...), the
+    # others only read. Workers are spread over the nodes in
+    # turn, so each write is read at once through several other nodes: a stale read or
+    # a lost write shows within a few operations.
+    writers: int = 0
     name: str = "register"
     model: str | None = "kv"
     checkers: tuple[str, ...] = ("linearizable", "stats")
     _next_value: dict[Any, int] = field(default_factory=lambda: defaultdict(int))
     _recent: dict[Any, deque[int]] = field(default_factory=dict)
+    _keys_made: int = 0
 
     def _value(self, key: Any) -> int:
         self._next_value[key] += 1
@@ -128,7 +151,22 @@ class Register(Keyed):
             return Invocation("cas", [expected, self._value(key)], key)
 
         mix = Mix([(self.read, Fn(read)), (self.write, Fn(write)), (self.cas, Fn(cas))])
+        if self.writers:
+            # The writers move to the next slots with each key, so over the keys every
+            # node takes the writes in turn, the leader and the followers.
+            size, first = self.group_size or self.concurrency, self._keys_made
+            update = Mix([(self.write, Fn(write)), (self.cas, Fn(cas))])
+            mix = ByWorker(
+                lambda w: isinstance(w.slot, int) and (w.slot - first) % size < self.writers,
+                update, Fn(read))
+        self._keys_made += 1
         return Limit(self.ops_per_key, mix)
+
+    def __post_init__(self) -> None:
+        size = self.group_size or self.concurrency
+        if not isinstance(self.writers, int) or not 0 <= self.writers < size:
+            raise ValueError(f"writers: expected a whole number from 0 to {size - 1} (fewer "
+                             f"than the workers on a key), got {self.writers!r}")
 
     def generator(self) -> Generator:
         return self.paced(PerKey(self.group_size or self.concurrency, self._ops))

@@ -13,6 +13,7 @@ from nemesis.kill import Kill
 from nemesis.packets import Delay, Loss
 from nemesis.partition import Partition
 from nemesis.pause import Pause
+from nemesis.scenarios import Scenarios
 
 NEMESES: dict[str, type] = {
     "none": NoNemesis,
@@ -22,6 +23,7 @@ NEMESES: dict[str, type] = {
     "loss": Loss,
     "delay": Delay,
     "clock": Clock,
+    "scenario": Scenarios,
 }
 
 

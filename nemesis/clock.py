@@ -106,6 +106,9 @@ class Clock:
     def recovery(self) -> FaultOp:
         return FaultOp("reset-clock")
 
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
+
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "clock":
             kind, ms, target = op.value["kind"], float(op.value["ms"]), op.value["target"]

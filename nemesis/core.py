@@ -69,6 +69,11 @@ class Fault(Protocol):
         """The operation that ends the faults in force."""
         ...
 
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        """The later stages of a composed fault started by `op` (nemesis/scenarios.py),
+        spaced evenly over its fault window by the schedule; [] for a single fault."""
+        ...
+
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult: ...
 
     async def teardown(self, cluster: Members) -> Any:
@@ -110,6 +115,9 @@ class NoNemesis:
 
     def recovery(self) -> FaultOp:
         raise RuntimeError("the none nemesis has no faults to schedule")
+
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
 
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         raise unknown(self.name, op)
@@ -176,6 +184,12 @@ class Composite:
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal")
+
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        for member in self.members:
+            if op.f in member.fs:
+                return member.follow_ups(op)
+        return []
 
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "heal":

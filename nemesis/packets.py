@@ -61,6 +61,9 @@ class Loss:
     def recovery(self) -> FaultOp:
         return FaultOp("heal-loss")
 
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
+
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "loss":
             p = float(op.value)
@@ -151,6 +154,9 @@ class Delay:
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal-delay")
+
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
 
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "delay":

@@ -106,7 +106,7 @@ def grudge_for(kind: str, nodes: Sequence[str], leader: str | None, rng: random.
 class Partition:
     """`partition` (value: a kind) and `heal-partition`."""
 
-    kinds: Sequence[str] = ("isolate-leader", "halves")
+    kinds: Sequence[str] = ("isolate-leader",)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     needs: ClassVar[tuple[type, ...]] = (Network,)
     name: str = "partition"
@@ -129,6 +129,9 @@ class Partition:
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal-partition")
+
+    def follow_ups(self, op: FaultOp) -> list[FaultOp]:
+        return []
 
     async def invoke(self, cluster: Members, op: FaultOp) -> FaultResult:
         if op.f == "partition":

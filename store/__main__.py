@@ -8,6 +8,7 @@ import resource
 import signal
 import sys
 
+from store import failpoints
 from store.config import (
     ConfigError,
     ServerConfig,
@@ -110,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     for flag in cfg.ignored_flags:
         log.info("ignoring %s: it has no effect on this store", flag)
+    try:
+        planted = failpoints.configure(ns.failpoints)
+    except failpoints.FailpointError as e:
+        parser.error(str(e))
+    if planted:
+        log.warning("failpoints on (planted bugs): %s", ", ".join(sorted(planted)))
     _raise_fd_limit()
     try:
         import uvloop

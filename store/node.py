@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from store import failpoints as fp
 from store import member_snapshot
 from store.config import ServerConfig
 from store.peer import PeerTransport
@@ -353,8 +354,9 @@ class Node:
         for rs in rd.read_states:
             fut = self._reads.pop(rs.context, None)
             if fut is not None and not fut.done():
-                if rs.index <= self._applied:
-                    fut.set_result(rs.index)
+                if rs.index <= self._applied or (
+                        fp.ACTIVE is not None and "read-before-apply" in fp.ACTIVE):
+                    fut.set_result(rs.index)  # (planted bug: without waiting for apply)
                 else:
                     self._read_waiting.append((rs.index, fut))
         for ctx in rd.dropped_reads:
@@ -509,6 +511,8 @@ class Node:
                 await asyncio.wait_for(self._leader_known.wait(), wait)
 
     async def linearize(self) -> None:
+        if fp.ACTIVE is not None and "read-without-readindex" in fp.ACTIVE and self.caught_up:
+            return  # planted bug: the member's own state, whatever the others know
         loop = self._loop
         assert loop is not None and self._leader_known is not None
         deadline = loop.time() + self.cfg.request_timeout_s

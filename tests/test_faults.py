@@ -28,6 +28,8 @@ from nemesis.core import FaultOp
 from nemesis.kill import Kill
 from nemesis.partition import CHAIN, Partition
 from nemesis.pause import Pause
+from nemesis.scenarios import CHAIN as SCENARIO_CHAIN
+from nemesis.scenarios import Scenarios
 from tests.test_harness import docker_client
 
 SEED = 20261130
@@ -179,6 +181,37 @@ def test_isolating_the_leader_times_out_its_writes_and_the_majority_elects(clust
     until(lambda: write(cluster, old, "healed", 3, timeout=5).type == "ok", 60,
           f"a write through {old} after the heal")  # fmt: skip
     print(f"writes through {old} work again {time.monotonic() - healed_at:.1f} s after the heal")
+
+
+def test_a_lagging_minority_is_cut_off_then_wins_without_the_leader(cluster: Any) -> None:
+    nemesis = Scenarios(scenarios=["lagging-minority"], rng=random.Random(SEED))
+    asyncio.run(nemesis.setup(cluster))
+    old = leader(cluster)
+    first = FaultOp("scenario", "lagging-minority")
+    [move] = nemesis.follow_ups(first)
+    try:
+        done = asyncio.run(nemesis.invoke(cluster, first))
+        behind = [n for n, g in done.value["grudge"].items() if len(g) == 2]
+        assert len(behind) == 1 and old not in behind, done.value
+        lagging = behind[0]
+        assert write(cluster, old, "while-lagging", 1).type == "ok"
+        assert write(cluster, lagging, "on-the-lagging-node", 2, timeout=1).type == "info"
+        moved = asyncio.run(nemesis.invoke(cluster, move))
+        assert moved.value["behind"] == [lagging] and moved.value["leader"] == old, moved.value
+        assert moved.value["grudge"][old] == sorted(n.name for n in cluster.nodes
+                                                    if n.name != old), moved.value
+        joined = [n for n in cluster.nodes if n.name != old]
+        new = until(lambda: asyncio.run(cluster.system.leader(joined)), ELECTION_S,
+                    "a leader among the lagging node and the fresh one")  # fmt: skip
+        assert new != old
+        until(lambda: write(cluster, lagging, "lagging-side", 3, timeout=2).type == "ok", 30,
+              f"a write through {lagging}, once on the winning side")  # fmt: skip
+        print(f"{lagging} lagged, then won a majority with {new} without {old}")
+    finally:
+        healed = asyncio.run(nemesis.invoke(cluster, nemesis.recovery()))
+    assert healed.value["restarted"] == [] and old in healed.value["healed"]
+    assert all("-j DROP" not in rules(cluster, n.name, SCENARIO_CHAIN) for n in cluster.nodes)
+    leader(cluster)
 
 
 def test_a_node_killed_while_partitioned_comes_back_partitioned(cluster: Any) -> None:

@@ -260,3 +260,28 @@ def test_register_writes_are_unique_and_cas_expects_recent_values(seed: int) -> 
             assert op.value[0] in [0, *written[-3:]] or op.value[0] in written, f"seed {seed}"
             written.append(op.value[1])
     assert len(written) == len(set(written)), f"seed {seed}: a value was written twice"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_register_writers_update_and_the_other_workers_of_a_key_read(seed: int) -> None:
+    workload = Register(concurrency=10, group_size=5, writers=1, ops_per_key=20)
+    gen = workload.generator()
+    ctx = Context(random.Random(seed), [Worker(i, i) for i in range(10)])
+    writers: dict[object, set[int]] = {}
+    readers: dict[object, set[int]] = {}
+    for turn in range(400):
+        slot = turn % 10
+        op = gen.op(ctx, Worker(slot, slot))
+        assert isinstance(op, Invocation), f"seed {seed}"
+        (readers if op.f == "read" else writers).setdefault(op.key, set()).add(slot)
+    for key, slots in writers.items():
+        assert len(slots) == 1, f"seed {seed}: key {key} written by {slots}"
+        group = range(5) if min(slots) < 5 else range(5, 10)
+        assert readers[key] <= set(group) - slots, f"seed {seed}: key {key}"
+    # The writer moves over the keys: over a group's keys, several nodes take writes.
+    assert len({min(s) for s in writers.values() if min(s) < 5}) >= 3, f"seed {seed}: {writers}"
+
+
+def test_register_writers_must_leave_a_reader() -> None:
+    with pytest.raises(ValueError, match="writers: expected a whole number from 0 to 4"):
+        Register(concurrency=5, writers=5)

@@ -206,3 +206,11 @@ def test_a_resolved_spec_reads_back_as_itself(path: Path) -> None:
     steps = {"kind": "list", "steps": [{"at": 1, "f": "kill", "value": "leader"}]}
     listed = parse({"nemesis": {"faults": ["kill"], "schedule": steps}})
     assert parse(document(listed.to_json())) == listed
+
+
+def test_register_writers_are_checked_when_the_spec_is_read() -> None:
+    with pytest.raises(SpecError, match=r"'workload'\.writers: 5 leaves no reader among the 5"):
+        parse({"concurrency": 5, "workload": {"writers": 5}})
+    with pytest.raises(SpecError, match=r"'workload'\.writers: expected a whole number >= 0"):
+        parse({"workload": {"writers": -1}})
+    assert parse({"workload": {"writers": 1, "group_size": 5}}).workload.options["writers"] == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from store import failpoints as fp
 from store.raft.log import REFUSED, RaftLog
 from store.raft.progress import Progress, ProgressState
 from store.raft.read_only import ReadOnly
@@ -118,6 +119,8 @@ class Raft:
 
         self._term = hs.term
         self._vote = hs.vote
+        if fp.ACTIVE is not None and "forget-vote-on-restart" in fp.ACTIVE:
+            self._vote = NONE  # planted bug: the vote is not read back
         self._leader = NONE
         self._role = Role.FOLLOWER
         self._prev_hard = hs
@@ -319,6 +322,9 @@ class Raft:
             else:
                 self._become_follower(m.term, NONE)
         elif m.term < self._term:
+            if t == _APPEND and fp.ACTIVE is not None and "append-from-stale-term" in fp.ACTIVE:
+                self._stale_append(m)  # planted bug: the deposed leader's log wins
+                return
             if t in (_APPEND, _HEARTBEAT):
                 # A stale leader: our term in an answer makes it step down.
                 self._send(MsgType.APPEND_RESP, frm, self._term)
@@ -518,7 +524,9 @@ class Raft:
 
     def _step_vote(self, m: Message) -> None:
         resp = MsgType.VOTE_RESP if m.type == _VOTE else MsgType.PREVOTE_RESP
-        if self._may_vote_for(m) and self._log.is_up_to_date(m.index, m.log_term):
+        up_to_date = self._log.is_up_to_date(m.index, m.log_term) or (
+            fp.ACTIVE is not None and "vote-no-log-check" in fp.ACTIVE)  # planted bug
+        if self._may_vote_for(m) and up_to_date:
             # A granted pre-vote carries the proposed term, so the pre-candidate
             # can tell it from stale answers.
             self._send(resp, m.frm, m.term)
@@ -595,6 +603,23 @@ class Raft:
         elif last_new != REFUSED:
             self._send(MsgType.APPEND_RESP, m.frm, self._term, index=last_new)
 
+    def _stale_append(self, m: Message) -> None:
+        """Planted bug `append-from-stale-term`: answer a deposed leader's APPEND as if
+        its term were ours, and let its entries overwrite ours, committed ones too
+        (as far as our commit index allows the log to end)."""
+        log = self._log
+        if log.term(m.index) != m.log_term:
+            hint, hint_term = log.find_conflict_by_term(min(m.index, log.last_index), m.log_term)
+            self._msgs.append(Message(MsgType.APPEND_RESP, m.frm, self._id, m.term,
+                                      index=m.index, reject=True, reject_hint=hint,
+                                      hint_term=hint_term))
+            return
+        last_new = m.index + len(m.entries)
+        first = next((i for i, e in enumerate(m.entries) if log.term(e.index) != e.term), None)
+        if first is not None and last_new >= log.committed:
+            log.truncate_and_append(m.entries[first:])
+        self._send(MsgType.APPEND_RESP, m.frm, m.term, index=last_new)
+
     def _handle_heartbeat(self, m: Message) -> None:
         log = self._log
         if log.committed < m.commit <= log.last_index:
@@ -626,7 +651,9 @@ class Raft:
         self._leader_ticks += 1
         if self._election_elapsed >= self._cfg.election_ticks:
             self._election_elapsed = 0
-            if self._cfg.check_quorum and not self._quorum_active():
+            check_quorum = self._cfg.check_quorum and not (
+                fp.ACTIVE is not None and "lease-read-no-check-quorum" in fp.ACTIVE)
+            if check_quorum and not self._quorum_active():
                 self._become_follower(self._term, NONE)
                 return
             self._transferee = NONE  # a transfer that has not happened by now failed
@@ -719,6 +746,8 @@ class Raft:
         """Commit what a majority has, if it is of this term (the Figure 8 rule)."""
         matches = sorted((pr.match for pr in self._prs.values()), reverse=True)
         index = matches[self._quorum - 1]
+        if fp.ACTIVE is not None and "commit-own-match" in fp.ACTIVE:
+            index = self._prs[self._id].match  # planted bug: our own disk is a quorum
         log = self._log
         if index <= log.committed or log.term(index) != self._term:
             return False
@@ -806,8 +835,9 @@ class Raft:
         log = self._log
         if log.term(log.committed) != self._term:
             self._pending_reads.append((context, frm))  # wait for our NOOP to commit
-        elif self._quorum == 1:
-            self._serve_read(context, frm, log.committed)
+        elif self._quorum == 1 or (
+                fp.ACTIVE is not None and "lease-read-no-check-quorum" in fp.ACTIVE):
+            self._serve_read(context, frm, log.committed)  # (planted bug: a lease read)
         elif self._read_only.add(context, log.committed, frm, self._id):
             self._need_heartbeat = True
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store import failpoints as fp
 from store.raft.types import Entry, Message, MsgType, Ready, Role
 
 # Messages a leader may send before its own entries are on disk.
@@ -64,7 +65,9 @@ def plan_ready(rd: Ready, role: Role, durable: Durable) -> Plan:
     term_vote_durable = hs is None or (hs.term, hs.vote) == (durable.term, durable.vote)
     if not rd.entries and rd.snapshot is None and term_vote_durable:
         return Plan(False, send_now=list(rd.messages), apply_now=list(rd.committed))
-    if role is Role.LEADER and term_vote_durable:
+    if fp.ACTIVE is not None and "answer-before-persist" in fp.ACTIVE:
+        now, after = list(rd.messages), []  # planted bug: promises before the fsync
+    elif role is Role.LEADER and term_vote_durable:
         now = [m for m in rd.messages if m.type in EARLY]
         after = [m for m in rd.messages if m.type not in EARLY]
     else:

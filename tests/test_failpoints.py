@@ -1,0 +1,89 @@
+"""Failpoints (store/failpoints.py): how they are turned on, and that the Raft
+simulator (the same core and Ready plan as store/node.py) finds each planted Raft bug
+within a seeded set of runs, and nothing with every failpoint off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.local import LocalCluster
+from harness.system import BadSystem, make_system
+from store import failpoints as fp
+from store.raft.simulator import simulate
+
+# Per raft failpoint: the simulator's settings and the seeds in which it must be found.
+FOUND_IN = {
+    "commit-own-match": (3, "default", range(0, 5)),
+    "answer-before-persist": (3, "default", range(0, 5)),
+    "vote-no-log-check": (3, "default", range(0, 20)),
+    "lease-read-no-check-quorum": (3, "default", range(0, 20)),
+    "forget-vote-on-restart": (3, "heavy", range(0, 60)),
+}
+# The simulator has no pause: a deposed leader that keeps sending at its old term comes
+# from a paused leader that resumes (the Docker runs, bench/detection.py).
+NOT_IN_SIMULATOR = {"append-from-stale-term"}
+
+
+@pytest.fixture(autouse=True)
+def _all_off() -> Iterator[None]:
+    fp.enable([])
+    yield
+    fp.enable([])
+
+
+def test_failpoints_come_from_the_flag_or_else_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fp.ACTIVE is None and not fp.on("commit-own-match")
+    monkeypatch.setenv(fp.ENV, "commit-own-match, vote-no-log-check=on")
+    assert fp.configure(None) == {"commit-own-match", "vote-no-log-check"}
+    assert fp.on("vote-no-log-check") and {"commit-own-match", "vote-no-log-check"} == fp.ACTIVE
+    assert fp.configure("lease-read-no-check-quorum") == {"lease-read-no-check-quorum"}
+    assert fp.configure("vote-no-log-check=off") == set() and fp.ACTIVE is None
+    with pytest.raises(fp.FailpointError, match=r"--failpoints: unknown failpoint 'nope'"):
+        fp.configure("nope")
+    monkeypatch.setenv(fp.ENV, "commit-own-match=sometimes")
+    with pytest.raises(fp.FailpointError,
+                       match=r"SPLITBRAIN_FAILPOINTS: failpoint commit-own-match: unknown action"):
+        fp.configure(None)
+
+
+def test_every_raft_failpoint_has_a_simulator_schedule_or_a_reason() -> None:
+    raft = {name for name, f in fp.FAILPOINTS.items() if f.raft}
+    assert raft == set(FOUND_IN) | NOT_IN_SIMULATOR
+    assert len(fp.FAILPOINTS) >= 8
+
+
+@pytest.mark.parametrize("name", sorted(FOUND_IN))
+def test_the_simulator_finds_each_raft_failpoint(name: str) -> None:
+    nodes, faults, seeds = FOUND_IN[name]
+    fp.enable([name])
+    for seed in seeds:
+        result = simulate(seed, nodes=nodes, faults=faults, check_seconds=5)
+        if not result.ok:
+            print(f"{name}: found with seed {seed}: {result.violation}")
+            return
+    pytest.fail(f"{name}: no violation in seeds {seeds.start}..{seeds.stop - 1} "
+                f"({nodes} nodes, {faults} faults)")
+
+
+@pytest.mark.parametrize("faults", ["default", "heavy"])
+def test_with_every_failpoint_off_the_simulator_finds_nothing(faults: str) -> None:
+    for seed in range(20):
+        result = simulate(seed, nodes=3, faults=faults, check_seconds=5)
+        assert result.ok, f"seed {seed}: {result.violation}\n  replay: {result.replay()}"
+
+
+def test_a_spec_passes_its_failpoints_to_every_member(tmp_path: Path) -> None:
+    system = make_system("store", {"failpoints": ["vote-no-log-check", "commit-own-match"]})
+    with LocalCluster(3, system, tmp_path) as cluster:  # type: ignore[arg-type]
+        for name in cluster.members:
+            pid = cluster.member(name).pid
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"{fp.ENV}=commit-own-match,vote-no-log-check".encode() in environ, name
+    with pytest.raises(BadSystem, match="unknown failpoint 'vote-no-log'"):
+        make_system("store", {"failpoints": ["vote-no-log"]})
+    with pytest.raises(BadSystem, match="expected a list of names"):
+        make_system("store", {"failpoints": "commit-own-match"})

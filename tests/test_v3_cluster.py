@@ -173,11 +173,9 @@ class _Docker:
         return asyncio.run(wait_ready(self.made.system, self.made, timeout))
 
     def wait_for(self, condition: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.1f}s: {what}")
-            time.sleep(0.1)
+        from tests.test_harness import wait_for
+
+        wait_for(condition, timeout, what)
 
 
 def _scenario(cluster: Any) -> None:

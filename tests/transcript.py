@@ -15,7 +15,6 @@ and X-Raft-Term (their presence is), and a TTL's expiration and seconds left
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import http.client
 import json
@@ -25,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.transcript_http import Answer, regenerate_main, send_in_order
 
 DATA = Path(__file__).parent / "testdata" / "etcd-v2-transcript.json"
 START_INDEX = 3  # a fresh etcd member's X-Etcd-Index (its own membership keys)
@@ -40,16 +41,10 @@ class Step:
     target: str  # path and query
     form: str | None  # an url-encoded body, sent as a form
 
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    headers: tuple[tuple[str, str], ...]  # in order, as sent
-    body: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": [list(h) for h in self.headers],
-                "body": self.body}  # fmt: skip
+    def request(self) -> tuple[str, str, bytes | None, dict[str, str]]:
+        if self.form is None:
+            return self.method, self.target, None, {}
+        return self.method, self.target, self.form.encode(), {"Content-Type": FORM}
 
 
 def load(path: Path = DATA) -> tuple[dict[str, Any], list[tuple[Step, Answer | None]]]:
@@ -58,11 +53,7 @@ def load(path: Path = DATA) -> tuple[dict[str, Any], list[tuple[Step, Answer | N
     for s in doc["steps"]:
         step = Step(s["name"], s["method"], s["target"], s.get("form"))
         got = s.get("answer")
-        answer = None
-        if got is not None:
-            headers = tuple((k, v) for k, v in got["headers"])
-            answer = Answer(got["status"], headers, got["body"])
-        steps.append((step, answer))
+        steps.append((step, None if got is None else Answer.from_json(got)))
     return doc, steps
 
 
@@ -71,20 +62,7 @@ def load(path: Path = DATA) -> tuple[dict[str, Any], list[tuple[Step, Answer | N
 
 def answer_http(host: str, port: int, steps: list[Step]) -> list[Answer]:
     """Send the steps to a member, in order, on one connection."""
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    _bring_index_to_start(conn)
-    out = []
-    for s in steps:
-        headers = {"Content-Type": FORM} if s.form is not None else {}
-        conn.request(s.method, s.target, body=s.form, headers=headers)
-        r = conn.getresponse()
-        body = r.read().decode()
-        out.append(Answer(r.status, tuple(r.getheaders()), body))
-        if r.will_close:
-            conn.close()
-            conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.close()
-    return out
+    return send_in_order(host, port, steps, prepare=_bring_index_to_start)
 
 
 def _bring_index_to_start(conn: http.client.HTTPConnection) -> None:
@@ -220,14 +198,8 @@ def regenerate(path: Path = DATA) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.transcript", description=__doc__)
-    ap.add_argument("--regenerate", action="store_true",
-                    help="rewrite the answers in the data file from a real etcd 3.4")  # fmt: skip
-    args = ap.parse_args(argv)
-    if not args.regenerate:
-        ap.print_help()
-        return 2
-    return regenerate()
+    return regenerate_main("python -m tests.transcript", __doc__,
+                           "the answers in the data file from a real etcd 3.4", regenerate, argv)
 
 
 if __name__ == "__main__":

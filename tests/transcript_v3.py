@@ -15,7 +15,6 @@ Content-Length of an answer holding them.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import http.client
@@ -30,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.transcript_http import Answer, regenerate_main, send_in_order
 
 DATA = Path(__file__).parent / "testdata" / "etcd-v3-transcript.json"
 ETCD = "/usr/bin/etcd"
@@ -51,16 +52,8 @@ class Step:
             return self.body.encode()
         return self.body.replace(BIG, base64.b64encode(b"x" * self.big).decode()).encode()
 
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": [list(h) for h in self.headers],
-                "body": self.body}  # fmt: skip
+    def request(self) -> tuple[str, str, bytes | None, dict[str, str]]:
+        return self.method, self.path, self.payload(), {"Content-Type": "application/json"}
 
 
 # ---- the steps --------------------------------------------------------------------------
@@ -477,19 +470,7 @@ def steps() -> list[Step]:
 
 def answer_http(host: str, port: int, steps: list[Step]) -> list[Answer]:
     """Send the steps to a member, in order, on one connection (a new one after a close)."""
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    out = []
-    for s in steps:
-        conn.request(s.method, s.path, body=s.payload(),
-                     headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        out.append(Answer(r.status, tuple(r.getheaders()), body))
-        if r.will_close:
-            conn.close()
-            conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.close()
-    return out
+    return send_in_order(host, port, steps)
 
 
 def _normalised(body: str) -> tuple[str, bool]:
@@ -548,7 +529,7 @@ def load(path: Path = DATA) -> list[tuple[Step, Answer]]:
         a = s["answer"]
         out.append((Step(s["name"], s["path"], s["body"], s.get("method", "POST"),
                          s.get("big", 0)),
-                    Answer(a["status"], tuple((k, v) for k, v in a["headers"]), a["body"])))
+                    Answer.from_json(a)))
     return out
 
 
@@ -634,15 +615,8 @@ def regenerate(path: Path = DATA) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.transcript_v3", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--regenerate", action="store_true",
-                    help="rewrite the data file from a real etcd 3.4 (/usr/bin/etcd)")
-    args = ap.parse_args(argv)
-    if not args.regenerate:
-        ap.print_help()
-        return 2
-    return regenerate()
+    return regenerate_main("python -m tests.transcript_v3", __doc__,
+                           "the data file from a real etcd 3.4 (/usr/bin/etcd)", regenerate, argv)
 
 
 if __name__ == "__main__":

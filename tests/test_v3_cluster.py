@@ -25,7 +25,6 @@ from tests.v3_client import b64, call, unb64
 
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261205"))
 KEYS = [f"k{i}" for i in range(4)]
-RUN_S = 12.0
 
 
 class _Cluster(Protocol):
@@ -43,6 +42,8 @@ class _Cluster(Protocol):
     def leader(self) -> str: ...
 
     def wait_ready(self, timeout: float) -> str: ...
+
+    def wait_for(self, condition: Any, timeout: float, what: str) -> None: ...
 
 
 @dataclass
@@ -87,29 +88,43 @@ def _watcher(cluster: _Cluster, rec: _Record, stop: threading.Event) -> None:
         time.sleep(0.02)
 
 
-def _chaos(cluster: _Cluster, rng: random.Random) -> list[str]:
+PHASE_WRITES = 25  # acknowledged writes each phase carries
+PHASE_S = 30.0
+
+
+def _writes_go_on(cluster: _Cluster, rec: _Record, what: str) -> None:
+    """Wait until PHASE_WRITES more writes are acknowledged: the phase carried writes
+    (and the cluster serves with what is down)."""
+    with rec.lock:
+        want = len(rec.acked) + PHASE_WRITES
+    cluster.wait_for(lambda: len(rec.acked) >= want, PHASE_S,
+                     f"{PHASE_WRITES} more acknowledged writes {what}")
+
+
+def _chaos(cluster: _Cluster, rec: _Record, rng: random.Random) -> list[str]:
     log = []
-    time.sleep(2.0)
+    _writes_go_on(cluster, rec, "before the first kill")
     leader = cluster.leader()
     log.append(f"kill -9 leader {leader}")
     cluster.kill(leader)
-    time.sleep(1.5)
+    _writes_go_on(cluster, rec, f"with the old leader {leader} down")
     cluster.restart(leader)
     cluster.wait_ready(STARTUP_S)
-    time.sleep(1.0)
+    _writes_go_on(cluster, rec, f"after {leader} restarted")
     follower = rng.choice([m for m in cluster.members if m != cluster.leader()])
     log.append(f"kill -9 follower {follower}")
     cluster.kill(follower)
-    time.sleep(1.5)
+    _writes_go_on(cluster, rec, f"with the follower {follower} down")
     cluster.restart(follower)
     cluster.wait_ready(STARTUP_S)
-    time.sleep(1.0)
+    _writes_go_on(cluster, rec, f"after {follower} restarted")
     log.append("kill -9 every member")
     for name in cluster.members:
         cluster.kill(name)
     for name in cluster.members:
         cluster.restart(name)
     cluster.wait_ready(STARTUP_S)
+    _writes_go_on(cluster, rec, "after every member restarted")
     return log
 
 
@@ -187,9 +202,7 @@ def _scenario(cluster: Any) -> None:
     try:
         for t in threads:
             t.start()
-        started = time.monotonic()
-        log = _chaos(cluster, rng)
-        time.sleep(max(0.0, RUN_S - (time.monotonic() - started)))
+        log = _chaos(cluster, rec, rng)
         stop.set()
         for t in threads:
             t.join(30)

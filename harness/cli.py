@@ -32,7 +32,9 @@ def _add_run(sub: Any) -> None:
     )
     p.add_argument("spec", help="the test spec (YAML; see docs/specs.md)")
     p.add_argument("--system", help="store, etcd or module:Class")
-    p.add_argument("--backend", choices=["docker", "local"])
+    p.add_argument("--backend", choices=["docker", "local", "ssh"])
+    p.add_argument("--hosts", metavar="H1,H2,...",
+                   help="the ssh backend's hosts, one node each (docs/real-machines.md)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--concurrency", type=int)
     p.add_argument("--time-limit", type=float, metavar="SECONDS")
@@ -66,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             spec, system=args.system, backend=args.backend, nodes=args.nodes,
             concurrency=args.concurrency, time_limit=args.time_limit, faults=faults,
             seed=args.seed, results=args.results,
+            hosts=None if args.hosts is None else [h for h in args.hosts.split(",") if h],
         )  # fmt: skip
         preflight(spec, args.spec)
     except SpecError as e:

@@ -106,6 +106,8 @@ def make_cluster(
         from harness.local import LocalCluster
 
         return LocalCluster(spec.nodes, system, run_dir / "data"), None
+    if spec.backend == "ssh":
+        return ssh_cluster(spec, system, run_id, progress), None
     from harness.docker import DockerCluster, connect, remove_leftovers
     from harness.image import ImageError, ensure_helper, ensure_node_image
     from harness.system import ContainerSystem
@@ -129,6 +131,22 @@ def make_cluster(
         helper.tag,
     )  # fmt: skip
     return cluster, image.to_json()
+
+
+def ssh_cluster(spec: Spec, system: System, run_id: str, progress: Progress) -> Cluster:
+    """The hosts connected, checked, and our store installed where needed."""
+    from harness.ssh import SshCluster, SshError
+    from harness.system import Store
+
+    faults = set(spec.nemesis.faults)
+    env = clock.environment() if "clock" in faults and system.libc_clock else {}
+    venv = isinstance(system, Store) or "delay" in faults
+    try:
+        cluster = SshCluster(system, spec.ssh, run_id, progress.say, env, venv)
+        cluster.prepare()
+    except SshError as e:
+        raise SetupError(str(e)) from None
+    return cluster
 
 
 def plan(

@@ -4,7 +4,7 @@ A `System` knows one kind of node: the command line that starts a member, how to
 the leader, what version it is, and which client talks to it (Jepsen's `jepsen.db`).
 A `ContainerSystem` also names the image its nodes run in Docker (`NodeImage`), where
 its data lives, its ports and environment. A `Cluster` knows where nodes run (Docker
-containers, local processes; later SSH hosts); what else it can do to them is in the
+containers, local processes, SSH hosts); what else it can do to them is in the
 small protocols of cluster.capabilities. Faults and the runner use both; neither knows
 the other's insides.
 
@@ -124,6 +124,29 @@ class ContainerSystem(System, Protocol):
     client_port: int
     peer_port: int
     env: Mapping[str, str]
+
+
+class HostShell(Protocol):
+    """One SSH host, as a system's `install` step sees it (harness/ssh.py)."""
+
+    address: str
+
+    def run(self, script: str) -> tuple[int, str]:
+        """A shell script as root (sudo when the user is not); (exit code, output)."""
+        ...
+
+    def put(self, source: Path, dest: str) -> None:
+        """A file of this machine onto the host, at `dest`."""
+        ...
+
+
+@runtime_checkable
+class HostInstall(Protocol):
+    """A system that installs itself on an SSH host before the run (the ssh backend
+    calls `install` once per host, after checking the host; docs/real-machines.md).
+    It should be quick when already installed: it runs before every run."""
+
+    def install(self, host: HostShell) -> None: ...
 
 
 class Cluster(Protocol):

@@ -65,7 +65,7 @@ class SshHosts:
 
 
 def make_hosts(client: Any, count: int, workdir: Path, say: Any = lambda line: None) -> SshHosts:
-    import asyncssh
+    from harness.ssh import asyncssh  # imported there without its DSA warnings
 
     image = ensure_debian(client, HOST_PACKAGES, say, variant="minbase")
     run_id = f"sshhosts{random.Random().randrange(10**6)}"

@@ -1,0 +1,193 @@
+"""The ssh backend end to end: hosts that are containers running sshd (tests/ssh_hosts.py),
+reached by the harness over SSH only, with host-key checking on.
+
+One set of five hosts for the module. Each test checks what the run left on the hosts
+afterwards, from outside (through Docker, the fixture's): no member process, no
+splitbrain iptables chain, no run directory. Without Docker they skip, saying why,
+except under CI (CI=true), where they must run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.progress import Progress
+from harness.results import EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from harness.runner import run
+from harness.spec import load, override, parse
+from tests.ssh_hosts import SshHosts, make_hosts
+from tests.test_harness import docker_client, history, results_of, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261206"))
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[SshHosts]:
+    client = docker_client()
+    with tempfile.TemporaryDirectory(prefix="splitbrain-ssh-") as tmp:
+        made = make_hosts(client, 5, Path(tmp))
+        try:
+            yield made
+        finally:
+            made.remove()
+
+
+def assert_hosts_clean(hosts: SshHosts, count: int, run_id: str) -> None:
+    """No member, no chain of ours and no run directory left on the first `count` hosts."""
+    for i in range(count):
+        code, out = hosts.exec(
+            i, f"iptables -S | grep -c splitbrain-; ls /var/lib/splitbrain/runs; "
+            f"ps -eo args | grep -E '(-m store|^etcd|delayer)' | grep -v grep; "
+            f"test -e /var/lib/splitbrain/runs/{run_id}")  # fmt: skip
+        assert out.split()[0] == "0", f"host {i + 1}: chains left: {out}"
+        assert "-m store" not in out and "--name" not in out, f"host {i + 1}: a member: {out}"
+        assert code != 0, f"host {i + 1}: /var/lib/splitbrain/runs/{run_id} left: {out}"
+
+
+def ssh_spec(name: str, hosts: SshHosts, tmp_path: Path, count: int, **changes: Any) -> Any:
+    spec = load(ROOT / "specs" / f"{name}.yaml")
+    return override(spec, backend="ssh", ssh=hosts.ssh(count, **changes.pop("ssh", {})),
+                    nodes=count, seed=SEED, results=str(tmp_path), **changes)  # fmt: skip
+
+
+def faults_done(run_dir: Path) -> set[str]:
+    return {op["f"] for op in history(run_dir)
+            if op["process"] == "nemesis" and op["type"] == "info" and op.get("error") is None}
+
+
+def test_our_store_on_three_hosts_with_sudo_survives_partitions_kills_and_pauses(
+    hosts: SshHosts, tmp_path: Path
+) -> None:
+    spec = parse({
+        "name": "store-sudo", "system": "store", "backend": "ssh", "concurrency": 6,
+        "time_limit": 12, "seed": SEED, "results": str(tmp_path),
+        "ssh": hosts.ssh(3, user="deploy"),
+        "workload": {"name": "register", "reads": "quorum"},
+        "nemesis": {"faults": ["partition", "kill", "pause"],
+                    "schedule": {"fault": 2, "heal": 1.5},
+                    "partition": {"kinds": ["isolate-leader"]},
+                    "kill": {"targets": ["leader"]}, "pause": {"targets": ["leader"]}},
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    summary = f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert outcome.exit_code == EXIT_VALID, summary
+    assert {"partition", "kill", "pause"} <= faults_done(outcome.directory), summary
+    assert results["cluster"]["backend"] == "ssh" and results["cluster"]["user"] == "deploy"
+    assert {p.name for p in (outcome.directory / "nodes").iterdir()} == {
+        "n1.log", "n2.log", "n3.log"}
+    assert b"StateLeader" in b"".join(
+        p.read_bytes() for p in (outcome.directory / "nodes").iterdir())
+    assert_hosts_clean(hosts, 3, outcome.results.run_id)
+
+
+def test_the_demo_on_five_hosts_as_root_is_valid_with_a_report(
+    hosts: SshHosts, tmp_path: Path
+) -> None:
+    """The issue's "done when": the demo spec, --backend ssh with five hosts."""
+    spec = ssh_spec("demo", hosts, tmp_path, 5, time_limit=12)
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert len(results["cluster"]["nodes"]) == 5
+    assert results["stats"]["faults"], results["stats"]
+    assert (outcome.directory / "report.html").is_file()
+    assert_hosts_clean(hosts, 5, outcome.results.run_id)
+
+
+def test_etcd_default_reads_on_hosts_are_found_stale(hosts: SshHosts, tmp_path: Path) -> None:
+    spec = ssh_spec("etcd-stale-reads", hosts, tmp_path, 3, time_limit=15, concurrency=6)
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_INVALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert results["system"]["version"].startswith("3.4")
+    assert results["cluster"]["install"] is None  # etcd from the host's package: no venv
+    assert_hosts_clean(hosts, 3, outcome.results.run_id)
+
+
+def test_etcd_quorum_reads_on_hosts_are_linearizable(hosts: SshHosts, tmp_path: Path) -> None:
+    spec = ssh_spec("etcd-quorum-reads", hosts, tmp_path, 3, time_limit=15, concurrency=6)
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
+    assert any(f["f"] == "partition" for f in results["stats"]["faults"])
+    assert_hosts_clean(hosts, 3, outcome.results.run_id)
+
+
+def test_ctrl_c_stops_members_and_removes_chains_on_every_host(
+    hosts: SshHosts, tmp_path: Path
+) -> None:
+    """Interrupted while a partition is in force, with strict_host_keys off (said loudly)."""
+    spec_file = tmp_path / "interrupt.yaml"
+    spec_file.write_text(json.dumps({
+        "name": "interrupt", "system": "store", "backend": "ssh", "concurrency": 3,
+        "time_limit": 120, "seed": SEED, "results": str(tmp_path / "results"),
+        "ssh": {"hosts": hosts.addresses[:3], "identity": str(hosts.identity),
+                "known_hosts": str(tmp_path / "empty"), "strict_host_keys": False},
+        "nemesis": {"faults": ["partition"], "schedule": {"fault": 60, "heal": 1}},
+    }))  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(spec_file)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: any("-A splitbrain-partition" in hosts.exec(i, "iptables -S")[1]
+                             for i in range(3)), 90, "a partition in force on a host")
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == EXIT_UNKNOWN, out
+    assert "WARNING: ssh.strict_host_keys is false" in out, out
+    assert "(interrupted)" in out, out
+    run_dir = tmp_path / "results" / "latest"
+    assert_hosts_clean(hosts, 3, results_of(run_dir.resolve())["run_id"])
+
+
+@pytest.mark.parametrize("case", ["refused", "wrong-key", "no-sudo", "unknown-host-key"])
+def test_a_host_that_cannot_be_used_is_one_line_and_exit_3(
+    hosts: SshHosts, tmp_path: Path, capsys: Any, case: str
+) -> None:
+    from harness.ssh import asyncssh  # imported there without its DSA warnings
+
+    ssh = hosts.ssh(3)
+    if case == "refused":
+        ssh["port"] = 2222
+        expected = "cannot connect over SSH"
+    elif case == "wrong-key":
+        other = tmp_path / "other_key"
+        asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(other))
+        ssh["identity"] = str(other)
+        expected = "user root was refused"
+    elif case == "no-sudo":
+        ssh["user"] = "plain"
+        expected = "user plain is not root and cannot sudo"
+    else:
+        (tmp_path / "empty").write_text("")
+        ssh["known_hosts"] = str(tmp_path / "empty")
+        expected = "its host key is not verified"
+    spec_file = tmp_path / "refused.yaml"
+    spec_file.write_text(json.dumps({"name": "refused", "backend": "ssh", "ssh": ssh,
+                                     "time_limit": 5, "results": str(tmp_path / "r")}))
+    started = time.monotonic()
+    code = main(["run", str(spec_file), "--quiet"])
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if expected in line]
+    assert code == EXIT_ERROR, out
+    assert len(lines) == 1 and lines[0].startswith("error: host "), out
+    assert time.monotonic() - started < 30, "a refusal should come quickly"
+    assert_hosts_clean(hosts, 3, "none")

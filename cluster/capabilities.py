@@ -2,14 +2,14 @@
 LogFiles protocols): a fault family names the ones it needs, and a backend without one
 is refused before the run with a message that says which (`missing`).
 
-| capability | methods | Docker | local processes |
-|---|---|---|---|
-| `StartStop` | start, running | yes | yes |
-| `Signals` | kill(name, signal) | yes (to the container's main process) | yes |
-| `Pausing` | pause, resume | yes (cgroup freezer) | yes (SIGSTOP/SIGCONT) |
-| `Network` | net_exec, delayer | yes (the node's helper container) | no: one shared network |
-| `Files` | copy_in, copy_out, exists | yes (no shell needed in the image) | yes |
-| `Logs` | logs | yes | yes |
+| capability | methods | Docker | local processes | SSH hosts |
+|---|---|---|---|---|
+| `StartStop` | start, running | yes | yes | yes (a daemon, its pid file) |
+| `Signals` | kill(name, signal) | yes (to the container's main process) | yes | yes (to the pid) |
+| `Pausing` | pause, resume | yes (cgroup freezer) | yes (SIGSTOP/SIGCONT) | yes (SIGSTOP/SIGCONT) |
+| `Network` | net_exec, delayer | yes (the node's helper) | no: one shared network | yes (as root) |
+| `Files` | copy_in, copy_out, exists | yes (no shell needed in the image) | yes | yes (SFTP) |
+| `Logs` | logs | yes | yes | yes (SFTP) |
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import shlex
 import socket
 import sys
@@ -199,10 +200,12 @@ class SshCluster:
         s = self.settings
         options: dict[str, Any] = {
             "port": s.port, "username": s.user, "connect_timeout": CONNECT_S,
-            "known_hosts": (s.known_hosts or ()) if s.strict_host_keys else None,
+            "known_hosts": (
+                (os.path.expanduser(s.known_hosts) if s.known_hosts else ())
+                if s.strict_host_keys else None),
         }  # fmt: skip
         if s.identity is not None:
-            options.update(client_keys=[s.identity], agent_path=None)
+            options.update(client_keys=[os.path.expanduser(s.identity)], agent_path=None)
         where = f"host {address}:{s.port}"
         try:
             return await asyncssh.connect(address, **options)

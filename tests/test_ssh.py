@@ -26,12 +26,33 @@ from harness.cli import main
 from harness.progress import Progress
 from harness.results import EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from harness.runner import run
-from harness.spec import load, override, parse
+from harness.spec import SpecError, load, override, parse
 from tests.ssh_hosts import SshHosts, make_hosts
 from tests.test_harness import docker_client, history, results_of, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261206"))
+
+
+def test_an_ssh_spec_names_its_hosts_and_the_nodes_follow() -> None:
+    spec = parse({"backend": "ssh", "ssh": {"hosts": ["h1", "h2", "h3"], "user": "deploy"}})
+    assert spec.nodes == 3 and spec.ssh.hosts == ("h1", "h2", "h3") and spec.ssh.user == "deploy"
+    assert spec.ssh.strict_host_keys is True
+    cli = override(load(ROOT / "specs" / "demo.yaml"), backend="ssh", hosts=["a", "b", "c"])
+    assert cli.nodes == 3 and cli.ssh.hosts == ("a", "b", "c")
+    assert override(cli, seed=1).ssh == cli.ssh  # written and read back the same
+    for data, message in [
+        ({"backend": "ssh"}, "ssh'.hosts: the ssh backend needs hosts"),
+        ({"backend": "ssh", "nodes": 5, "ssh": {"hosts": ["a", "b"]}},
+         "5 nodes on 2 ssh hosts"),
+        ({"backend": "ssh", "ssh": {"hosts": ["a", "a"]}}, "a host is named twice"),
+        ({"backend": "ssh", "ssh": {"hosts": ["a"], "strict_host_keys": "no"}},
+         "strict_host_keys: expected true or false"),
+        ({"backend": "ssh", "ssh": {"hosts": ["a"], "password": "x"}},
+         "unknown field 'password'"),
+    ]:
+        with pytest.raises(SpecError, match=message):
+            parse(data)
 
 
 @pytest.fixture(scope="module")

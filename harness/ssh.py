@@ -14,8 +14,8 @@ there (and Python, when our venv is needed, is this control node's minor version
 
 On each host, under `ssh.root` (default /var/lib/splitbrain):
 - `venv-HASH/`: our store and the NFQUEUE delayer, installed offline from wheels this
-  machine builds of the checkout (cached by content hash, as the node image is:
-  `install_hash`), left in place for the next run;
+  machine builds of the checkout, with only the dependencies a member imports (cached
+  by content hash, as the node image is: `install_hash`), left for the next run;
 - `runs/RUN/` for one run: `data/` (the member's data directory), `member.log`,
   `member.pid` (the member is a daemon in a session of its own, as Jepsen's
   start-daemon starts it); removed at the end;
@@ -75,7 +75,13 @@ class _LoopThread:
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        """The coroutine's result; interrupted (Ctrl-C), the coroutine is cancelled."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
 
     def close(self) -> None:
         if self.loop.is_running():
@@ -271,10 +277,11 @@ class SshCluster:
         async with host.conn.start_sftp_client() as sftp:
             await sftp.put([str(p) for p in sorted(wheels.iterdir())
                             if not p.name.startswith(".")], upload)
-        packages = " ".join(["splitbrain", *(r.split("==")[0] for r in helper_requirements())])
+        packages = " ".join(["splitbrain", *(r.split("==")[0] for r in host_requirements())])
         await host.check(
             f"rm -rf {target} && mkdir -p {self.settings.root} && python3 -m venv {target} && "
-            f"{target}/bin/pip install --quiet --no-index --find-links {upload} {packages} && "
+            f"{target}/bin/pip install --quiet --no-index --no-deps --find-links {upload} "
+            f"{packages} && "
             f"cp {upload}/delayer.py {target}/delayer.py && touch {target}/.complete; "
             f"status=$?; rm -rf {upload}; exit $status",
             f"installing our store into {target}",
@@ -521,19 +528,27 @@ def clean_network_script() -> str:
     )
 
 
-def helper_requirements() -> tuple[str, ...]:
-    from harness.image import HELPER_REQUIREMENTS
+# What a member of our store imports (`python -m store` needs no more of splitbrain's
+# dependencies: the checkers' and the report's stay on the control node), and the
+# delayer's NetfilterQueue.
+MEMBER_DEPENDENCIES = ("httptools", "uvloop")
 
-    return HELPER_REQUIREMENTS
+
+def host_requirements() -> list[str]:
+    """The packages of a host's venv besides splitbrain, pinned as installed here."""
+    from harness.image import HELPER_REQUIREMENTS, pinned_requirements
+
+    pins = {r.split("==")[0].lower(): r for r in pinned_requirements()}
+    return [pins[name] for name in MEMBER_DEPENDENCIES] + list(HELPER_REQUIREMENTS)
 
 
 def install_hash() -> str:
     """What goes into a host's venv: the store's sources, the pinned dependencies, the
     delayer and its requirements (as harness.image hashes the node image)."""
-    from harness.image import DELAYER, ROOT, _digest, pinned_requirements, source_files
+    from harness.image import DELAYER, ROOT, _digest, source_files
 
     parts = [b"ssh-venv", sys.version.split()[0].rsplit(".", 1)[0].encode(),
-             *(r.encode() for r in (*pinned_requirements(), *helper_requirements()))]
+             *(r.encode() for r in host_requirements())]
     for path in source_files(ROOT):
         parts += [str(path.relative_to(ROOT)).encode(), path.read_bytes()]
     parts.append(DELAYER.read_bytes())
@@ -541,15 +556,10 @@ def install_hash() -> str:
 
 
 def host_wheels(say: Callable[[str], None]) -> Path:
-    """The wheels of our store, its dependencies and the delayer's, with the delayer
+    """The wheels of splitbrain (no dependencies), of what a member imports and of the
+    delayer's NetfilterQueue, with the delayer
     beside them: cached on this machine by `install_hash`, built now when missing."""
-    from harness.image import (
-        DELAYER,
-        ROOT,
-        build_wheels,
-        cache_dir,
-        pinned_requirements,
-    )
+    from harness.image import DELAYER, ROOT, build_wheels, cache_dir
 
     path = cache_dir() / f"host-wheels-{install_hash()}"
     if (path / ".complete").is_file():
@@ -557,8 +567,8 @@ def host_wheels(say: Callable[[str], None]) -> Path:
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         staging = Path(tmp) / "wheels"
         staging.mkdir()
-        build_wheels(staging, say, [str(ROOT), *helper_requirements()],
-                     [*pinned_requirements(), *helper_requirements()])  # fmt: skip
+        build_wheels(staging, say, [str(ROOT), *host_requirements()], host_requirements(),
+                     no_deps=True)
         (staging / "delayer.py").write_bytes(DELAYER.read_bytes())
         (staging / ".complete").touch()
         with contextlib.suppress(OSError):

@@ -212,3 +212,22 @@ def test_a_host_that_cannot_be_used_is_one_line_and_exit_3(
     assert len(lines) == 1 and lines[0].startswith("error: host "), out
     assert time.monotonic() - started < 30, "a refusal should come quickly"
     assert_hosts_clean(hosts, 3, "none")
+
+
+def test_partitions_on_a_host_without_iptables_are_refused_before_the_workload(
+    hosts: SshHosts, tmp_path: Path
+) -> None:
+    code, out = hosts.exec(0, "mv /usr/sbin/iptables /usr/sbin/iptables.hidden")
+    assert code == 0, out
+    try:
+        spec = parse({"name": "no-iptables", "backend": "ssh", "ssh": hosts.ssh(3),
+                      "time_limit": 5, "seed": SEED, "results": str(tmp_path),
+                      "nemesis": {"faults": ["partition"]}})  # fmt: skip
+        outcome = run(spec, Progress(quiet=True))
+    finally:
+        hosts.exec(0, "mv /usr/sbin/iptables.hidden /usr/sbin/iptables")
+    results = results_of(outcome.directory)
+    assert outcome.exit_code == EXIT_ERROR, results
+    assert "cannot set up partitions on n1" in results["error"], results["error"]
+    assert not (outcome.directory / "history.jsonl").exists() or not history(outcome.directory)
+    assert_hosts_clean(hosts, 3, outcome.results.run_id)

@@ -21,10 +21,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.client import Node  # noqa: E402
 from harness.runner import wait_ready  # noqa: E402
 from harness.spec import SshSpec  # noqa: E402
 from harness.ssh import SshCluster  # noqa: E402
-from harness.system import make_system  # noqa: E402
+from harness.system import get_json, make_system  # noqa: E402
+from nemesis import clock  # noqa: E402
+from nemesis.clock import Clock  # noqa: E402
 from nemesis.core import FaultOp  # noqa: E402
 from nemesis.kill import Kill  # noqa: E402
 from nemesis.packets import Delay, Loss  # noqa: E402
@@ -43,6 +46,14 @@ def invoke(nemesis: Any, cluster: Any, f: str, value: Any = None) -> Any:
     return asyncio.run(nemesis.invoke(cluster, FaultOp(f, value)))
 
 
+def leader_uptime(cluster: Any, name: str) -> float:
+    """The leader's own idea of how long it has led (store: time.time() - leader_since),
+    which moves with its wall clock."""
+    node = next(n for n in cluster.nodes if n.name == name)
+    stats = asyncio.run(get_json(Node(name, node.host, node.client_port), "/v2/stats/self", 2))
+    return float(stats["leaderInfo"]["uptime"].rstrip("s"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seed", type=int, default=1)
@@ -53,7 +64,7 @@ def main() -> None:
         try:
             spec = SshSpec(**hosts.ssh(3, hosts=tuple(hosts.addresses)))
             cluster = SshCluster(make_system("store", {"client_timeout": 2.0}), spec,
-                                 "bench", print)  # fmt: skip
+                                 "bench", print, clock.environment())  # fmt: skip
             started = time.monotonic()
             cluster.prepare()
             print(f"prepared 3 hosts in {time.monotonic() - started:.1f} s")
@@ -145,6 +156,19 @@ def measure(cluster: Any, rng: random.Random) -> None:
     print(f"kill during a partition ({isolated} isolated): restarted, connect {during:.0f} ms "
           f"(rules still there); healed {after:.2f} ms")
 
+
+    target = leader(cluster)
+    moved = Clock(kinds=["bump"], ms=[60_000], targets=["leader"], rng=rng)
+    asyncio.run(moved.setup(cluster))
+    before = leader_uptime(cluster, target)
+    invoke(moved, cluster, "clock", {"kind": "bump", "ms": 60_000, "target": "leader"})
+    time.sleep(2.5)  # libfaketime reads its file at most once a second
+    during = leader_uptime(cluster, target)
+    asyncio.run(moved.teardown(cluster))
+    time.sleep(2.5)
+    after = leader_uptime(cluster, target)
+    print(f"clock bump +60 s on {target} (libfaketime): its leader uptime {before:.1f} s, "
+          f"in force {during:.1f} s, reset {after:.1f} s")
 
 if __name__ == "__main__":
     main()

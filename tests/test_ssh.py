@@ -28,7 +28,8 @@ from harness.results import EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from harness.runner import run
 from harness.spec import SpecError, load, override, parse
 from tests.ssh_hosts import SshHosts, make_hosts
-from tests.test_harness import docker_client, history, results_of, wait_for
+from tests.test_harness import docker_client, history, wait_for
+from tests.test_run_lifecycle import results_of  # checked against docs/results.schema.json
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("SPLITBRAIN_SEED", "20261206"))

@@ -422,6 +422,8 @@ def document(resolved: dict[str, Any]) -> dict[str, Any]:
     ssh = resolved.get("ssh")
     if ssh is not None:
         data["ssh"] = {**ssh, "hosts": list(ssh.get("hosts") or [])}
+        if resolved.get("backend") != "ssh" and data["ssh"] == document_ssh(SshSpec()):
+            del data["ssh"]  # nothing said of SSH: a Docker or local spec stays as it was
     workload = resolved.get("workload") or {}
     data["workload"] = {"name": workload.get("name"), **(workload.get("options") or {})}
     nemesis = resolved.get("nemesis") or {}
@@ -436,6 +438,10 @@ def document(resolved: dict[str, Any]) -> dict[str, Any]:
         **(nemesis.get("options") or {}),
     }
     return data
+
+
+def document_ssh(ssh: SshSpec) -> dict[str, Any]:
+    return {**dataclasses.asdict(ssh), "hosts": list(ssh.hosts)}
 
 
 def override(spec: Spec, **changes: Any) -> Spec:

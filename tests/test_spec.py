@@ -33,7 +33,7 @@ def test_every_shipped_spec_loads(path: Path) -> None:
         ({"nodes": True}, "field 'nodes': expected a positive integer, got True"),
         ({"sytem": "etcd"}, "unknown field 'sytem'; known: name, system"),
         ({"system": "mysql"}, "field 'system': expected one of store, etcd or module:Class"),
-        ({"backend": "k8s"}, "field 'backend': expected one of docker, local, got 'k8s'"),
+        ({"backend": "k8s"}, "field 'backend': expected one of docker, local, ssh, got 'k8s'"),
         ({"workload": {"name": "queue"}}, "'workload'.name: expected one of register, set"),
         ({"workload": {"reads": "stale"}}, "'workload'.reads: expected one of quorum, local"),
         ({"workload": {"name": "append", "reads": "quorum"}},

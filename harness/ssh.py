@@ -56,6 +56,8 @@ from harness.system import HostInstall, System
 T = TypeVar("T")
 CONNECT_S = 10.0
 COMMAND_S = 120.0
+INSTALL_S = 900.0  # pip installing into a venv on a slow host
+KEEPALIVE_S = 15.0  # a host that stops answering is noticed, not waited on forever
 STOP_GRACE_S = 10.0
 CHAIN_PREFIX = "splitbrain-"
 DELAYER_PIDFILE = "/tmp/splitbrain-delayer.pid"  # nemesis/packets.py's PIDFILE
@@ -112,8 +114,8 @@ class Host:
                                    stderr=asyncssh.STDOUT)  # fmt: skip
         return int(done.exit_status if done.exit_status is not None else 255), str(done.stdout)
 
-    async def check(self, script: str, what: str) -> str:
-        code, out = await self.sh(script)
+    async def check(self, script: str, what: str, timeout: float = COMMAND_S) -> str:
+        code, out = await self.sh(script, timeout=timeout)
         if code != 0:
             raise SshError(f"host {self.address}: {what} failed ({code}): {_last(out)}")
         return out
@@ -206,6 +208,7 @@ class SshCluster:
         s = self.settings
         options: dict[str, Any] = {
             "port": s.port, "username": s.user, "connect_timeout": CONNECT_S,
+            "keepalive_interval": KEEPALIVE_S,
             "known_hosts": (
                 (os.path.expanduser(s.known_hosts) if s.known_hosts else ())
                 if s.strict_host_keys else None),
@@ -284,7 +287,7 @@ class SshCluster:
             f"{packages} && "
             f"cp {upload}/delayer.py {target}/delayer.py && touch {target}/.complete; "
             f"status=$?; rm -rf {upload}; exit $status",
-            f"installing our store into {target}",
+            f"installing our store into {target}", INSTALL_S,
         )
 
     async def _check_program(self, host: Host) -> None:
@@ -362,8 +365,8 @@ class SshCluster:
         """A shell snippet: P is the member's pid if it runs (its cwd is the run's
         directory, so a reused pid is not taken for it), else empty."""
         d = self.run_dir
-        return (f"P=$(cat {d}/member.pid 2>/dev/null); "
-                f"[ -n \"$P\" ] && [ \"$(readlink /proc/$P/cwd 2>/dev/null)\" = {d} ] || P=")
+        return (f"P=$(cat {d}/member.pid 2>/dev/null); [ -n \"$P\" ] && "
+                f"[ \"$(readlink /proc/$P/cwd 2>/dev/null)\" = \"$(readlink -f {d})\" ] || P=")
 
     def _stop_script(self, grace: float) -> str:
         loops = int(grace / 0.05)

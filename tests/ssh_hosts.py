@@ -7,7 +7,8 @@ their own (a free /24 of the Docker pool), with NET_ADMIN for iptables and `--in
 each makes its own host keys as it starts. A throwaway key pair is made per session;
 the known_hosts file holds the keys the fixture reads from each container, so the
 tests keep host-key checking on. Users: root and `deploy` (passwordless sudo) take the
-key; `plain` takes it too but may not sudo.
+key; `plain` takes it too but may not sudo. LINKED_ROOT is a symbolic link to
+/var/lib/splitbrain (an `ssh.root` reached through a link).
 
 Docker is the fixture's only: the harness reaches the hosts over SSH alone.
 """
@@ -33,6 +34,7 @@ HOST_PACKAGES = (*PYTHON_PACKAGES, "openssh-server", "sudo", "procps", "etcd-ser
 SSHD = ("rm -f /etc/ssh/ssh_host_*; ssh-keygen -A -q; mkdir -p /run/sshd; "
         "exec /usr/sbin/sshd -D -e")  # fmt: skip
 POOL = "10.98.0.0/16"
+LINKED_ROOT = "/srv/splitbrain-link"  # a symbolic link to /var/lib/splitbrain, as `ssh.root`
 
 
 @dataclass
@@ -102,7 +104,8 @@ def make_hosts(client: Any, count: int, workdir: Path, say: Any = lambda line: N
             "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; "
             "for h in /root /home/deploy /home/plain; do mkdir -p $h/.ssh; "
             f"echo '{public}' > $h/.ssh/authorized_keys; chmod 700 $h/.ssh; "
-            "chmod 600 $h/.ssh/authorized_keys; chown -R $(stat -c %u:%g $h) $h/.ssh; done"
+            "chmod 600 $h/.ssh/authorized_keys; chown -R $(stat -c %u:%g $h) $h/.ssh; done; "
+            f"mkdir -p /var/lib/splitbrain && ln -s /var/lib/splitbrain {LINKED_ROOT}"
         )
         lines = []
         for i, address in enumerate(hosts.addresses):

@@ -27,7 +27,7 @@ from harness.progress import Progress
 from harness.results import EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from harness.runner import run
 from harness.spec import SpecError, load, override, parse
-from tests.ssh_hosts import SshHosts, make_hosts
+from tests.ssh_hosts import LINKED_ROOT, SshHosts, make_hosts
 from tests.test_harness import docker_client, history, wait_for
 from tests.test_run_lifecycle import results_of  # checked against docs/results.schema.json
 
@@ -141,11 +141,14 @@ def test_etcd_default_reads_on_hosts_are_found_stale(hosts: SshHosts, tmp_path: 
 
 
 def test_etcd_quorum_reads_on_hosts_are_linearizable(hosts: SshHosts, tmp_path: Path) -> None:
-    spec = ssh_spec("etcd-quorum-reads", hosts, tmp_path, 3, time_limit=15, concurrency=6)
+    """With the hosts' directory of ours reached through a symbolic link."""
+    spec = ssh_spec("etcd-quorum-reads", hosts, tmp_path, 3, time_limit=15, concurrency=6,
+                    ssh={"root": LINKED_ROOT})
     outcome = run(spec, Progress(quiet=True))
     results = results_of(outcome.directory)
     assert outcome.exit_code == EXIT_VALID, f"seed {SEED}: {json.dumps(results)[:3000]}"
     assert any(f["f"] == "partition" for f in results["stats"]["faults"])
+    assert results["cluster"]["run_dir"].startswith(LINKED_ROOT)
     assert_hosts_clean(hosts, 3, outcome.results.run_id)
 
 

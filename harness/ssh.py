@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import shlex
 import socket
@@ -52,6 +53,9 @@ with warnings.catch_warnings():  # asyncssh imports cryptography's deprecated DS
 from cluster.node import NodeDown, NodeSpec
 from harness.spec import SshSpec
 from harness.system import HostInstall, System
+
+# asyncssh says every channel it opens at INFO: harness.log keeps its warnings only
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 CONNECT_S = 10.0
@@ -198,11 +202,18 @@ class SshCluster:
             if wheels is None:
                 wheels = await asyncio.to_thread(host_wheels, self.say)
             await asyncio.gather(*(self._install(h, wheels) for h in self._hosts.values()))
-        await asyncio.gather(*(self._check_program(h) for h in self._hosts.values()))
         if isinstance(self.system, HostInstall):
-            system: HostInstall = self.system
-            await asyncio.gather(*(asyncio.to_thread(system.install, _Shell(self, h))
-                                   for h in self._hosts.values()))  # fmt: skip
+            await asyncio.gather(*(self._install_system(h) for h in self._hosts.values()))
+        await asyncio.gather(*(self._check_program(h) for h in self._hosts.values()))
+
+    async def _install_system(self, host: Host) -> None:
+        """The system's own `install` step on one host; its failure, in one line."""
+        assert isinstance(self.system, HostInstall)
+        try:
+            await asyncio.to_thread(self.system.install, _Shell(self, host))
+        except Exception as e:
+            raise SshError(f"host {host.address}: installing {self.system.name} failed: "
+                           f"{type(e).__name__}: {_last(str(e))}") from None
 
     async def _connect(self, address: str) -> asyncssh.SSHClientConnection:
         s = self.settings

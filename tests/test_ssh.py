@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from harness.progress import Progress
 from harness.results import EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from harness.runner import run
 from harness.spec import SpecError, load, override, parse
+from harness.system import Etcd, HostShell
 from tests.ssh_hosts import LINKED_ROOT, SshHosts, make_hosts
 from tests.test_harness import docker_client, history, wait_for
 from tests.test_run_lifecycle import results_of  # checked against docs/results.schema.json
@@ -235,3 +237,53 @@ def test_partitions_on_a_host_without_iptables_are_refused_before_the_workload(
     assert "cannot set up partitions on n1" in results["error"], results["error"]
     assert not (outcome.directory / "history.jsonl").exists() or not history(outcome.directory)
     assert_hosts_clean(hosts, 3, outcome.results.run_id)
+
+
+WRAPPER = "/usr/local/bin/etcd-installed"
+
+
+@dataclass
+class InstalledEtcd(Etcd):
+    """A team's system that installs itself on each host: here a script that runs etcd,
+    put there by the install step (`fail`: the step fails)."""
+
+    program: tuple[str, ...] = (WRAPPER,)
+    fail: bool = False
+
+    def install(self, host: HostShell) -> None:
+        if self.fail:
+            raise RuntimeError("no package for this host")
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp) / "wrapper"
+            script.write_text('#!/bin/sh\nexec etcd "$@"\n')
+            host.put(script, WRAPPER)
+        code, out = host.run(f"chmod 755 {WRAPPER}")
+        if code != 0:
+            raise RuntimeError(out)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_system_installs_itself_on_the_hosts(
+    hosts: SshHosts, tmp_path: Path, fail: bool
+) -> None:
+    spec = parse({"name": "installed", "system": "tests.test_ssh:InstalledEtcd",
+                  "system_options": {"fail": fail}, "backend": "ssh",
+                  "ssh": hosts.ssh(3, user="deploy"), "time_limit": 3, "seed": SEED,
+                  "concurrency": 3, "results": str(tmp_path)})  # fmt: skip
+    try:
+        outcome = run(spec, Progress(quiet=True))
+        # (a run refused before its cluster was up has no history: not schema-checked)
+        results = json.loads((outcome.directory / "results.json").read_text())
+        if fail:
+            assert outcome.exit_code == EXIT_ERROR, results
+            assert results["error"].startswith("host ") and (
+                "installing etcd failed: RuntimeError: no package" in results["error"])
+        else:
+            assert outcome.exit_code == EXIT_VALID, results
+            assert results_of(outcome.directory)["system"]["version"].startswith("3.4")
+            for i in range(3):
+                assert hosts.exec(i, f"test -x {WRAPPER}")[0] == 0
+        assert_hosts_clean(hosts, 3, outcome.results.run_id)
+    finally:
+        for i in range(3):
+            hosts.exec(i, f"rm -f {WRAPPER}")

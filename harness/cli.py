@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             spec, system=args.system, backend=args.backend, nodes=args.nodes,
             concurrency=args.concurrency, time_limit=args.time_limit, faults=faults,
             seed=args.seed, results=args.results,
-            hosts=None if args.hosts is None else [h for h in args.hosts.split(",") if h],
+            hosts=args.hosts,
         )  # fmt: skip
         preflight(spec, args.spec)
     except SpecError as e:

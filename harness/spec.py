@@ -278,7 +278,7 @@ def _ssh(value: Any, where: str) -> SshSpec:
     raw = _mapping(value, where, fields)
     hosts = raw.get("hosts", [])
     if isinstance(hosts, str):
-        hosts = [h for h in hosts.split(",") if h]
+        hosts = [h.strip() for h in hosts.split(",") if h.strip()]
     _expect(hosts, list, f"{where}.hosts", "a list of host names or addresses")
     for host in hosts:
         _expect(host, str, f"{where}.hosts", "a list of host names or addresses")
@@ -450,8 +450,10 @@ def override(spec: Spec, **changes: Any) -> Spec:
     for name, value in changes.items():
         if value is None:
             continue
-        if name == "hosts":
-            data["ssh"] = {**data.get("ssh", {}), "hosts": value}
+        if name == "hosts":  # a list, or as on the command line: h1,h2,h3
+            if isinstance(value, str):
+                value = [h.strip() for h in value.split(",") if h.strip()]
+            data["ssh"] = {**data.get("ssh", {}), "hosts": list(value)}
             if changes.get("nodes") is None:
                 data["nodes"] = len(value)
         elif name == "faults":

@@ -43,6 +43,7 @@ def test_an_ssh_spec_names_its_hosts_and_the_nodes_follow() -> None:
     assert spec.ssh.strict_host_keys is True
     cli = override(load(ROOT / "specs" / "demo.yaml"), backend="ssh", hosts=["a", "b", "c"])
     assert cli.nodes == 3 and cli.ssh.hosts == ("a", "b", "c")
+    assert override(cli, hosts="h1, h2,,h3,h4").ssh.hosts == ("h1", "h2", "h3", "h4")
     assert override(cli, seed=1).ssh == cli.ssh  # written and read back the same
     for data, message in [
         ({"backend": "ssh"}, "ssh'.hosts: the ssh backend needs hosts"),

@@ -24,6 +24,7 @@ from nemesis import NEMESES, make_nemesis
 SYSTEM_NAMES = ("store", "etcd")
 BACKENDS = ("docker", "local", "ssh")
 SCHEDULES = ("interval", "random", "list")
+COLLECT_DATA = ("invalid", "always", "never")  # when the nodes' data directories are kept
 SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
 MAX_SPEC_CHARS = 1 << 20  # a spec file is read whole: never more than this
 
@@ -95,6 +96,7 @@ class Spec:
     checker: CheckerSpec = field(default_factory=CheckerSpec)
     subnet_pool: str = "10.97.0.0/16"
     results: str = "results"
+    collect_data: str = "invalid"  # the nodes' data into the results: not valid / always / never
     ssh: SshSpec = field(default_factory=SshSpec)
 
     def to_json(self) -> dict[str, Any]:
@@ -239,6 +241,8 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     for name in ("subnet_pool", "results"):
         if name in top:
             spec[name] = _expect(top[name], str, w(name), "a string")
+    if "collect_data" in top:
+        spec["collect_data"] = _one_of(top["collect_data"], COLLECT_DATA, w("collect_data"))
     if "subnet_pool" in top or spec.get("backend", Spec.backend) == "docker":
         docker = spec.get("backend", Spec.backend) == "docker"
         _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool),

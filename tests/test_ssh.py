@@ -98,7 +98,7 @@ def test_our_store_on_three_hosts_with_sudo_survives_partitions_kills_and_pauses
 ) -> None:
     spec = parse({
         "name": "store-sudo", "system": "store", "backend": "ssh", "concurrency": 6,
-        "time_limit": 12, "seed": SEED, "results": str(tmp_path),
+        "time_limit": 12, "seed": SEED, "results": str(tmp_path), "collect_data": "always",
         "ssh": hosts.ssh(3, user="deploy"),
         "workload": {"name": "register", "reads": "quorum"},
         "nemesis": {"faults": ["partition", "kill", "pause"],
@@ -112,10 +112,13 @@ def test_our_store_on_three_hosts_with_sudo_survives_partitions_kills_and_pauses
     assert outcome.exit_code == EXIT_VALID, summary
     assert {"partition", "kill", "pause"} <= faults_done(outcome.directory), summary
     assert results["cluster"]["backend"] == "ssh" and results["cluster"]["user"] == "deploy"
-    assert {p.name for p in (outcome.directory / "nodes").iterdir()} == {
-        "n1.log", "n2.log", "n3.log"}
-    assert b"StateLeader" in b"".join(
-        p.read_bytes() for p in (outcome.directory / "nodes").iterdir())
+    nodes = outcome.directory / "nodes"
+    assert {p.name for p in nodes.iterdir()} == {
+        "n1.log", "n2.log", "n3.log", "n1", "n2", "n3"}
+    assert b"StateLeader" in b"".join(p.read_bytes() for p in nodes.glob("*.log"))
+    for name in ("n1", "n2", "n3"):  # the data directories, read as root by a sudo user
+        assert (nodes / name / "data" / "member").is_dir(), list((nodes / name).rglob("*"))
+    assert not any("data directory" in note for note in results["notes"]), summary
     assert_hosts_clean(hosts, 3, outcome.results.run_id)
 
 
@@ -273,15 +276,15 @@ def test_a_system_installs_itself_on_the_hosts(
                   "concurrency": 3, "results": str(tmp_path)})  # fmt: skip
     try:
         outcome = run(spec, Progress(quiet=True))
-        # (a run refused before its cluster was up has no history: not schema-checked)
-        results = json.loads((outcome.directory / "results.json").read_text())
-        if fail:
+        results = results_of(outcome.directory)
+        if fail:  # refused before its cluster was up: no history, and its files say so
             assert outcome.exit_code == EXIT_ERROR, results
             assert results["error"].startswith("host ") and (
                 "installing etcd failed: RuntimeError: no package" in results["error"])
+            assert "history" not in results["files"], results["files"]
         else:
             assert outcome.exit_code == EXIT_VALID, results
-            assert results_of(outcome.directory)["system"]["version"].startswith("3.4")
+            assert results["system"]["version"].startswith("3.4")
             for i in range(3):
                 assert hosts.exec(i, f"test -x {WRAPPER}")[0] == 0
         assert_hosts_clean(hosts, 3, outcome.results.run_id)

@@ -2,14 +2,15 @@
 LogFiles protocols): a fault family names the ones it needs, and a backend without one
 is refused before the run with a message that says which (`missing`).
 
-| capability | methods | Docker | local processes |
-|---|---|---|---|
-| `StartStop` | start, running | yes | yes |
-| `Signals` | kill(name, signal) | yes (to the container's main process) | yes |
-| `Pausing` | pause, resume | yes (cgroup freezer) | yes (SIGSTOP/SIGCONT) |
-| `Network` | net_exec, delayer | yes (the node's helper container) | no: one shared network |
-| `Files` | copy_in, copy_out, exists | yes (no shell needed in the image) | yes |
-| `Logs` | logs | yes | yes |
+| capability | methods | Docker | local processes | SSH hosts |
+|---|---|---|---|---|
+| `StartStop` | start, running | yes | yes | yes (a daemon, its pid file) |
+| `Signals` | kill(name, signal) | yes (to the container's main process) | yes | yes (to the pid) |
+| `Pausing` | pause, resume | yes (cgroup freezer) | yes (SIGSTOP/SIGCONT) | yes (SIGSTOP/SIGCONT) |
+| `Network` | net_exec, delayer | yes (the node's helper) | no: one shared network | yes (as root) |
+| `CopyOut` | copy_out | yes | yes (a copy) | yes (tar over SSH) |
+| `Files` | copy_in, copy_out, exists | yes (no shell needed in the image) | no | yes (SFTP) |
+| `Logs` | logs | yes | yes | yes (SFTP) |
 """
 
 from __future__ import annotations
@@ -86,13 +87,19 @@ class Network(Protocol):
 
 
 @runtime_checkable
-class Files(Protocol):
-    def copy_in(self, name: str, source: Path, dest: str) -> None:
-        """A host file into the node, at the path `dest`."""
+class CopyOut(Protocol):
+    def copy_out(self, name: str, path: str, dest: Path) -> None:
+        """A file or directory of the node into the host directory `dest`, as
+        dest/BASENAME (FileNotFoundError, or the backend's error, when there is none)."""
         ...
 
-    def copy_out(self, name: str, path: str, dest: Path) -> None:
-        """A file or directory of the node into the host directory `dest`."""
+
+@runtime_checkable
+class Files(CopyOut, Protocol):
+    """A file system of each node's own."""
+
+    def copy_in(self, name: str, source: Path, dest: str) -> None:
+        """A host file into the node, at the path `dest`."""
         ...
 
     def exists(self, name: str, path: str) -> bool:

@@ -32,7 +32,9 @@ def _add_run(sub: Any) -> None:
     )
     p.add_argument("spec", help="the test spec (YAML; see docs/specs.md)")
     p.add_argument("--system", help="store, etcd or module:Class")
-    p.add_argument("--backend", choices=["docker", "local"])
+    p.add_argument("--backend", choices=["docker", "local", "ssh"])
+    p.add_argument("--hosts", metavar="H1,H2,...",
+                   help="the ssh backend's hosts, one node each (docs/real-machines.md)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--concurrency", type=int)
     p.add_argument("--time-limit", type=float, metavar="SECONDS")
@@ -66,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             spec, system=args.system, backend=args.backend, nodes=args.nodes,
             concurrency=args.concurrency, time_limit=args.time_limit, faults=faults,
             seed=args.seed, results=args.results,
+            hosts=args.hosts,
         )  # fmt: skip
         preflight(spec, args.spec)
     except SpecError as e:
@@ -134,7 +137,9 @@ def _add_hunt(sub: Any) -> None:
     p.add_argument("--results", metavar="DIR", help="default results/hunt-<spec>-<time>")
     p.add_argument("--time-limit", type=float, metavar="SECONDS")
     p.add_argument("--nemesis", metavar="FAULTS", help="comma-separated faults, or none")
-    p.add_argument("--backend", choices=["docker", "local"])
+    p.add_argument("--backend", choices=["docker", "local", "ssh"])
+    p.add_argument("--hosts", metavar="H1,H2,...",
+                   help="the ssh backend's hosts, one node each (docs/real-machines.md)")
     p.set_defaults(run=_hunt)
 
 
@@ -142,12 +147,16 @@ def _hunt(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.hunt import HuntPlan, hunt, parse_budget
-    from harness.spec import SpecError, load
+    from harness.spec import SpecError, load, override
 
-    try:
-        load(args.spec)  # a bad spec is said once, not once per run
+    try:  # a bad spec is said once, not once per run
+        spec = override(load(args.spec), backend=args.backend, hosts=args.hosts)
     except SpecError as e:
         print(f"splitbrain hunt: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if spec.backend == "ssh" and args.parallel > 1:
+        print("splitbrain hunt: --parallel: the ssh backend's hosts hold one run at a time",
+              file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
     budget = None
     if args.budget is not None:
@@ -165,7 +174,7 @@ def _hunt(args: argparse.Namespace) -> int:
     runs = args.runs if args.runs is not None else (None if budget is not None else 10)
     passed: list[str] = []
     for flag, value in (("--time-limit", args.time_limit), ("--nemesis", args.nemesis),
-                        ("--backend", args.backend)):
+                        ("--backend", args.backend), ("--hosts", args.hosts)):
         if value is not None:
             passed += [flag, str(value)]
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -245,15 +245,18 @@ def ensure_debian(
     return tag
 
 
-def build_wheels(dest: Path, progress: Progress, what: Sequence[str], pins: Sequence[str]) -> None:
-    """`what` (requirements or paths) as wheels, with this interpreter's pip."""
+def build_wheels(dest: Path, progress: Progress, what: Sequence[str], pins: Sequence[str],
+                 no_deps: bool = False) -> None:
+    """`what` (requirements or paths) as wheels, with this interpreter's pip (`no_deps`:
+    those alone, not their dependencies)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
         constraints.write("\n".join(pins) + "\n")
     try:
         progress(f"building wheels of {', '.join(Path(w).name for w in what)}")
         argv = [
             sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-            "--wheel-dir", str(dest), "--constraint", constraints.name, *what,
+            "--wheel-dir", str(dest), "--constraint", constraints.name,
+            *(["--no-deps"] if no_deps else []), *what,
         ]  # fmt: skip
         done = run_child(argv, dest.parent)
         if done.returncode != 0:

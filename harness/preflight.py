@@ -51,6 +51,10 @@ def preflight(spec: Spec, where: str = "spec") -> None:
 
 
 def backend_class(backend: str) -> type:
+    if backend == "ssh":
+        from harness.ssh import SshCluster
+
+        return SshCluster
     if backend == "local":
         from harness.local import LocalCluster
 

@@ -6,6 +6,8 @@ results/<test>/<timestamp>/
     results.json     verdicts, counterexamples, statistics, the nemesis timeline
     harness.log      what the harness did
     nodes/NAME.log   each node's output
+    nodes/NAME/data/ each node's data directory (spec `collect_data`: by default only
+                     when the run was not found valid)
     report.html      the report (harness/report/, docs/reports.md)
 results/latest -> <test>/<timestamp>   the newest run
 """

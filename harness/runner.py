@@ -1,8 +1,10 @@
 """One consistency test, end to end (docs/harness.md):
 
 spec -> image -> cluster up -> clients and nemesis for the time limit -> heal -> wait
-until the cluster answers -> final quorum reads -> node logs -> cluster down -> checkers
--> results.json, a verdict and an exit code.
+until the cluster answers -> final quorum reads -> node logs (and data directories) ->
+cluster down -> checkers -> results.json, a verdict and an exit code. The check runs after
+the cluster is gone, so the data directories are copied first, and dropped once the run
+is found valid when the spec's `collect_data` is `invalid`.
 
 Whatever happens after the cluster is up (an exception, Ctrl-C, SIGTERM), the faults are
 healed, the node logs collected and everything the run made removed; what was recorded
@@ -58,7 +60,16 @@ from harness.results import (
 )
 from harness.schedule import final_recovery, schedule_for
 from harness.spec import Spec
-from harness.system import Cluster, System, client_node, collect_logs, load_class, make_system
+from harness.system import (
+    Cluster,
+    System,
+    client_node,
+    collect_data,
+    collect_logs,
+    drop_data,
+    load_class,
+    make_system,
+)
 from harness.workload import Workload, make_workload
 from nemesis import clock, make_nemesis
 from nemesis.core import Fault as NemesisProtocol
@@ -105,7 +116,9 @@ def make_cluster(
     if spec.backend == "local":
         from harness.local import LocalCluster
 
-        return LocalCluster(spec.nodes, system, run_dir / "data"), None
+        return LocalCluster(spec.nodes, system), None  # its own temporary folder, gone at down
+    if spec.backend == "ssh":
+        return ssh_cluster(spec, system, run_id, progress), None
     from harness.docker import DockerCluster, connect, remove_leftovers
     from harness.image import ImageError, ensure_helper, ensure_node_image
     from harness.system import ContainerSystem
@@ -129,6 +142,22 @@ def make_cluster(
         helper.tag,
     )  # fmt: skip
     return cluster, image.to_json()
+
+
+def ssh_cluster(spec: Spec, system: System, run_id: str, progress: Progress) -> Cluster:
+    """The hosts connected, checked, and our store installed where needed."""
+    from harness.ssh import SshCluster, SshError
+    from harness.system import Store
+
+    faults = set(spec.nemesis.faults)
+    env = clock.environment() if "clock" in faults and system.libc_clock else {}
+    venv = isinstance(system, Store) or "delay" in faults
+    try:
+        cluster = SshCluster(system, spec.ssh, run_id, progress.say, env, venv)
+        cluster.prepare()
+    except SshError as e:
+        raise SetupError(str(e)) from None
+    return cluster
 
 
 def plan(
@@ -395,10 +424,18 @@ def _run(
         log.exception("the run failed")
     finally:
         interrupts.phase = Phase.TEARDOWN
-        _teardown(cluster, recorder, run_dir, results, progress)
+        _teardown(cluster, recorder, run_dir, results, progress, spec.collect_data != "never")
     if recorder is not None and recorder.events:
         interrupts.phase = Phase.CHECK
         _check(spec, run_dir, recorder, results, progress)
+    if spec.collect_data == "invalid" and results.verdict is Verdict.VALID:
+        try:
+            dropped = drop_data(run_dir / "nodes")
+        except OSError as e:  # a valid run stays valid; the copies are said to be there
+            results.notes.append(f"the data directories could not be dropped: {e}")
+            log.error("the data directories could not be dropped: %s", e)
+        else:
+            log.info("valid: %d data directories dropped (collect_data: invalid)", dropped)
 
 
 def _describe_failure(e: Exception, run_dir: Path) -> str:
@@ -412,9 +449,10 @@ def _describe_failure(e: Exception, run_dir: Path) -> str:
 
 def _teardown(
     cluster: Cluster, recorder: Recorder | None, run_dir: Path, results: RunResults,
-    progress: Progress,
+    progress: Progress, data: bool,
 ) -> None:  # fmt: skip
-    """Whatever failed before, the cluster is removed; what was recorded stays on disk."""
+    """Whatever failed before, the cluster is removed; what was recorded stays on disk,
+    with the node logs and (`data`) the nodes' data directories."""
     progress.stop()
     try:
         if recorder is not None:
@@ -432,6 +470,11 @@ def _teardown(
         except Exception as e:
             results.notes.append(f"the node logs could not be saved: {e}")
             log.error("the node logs could not be saved: %s", e)
+        if data:
+            progress.say("copying the nodes' data directories")
+            for problem in collect_data(cluster, run_dir / "nodes"):
+                results.notes.append(f"a data directory could not be copied: {problem}")
+                log.error("a data directory could not be copied: %s", problem)
     finally:
         progress.say("tearing down the cluster")
         try:

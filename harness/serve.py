@@ -26,7 +26,7 @@ from harness.report.build import environment, verdict_word
 TEXT = {".log": "text/plain", ".jsonl": "text/plain", ".yaml": "text/plain",
         ".json": "application/json", ".html": "text/html", ".xml": "application/xml"}
 VERDICTS = tuple(v.value for v in Verdict)
-HIDDEN = {"data"}  # the local backend's node data directories: not for reading
+HIDDEN = {"data"}  # older runs' local node data directories (now nodes/NAME/data/): not served
 
 
 @dataclass

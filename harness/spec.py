@@ -22,8 +22,9 @@ from harness.workload import API_READS, FIXED_OPTIONS, WORKLOADS
 from nemesis import NEMESES, make_nemesis
 
 SYSTEM_NAMES = ("store", "etcd")
-BACKENDS = ("docker", "local")
+BACKENDS = ("docker", "local", "ssh")
 SCHEDULES = ("interval", "random", "list")
+COLLECT_DATA = ("invalid", "always", "never")  # when the nodes' data directories are kept
 SUBNET_PREFIX = 24  # each run's own network (harness/docker.py)
 MAX_SPEC_CHARS = 1 << 20  # a spec file is read whole: never more than this
 
@@ -67,6 +68,19 @@ class CheckerSpec:
 
 
 @dataclass(frozen=True)
+class SshSpec:
+    """How the ssh backend reaches its hosts (docs/real-machines.md)."""
+
+    hosts: tuple[str, ...] = ()
+    user: str = "root"
+    port: int = 22
+    identity: str | None = None  # a private key file; None: the SSH agent and ~/.ssh's keys
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    strict_host_keys: bool = True  # false: host keys unchecked, said loudly in the run
+    root: str = "/var/lib/splitbrain"  # on each host: the venv and the runs' directories
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str = "test"
     system: str = "store"
@@ -82,6 +96,8 @@ class Spec:
     checker: CheckerSpec = field(default_factory=CheckerSpec)
     subnet_pool: str = "10.97.0.0/16"
     results: str = "results"
+    collect_data: str = "invalid"  # the nodes' data into the results: not valid / always / never
+    ssh: SshSpec = field(default_factory=SshSpec)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -225,6 +241,8 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
     for name in ("subnet_pool", "results"):
         if name in top:
             spec[name] = _expect(top[name], str, w(name), "a string")
+    if "collect_data" in top:
+        spec["collect_data"] = _one_of(top["collect_data"], COLLECT_DATA, w("collect_data"))
     if "subnet_pool" in top or spec.get("backend", Spec.backend) == "docker":
         docker = spec.get("backend", Spec.backend) == "docker"
         _subnet_pool(spec.get("subnet_pool", Spec.subnet_pool),
@@ -240,6 +258,15 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
         if options["writers"] >= size:
             raise SpecError(f"{w('workload')}.writers: {options['writers']} leaves no reader "
                             f"among the {size} workers on a key (group_size, or concurrency)")
+    if "ssh" in top or spec.get("backend") == "ssh":
+        spec["ssh"] = _ssh(top.get("ssh"), w("ssh"))
+        if spec.get("backend") == "ssh":
+            hosts = len(spec["ssh"].hosts)
+            if not hosts:
+                raise SpecError(f"{w('ssh')}.hosts: the ssh backend needs hosts (or --hosts)")
+            if spec.setdefault("nodes", hosts) != hosts:
+                raise SpecError(f"{w('nodes')}: {spec['nodes']} nodes on {hosts} ssh hosts; "
+                                "one node per host (leave nodes out)")
     if "nemesis" in top:
         spec["nemesis"] = _nemesis(top["nemesis"], w("nemesis"))
     if "checker" in top:
@@ -248,6 +275,29 @@ def parse(data: Any, path: str = "<spec>") -> Spec:
             **{k: _positive_number(v, f"{w('checker')}.{k}") for k, v in raw.items()}
         )
     return Spec(**spec)
+
+
+def _ssh(value: Any, where: str) -> SshSpec:
+    fields = tuple(f.name for f in dataclasses.fields(SshSpec))
+    raw = _mapping(value, where, fields)
+    hosts = raw.get("hosts", [])
+    if isinstance(hosts, str):
+        hosts = [h.strip() for h in hosts.split(",") if h.strip()]
+    _expect(hosts, list, f"{where}.hosts", "a list of host names or addresses")
+    for host in hosts:
+        _expect(host, str, f"{where}.hosts", "a list of host names or addresses")
+    if len(set(hosts)) != len(hosts):
+        raise SpecError(f"{where}.hosts: a host is named twice in {_shown(hosts)}")
+    found: dict[str, Any] = {"hosts": tuple(hosts)}
+    for name in ("user", "identity", "known_hosts", "root"):
+        if raw.get(name) is not None:
+            found[name] = _expect(raw[name], str, f"{where}.{name}", "a string")
+    if "port" in raw:
+        found["port"] = _positive_int(raw["port"], f"{where}.port")
+    if "strict_host_keys" in raw:
+        found["strict_host_keys"] = _expect(raw["strict_host_keys"], bool,
+                                            f"{where}.strict_host_keys", "true or false")
+    return SshSpec(**found)
 
 
 def _same_api(spec: dict[str, Any], where: str) -> None:
@@ -373,6 +423,11 @@ def document(resolved: dict[str, Any]) -> dict[str, Any]:
     """A resolved spec (`Spec.to_json()`, results.json's `spec`) in the form a spec file
     takes (docs/specs.md): workload and fault options beside their names."""
     data = dict(resolved)
+    ssh = resolved.get("ssh")
+    if ssh is not None:
+        data["ssh"] = {**ssh, "hosts": list(ssh.get("hosts") or [])}
+        if resolved.get("backend") != "ssh" and data["ssh"] == document_ssh(SshSpec()):
+            del data["ssh"]  # nothing said of SSH: a Docker or local spec stays as it was
     workload = resolved.get("workload") or {}
     data["workload"] = {"name": workload.get("name"), **(workload.get("options") or {})}
     nemesis = resolved.get("nemesis") or {}
@@ -389,13 +444,23 @@ def document(resolved: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def document_ssh(ssh: SshSpec) -> dict[str, Any]:
+    return {**dataclasses.asdict(ssh), "hosts": list(ssh.hosts)}
+
+
 def override(spec: Spec, **changes: Any) -> Spec:
     """The spec with command-line values applied (None: not given), checked as in a file."""
     data = document(spec.to_json())
     for name, value in changes.items():
         if value is None:
             continue
-        if name == "faults":
+        if name == "hosts":  # a list, or as on the command line: h1,h2,h3
+            if isinstance(value, str):
+                value = [h.strip() for h in value.split(",") if h.strip()]
+            data["ssh"] = {**data.get("ssh", {}), "hosts": list(value)}
+            if changes.get("nodes") is None:
+                data["nodes"] = len(value)
+        elif name == "faults":
             data["nemesis"]["faults"] = value
             for fault in list(data["nemesis"]):
                 if fault in NEMESES and fault not in value:

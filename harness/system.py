@@ -4,7 +4,7 @@ A `System` knows one kind of node: the command line that starts a member, how to
 the leader, what version it is, and which client talks to it (Jepsen's `jepsen.db`).
 A `ContainerSystem` also names the image its nodes run in Docker (`NodeImage`), where
 its data lives, its ports and environment. A `Cluster` knows where nodes run (Docker
-containers, local processes; later SSH hosts); what else it can do to them is in the
+containers, local processes, SSH hosts); what else it can do to them is in the
 small protocols of cluster.capabilities. Faults and the runner use both; neither knows
 the other's insides.
 
@@ -16,16 +16,19 @@ a spec as `module:Class` (docs/testing-your-system.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
+import posixpath
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from cluster.capabilities import Logs
+from cluster.capabilities import CopyOut, Files, Logs
 from cluster.node import NodeDown as NodeDown  # systems' modules name both from here
 from cluster.node import NodeSpec
 from harness import etcd_v3
@@ -126,6 +129,29 @@ class ContainerSystem(System, Protocol):
     env: Mapping[str, str]
 
 
+class HostShell(Protocol):
+    """One SSH host, as a system's `install` step sees it (harness/ssh.py)."""
+
+    address: str
+
+    def run(self, script: str) -> tuple[int, str]:
+        """A shell script as root (sudo when the user is not); (exit code, output)."""
+        ...
+
+    def put(self, source: Path, dest: str) -> None:
+        """A file of this machine onto the host, at `dest`."""
+        ...
+
+
+@runtime_checkable
+class HostInstall(Protocol):
+    """A system that installs itself on an SSH host before the run (the ssh backend
+    calls `install` once per host, after checking the host; docs/real-machines.md).
+    It should be quick when already installed: it runs before every run."""
+
+    def install(self, host: HostShell) -> None: ...
+
+
 class Cluster(Protocol):
     """Where the nodes run. Every method may block; the runner calls them in a thread.
 
@@ -165,6 +191,53 @@ def collect_logs(cluster: Cluster, dest: Path) -> list[Path]:
         path.write_bytes(data)
         written.append(path)
     return written
+
+
+def collect_data(cluster: Cluster, dest: Path) -> list[str]:
+    """Each node's data directory into dest/NAME/data/, through the backend's Files (as
+    it is on disk at the time: copied from members still running, as Jepsen does). What
+    could not be copied, one line per node; the copies made stay. A node without a data
+    directory (a system that keeps nothing on disk) has none copied, and is no problem."""
+    if not isinstance(cluster, CopyOut):
+        return [f"this backend cannot copy the nodes' files ({type(cluster).__name__})"]
+    problems = []
+    for node in cluster.nodes:
+        staging = dest / node.name / ".data-copy"
+        target = dest / node.name / "data"
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            try:
+                cluster.copy_out(node.name, node.data_dir, staging)
+            except Exception as e:
+                if isinstance(e, FileNotFoundError) or (
+                    isinstance(cluster, Files) and not cluster.exists(node.name, node.data_dir)
+                ):
+                    continue  # a system that keeps nothing on disk (or never started)
+                raise
+            copied = staging / posixpath.basename(node.data_dir.rstrip("/"))
+            if not copied.is_dir():
+                raise NotADirectoryError(f"{node.data_dir} is not a directory")
+            shutil.rmtree(target, ignore_errors=True)
+            copied.rename(target)
+        except Exception as e:  # evidence, never a reason to fail the run
+            problems.append(f"{node.name}: {node.data_dir}: {type(e).__name__}: {e}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (dest / node.name).rmdir()  # only when nothing was copied
+    return problems
+
+
+def drop_data(dest: Path) -> int:
+    """The data directories collect_data copied under dest; how many were removed."""
+    dropped = 0
+    for data in sorted(dest.glob("*/data")):
+        shutil.rmtree(data)
+        with contextlib.suppress(OSError):
+            data.parent.rmdir()
+        dropped += 1
+    return dropped
 
 
 async def get_json(node: Node, path: str, timeout: float) -> Any:

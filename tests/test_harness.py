@@ -142,6 +142,10 @@ def test_etcd_default_reads_are_found_stale(docker: Any, tmp_path: Path) -> None
     assert reads, f"seed {SEED}: no stale read named: {[b.explanation for b in briefs]}"
     assert all("read" in b.explanation for b in reads), [b.explanation for b in reads]
     assert results["image"]["tag"].startswith("splitbrain/debian-etcd-server:")  # etcd only
+    for name in ("n1", "n2", "n3"):  # an invalid run keeps the members' data (collect_data)
+        data = outcome.directory / "nodes" / name / "data"
+        assert (data / "member" / "wal").is_dir(), sorted(map(str, data.rglob("*")))[:20]
+    assert not any("data directory" in note for note in results["notes"]), results["notes"]
     assert_nothing_left(docker, outcome.results.run_id)
 
 

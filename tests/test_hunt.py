@@ -119,3 +119,31 @@ def test_bad_hunt_arguments_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "--budget: expected a duration such as 90s" in capsys.readouterr().err
     assert main(["hunt", "specs/demo.yaml", "--parallel", "0"]) == 3
     assert main(["hunt", str(tmp_path / "missing.yaml")]) == 3
+
+
+def test_a_hunt_passes_the_ssh_backend_and_its_hosts_to_each_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parsed and passed on as `run` takes them; checked once before any run. The hosts
+    here refuse SSH (port 1), so each run is refused in its set-up: exit 3, a results.json
+    that still follows its schema."""
+    from tests.test_run_lifecycle import results_of
+
+    spec = tmp_path / "hunt-ssh.yaml"
+    spec.write_text(yaml.safe_dump({**SHORT, "name": "hunt-ssh", "ssh": {"port": 1}}))
+    assert main(["hunt", str(spec), "--backend", "ssh"]) == 3
+    assert "ssh'.hosts: the ssh backend needs hosts (or --hosts)" in capsys.readouterr().err
+    assert main(["hunt", str(spec), "--backend", "ssh", "--hosts", "127.0.0.1",
+                 "--parallel", "2"]) == 3  # fmt: skip
+    assert "one run at a time" in capsys.readouterr().err
+    out = tmp_path / "hunt"
+    code = main(["hunt", str(spec), "--runs", "1", "--results", str(out),
+                 "--backend", "ssh", "--hosts", "127.0.0.1"])  # fmt: skip
+    assert code == 3, capsys.readouterr()
+    summary = json.loads((out / "hunt.json").read_text())
+    assert summary["run_args"] == ["--backend", "ssh", "--hosts", "127.0.0.1"], summary
+    run_dir = next((out / "seed-0001").glob("hunt-ssh/2*"))
+    results = results_of(run_dir)
+    assert results["spec"]["backend"] == "ssh" and results["spec"]["ssh"]["hosts"] == [
+        "127.0.0.1"] and results["spec"]["nodes"] == 1
+    assert "host 127.0.0.1" in results["error"] and "history" not in results["files"], results

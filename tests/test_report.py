@@ -283,9 +283,9 @@ def test_the_nightly_script_runs(tmp_path: Path) -> None:
     assert ET.parse(work / "junit" / "set-store.xml").getroot().get("failures") == "0"
     runs = list((work / "results" / "set").glob("*/report.html"))
     assert runs
-    # a relative results folder: the nodes' data stays where it belongs
-    assert (runs[0].parent / "data" / "n1.data").is_dir()
-    assert not (runs[0].parent / "data" / "results").exists()
+    # a valid run: the nodes' logs kept, their data directories not (collect_data: invalid)
+    assert (runs[0].parent / "nodes" / "n1.log").is_file()
+    assert not list(runs[0].parent.glob("nodes/*/data")) and not (runs[0].parent / "data").exists()
 
 
 def test_a_large_history_keeps_every_operation_and_its_culprit() -> None:

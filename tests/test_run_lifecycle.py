@@ -595,3 +595,47 @@ def test_ctrl_c_during_an_image_build_stops_its_children_and_removes_its_files(
     assert group_members(mmdebstrap[0]) == [], "mmdebstrap's processes were left running"
     assert list((cache / "splitbrain").iterdir()) == [], "the build's files were left"
     assert set(Path("/tmp").glob("mmdebstrap.*")) <= before
+
+
+# -- the nodes' data directories (spec collect_data), on the local backend
+
+
+@pytest.mark.parametrize(
+    ("collect", "checker", "kept"),
+    [
+        ("always", {}, True),  # a valid run: kept as asked
+        ("invalid", {}, False),  # a valid run: dropped after the check
+        ("invalid", {"time_limit": 0.001}, True),  # the checker out of budget: unknown, kept
+        ("never", {"time_limit": 0.001}, False),
+    ],
+)
+def test_data_directories_are_collected_as_the_spec_says(
+    tmp_path: Path, collect: str, checker: dict[str, float], kept: bool
+) -> None:
+    from harness.progress import Progress
+    from harness.runner import run
+
+    spec = parse({
+        "name": "data", "system": "store", "backend": "local", "nodes": 3, "concurrency": 4,
+        "time_limit": 2, "seed": SEED, "results": str(tmp_path), "collect_data": collect,
+        "workload": {"name": "register", "ops_per_key": 60}, "checker": checker,
+    })  # fmt: skip
+    outcome = run(spec, Progress(quiet=True))
+    results = results_of(outcome.directory)
+    summary = f"seed {SEED}: {json.dumps(results)[:2000]}"
+    expected = EXIT_UNKNOWN if checker else EXIT_VALID
+    assert outcome.exit_code == expected, summary
+    nodes = outcome.directory / "nodes"
+    assert sorted(p.name for p in nodes.glob("*.log")) == ["n1.log", "n2.log", "n3.log"]
+    data = sorted(p.relative_to(nodes).as_posix() for p in nodes.glob("*/data"))
+    if kept:
+        assert data == ["n1/data", "n2/data", "n3/data"], summary
+        for name in ("n1", "n2", "n3"):  # the store's own files: its member id and WAL
+            assert (nodes / name / "data" / "member").is_dir(), list((nodes / name).rglob("*"))
+    else:
+        assert data == [] and sorted(p.name for p in nodes.iterdir()) == [
+            "n1.log", "n2.log", "n3.log"], summary
+    assert not any("data directory" in note for note in results["notes"]), summary
+    # the members ran in a temporary folder of their own, gone with the cluster
+    assert not Path(results["cluster"]["root"]).exists()
+    assert not (outcome.directory / "data").exists()

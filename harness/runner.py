@@ -304,7 +304,8 @@ def _report(run_dir: Path, progress: Progress, interrupts: Interrupts) -> bool:
 
 class Phase(enum.Enum):
     SETUP = "setup"  # before the cluster is up: a signal stops the run at once
-    DRIVE = "drive"  # the event loop's own handlers (_Signals) are in charge
+    DRIVE = "drive"  # the event loop's own handlers (_Signals) are in charge; while the
+    # loop starts or ends around them, a signal is noted and the drive stops at once
     TEARDOWN = "teardown"  # heal, logs, cluster down: signals wait for it to finish
     CHECK = "check"  # the first signal lets the check finish, a second stops it
     REPORT = "report"  # a signal stops the report (`splitbrain report` rebuilds it)
@@ -335,6 +336,10 @@ class Interrupts:
         if self.phase is Phase.TEARDOWN:
             self.results.interrupted = True
             self._say(f"{name}: the cluster is being torn down; that finishes first")
+            return
+        if self.phase is Phase.DRIVE:  # the loop is starting (its handlers see this) or ending
+            self.results.interrupted = True
+            self._say(f"{name}: stopping; healing, tearing down and checking what was recorded")
             return
         if self.phase is Phase.CHECK and not self.results.interrupted:
             self.results.interrupted = True
@@ -508,6 +513,8 @@ async def _drive(
     stop = asyncio.Event()
     with _Signals(loop, stop, progress) as signals:
         signals.task = asyncio.current_task()
+        if results.interrupted:  # a signal came while the loop was starting
+            stop.set()
         try:
             await _drive_inner(run, recorder, results, rng, progress, stop)
         except asyncio.CancelledError:

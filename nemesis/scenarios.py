@@ -31,7 +31,16 @@ from typing import Any, ClassVar
 
 from cluster.capabilities import Members, Network, Signals, StartStop
 from cluster.node import NodeSpec
-from nemesis.core import FaultOp, FaultResult, chain_rules, flush, require, run_in_networks, unknown
+from nemesis.core import (
+    Bag,
+    FaultOp,
+    FaultResult,
+    chain_rules,
+    flush,
+    require,
+    run_in_networks,
+    unknown,
+)
 from nemesis.partition import Grudge, complete, isolate
 
 CHAIN = "splitbrain-scenario"
@@ -78,6 +87,7 @@ class Scenarios:
     _killed: set[str] = field(default_factory=set)
     _behind: list[str] = field(default_factory=list)
     _ahead: list[str] = field(default_factory=list)
+    _bag: Bag[str] = field(init=False)
 
     def __post_init__(self) -> None:
         for s in self.scenarios:
@@ -88,13 +98,14 @@ class Scenarios:
         if not isinstance(self.churn_steps, int) or self.churn_steps < 1:
             raise ValueError(f"scenario.churn_steps: expected a whole number >= 1, "
                              f"got {self.churn_steps!r}")
+        self._bag = Bag(self.scenarios)
 
     async def setup(self, cluster: Members) -> None:
         require(cluster, self.needs, self.name)
         await run_in_networks(cluster, chain_rules(CHAIN, []), "set up scenarios")
 
     def draw(self, rng: random.Random) -> FaultOp:
-        return FaultOp("scenario", rng.choice(list(self.scenarios)))
+        return FaultOp("scenario", self._bag.draw(rng))
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal-scenario")

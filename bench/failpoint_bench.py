@@ -138,7 +138,8 @@ def _add(run: sb.SystemRun, name: str, result: sb.Result) -> None:
     if earlier is not None:
         result = sb.Result(earlier.ops + result.ops, earlier.errors + result.errors,
                            earlier.seconds + result.seconds,
-                           earlier.latencies + result.latencies)
+                           earlier.latencies + result.latencies,
+                           earlier.client_cpu + result.client_cpu)
     run.results[name] = result
 
 

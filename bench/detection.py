@@ -28,7 +28,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from checker.verdict import Verdict  # noqa: E402
 from harness.hunt import HuntPlan, HuntResult, hunt  # noqa: E402
+from harness.verdicts import ERROR, RunError  # noqa: E402
 from store.failpoints import FAILPOINTS  # noqa: E402
 
 CONTROL = "control"
@@ -42,7 +44,7 @@ class Row:
 
     @property
     def found(self) -> int:
-        return self.result.count("invalid")
+        return self.result.count(Verdict.INVALID)
 
     @property
     def runs(self) -> int:
@@ -58,10 +60,11 @@ class Row:
     def line(self) -> str:
         at, after = self.medians()
         show = lambda x: "-" if x is None else f"{x:.1f} s"  # noqa: E731
-        other = {v: self.result.count(v) for v in ("unknown", "error") if self.result.count(v)}
+        other = {word: n for word, n in (("unknown", self.result.count(Verdict.UNKNOWN)),
+                                         (ERROR, self.result.count(RunError))) if n}
         extra = ("  (" + ", ".join(f"{n} {v}" for v, n in other.items()) + ")") if other else ""
         if self.bug == CONTROL:
-            valid = self.result.count("valid")
+            valid = self.result.count(Verdict.VALID)
             return f"| {self.spec} | control (no failpoint) | valid {valid}/{self.runs} | " \
                    f"- | - |{extra}"
         return (f"| {self.spec} | {self.bug} | found {self.found}/{self.runs} | {show(at)} | "
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             print(row.line(), flush=True)
             if bug == CONTROL:
                 for r in result.runs:
-                    if r.outcome.verdict == "invalid":
+                    if r.outcome.verdict is Verdict.INVALID:
                         v = r.outcome.violation
                         print(f"  FALSE ALARM seed {r.seed}: "
                               f"{v.explanation if v else 'invalid'} ({r.outcome.run_dir})")

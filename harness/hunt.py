@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from checker.junit import case, write
-from harness.verdicts import RunVerdict, read_run
+from checker.verdict import Verdict
+from harness.verdicts import ERROR, RunError, RunVerdict, read_run
+
+# The outcomes a hunt counts, in the order its summary names them.
+KINDS: tuple[Verdict | type[RunError], ...] = (
+    Verdict.VALID, Verdict.INVALID, Verdict.UNKNOWN, RunError)
+
+
+def _word(kind: Verdict | type[RunError]) -> str:
+    return ERROR if kind is RunError else str(kind)
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,12 @@ class HuntRun:
 
     def line(self) -> str:
         v = self.outcome.violation
-        text = f"seed {self.seed:>4}: {self.outcome.verdict:<7} {self.seconds:6.1f} s"
+        text = f"seed {self.seed:>4}: {self.outcome.word:<7} {self.seconds:6.1f} s"
         if v is not None:
             text += f"  first violation at {v.at_s:.1f} s on key {v.key}"
             if v.fault is not None:
                 text += f", {v.after_fault_s:.1f} s after {v.fault.f} {_short(v.fault.value)}"
-        if self.outcome.error and self.outcome.verdict != "valid":
+        if self.outcome.error and self.outcome.verdict is not Verdict.VALID:
             text += f"  ({self.outcome.error})"
         if self.outcome.run_dir is not None:
             text += f"  {self.outcome.run_dir}"
@@ -62,7 +71,7 @@ class HuntRun:
 
     def to_json(self) -> dict[str, Any]:
         v = self.outcome.violation
-        return {"seed": self.seed, "verdict": self.outcome.verdict, "exit_code": self.exit_code,
+        return {"seed": self.seed, "verdict": self.outcome.word, "exit_code": self.exit_code,
                 "seconds": round(self.seconds, 3),
                 "run_dir": None if self.outcome.run_dir is None else str(self.outcome.run_dir),
                 "first_violation": None if v is None else v.to_json(),
@@ -76,23 +85,25 @@ class HuntResult:
     interrupted: bool = False
     seconds: float = 0.0
 
-    def count(self, verdict: str) -> int:
-        return sum(1 for r in self.runs if r.outcome.verdict == verdict)
+    def count(self, kind: Verdict | type[RunError]) -> int:
+        """The runs with this verdict, or (RunError) the runs that gave none."""
+        if kind is RunError:
+            return sum(1 for r in self.runs if isinstance(r.outcome.verdict, RunError))
+        return sum(1 for r in self.runs if r.outcome.verdict is kind)
 
     @property
     def exit_code(self) -> int:
-        if self.count("invalid"):
+        if self.count(Verdict.INVALID):
             return 1
-        if self.count("unknown") or self.interrupted:
+        if self.count(Verdict.UNKNOWN) or self.interrupted:
             return 2
-        return 3 if self.count("error") else 0
+        return 3 if self.count(RunError) else 0
 
     def table(self) -> str:
         first = min((r for r in self.runs if r.outcome.violation is not None),
                     key=lambda r: r.seed, default=None)
         lines = [f"{len(self.runs)} runs in {self.seconds:.0f} s: "
-                 + ", ".join(f"{self.count(v)} {v}" for v in ("valid", "invalid", "unknown",
-                                                                 "error") if self.count(v))]
+                 + ", ".join(f"{self.count(k)} {_word(k)}" for k in KINDS if self.count(k))]
         if first is not None and first.outcome.violation is not None:
             lines.append(f"first invalid: seed {first.seed}, violation at "
                          f"{first.outcome.violation.at_s:.1f} s: "
@@ -106,7 +117,7 @@ class HuntResult:
                 "budget_s": self.plan.budget_s, "parallel": self.plan.parallel,
                 "keep_going": self.plan.keep_going, "run_args": list(self.plan.run_args),
                 "seconds": round(self.seconds, 3), "interrupted": self.interrupted,
-                "counts": {v: self.count(v) for v in ("valid", "invalid", "unknown", "error")},
+                "counts": {_word(k): self.count(k) for k in KINDS},
                 "exit_code": self.exit_code,
                 "runs": [r.to_json() for r in sorted(self.runs, key=lambda r: r.seed)]}
 
@@ -117,12 +128,12 @@ class HuntResult:
         for r in sorted(self.runs, key=lambda r: r.seed):
             name, where = f"seed {r.seed}", str(r.outcome.run_dir or "")
             v = r.outcome.violation
-            if r.outcome.verdict == "invalid":
+            if r.outcome.verdict is Verdict.INVALID:
                 what = (f"invalid: {v.explanation}" if v else "invalid", f"{r.line()}\n{where}")
                 case(suite, "hunt", name, r.seconds, failure=what)
-            elif r.outcome.verdict == "unknown":
+            elif r.outcome.verdict is Verdict.UNKNOWN:
                 case(suite, "hunt", name, r.seconds, skipped=f"unknown: {r.line()}")
-            elif r.outcome.verdict == "error":
+            elif isinstance(r.outcome.verdict, RunError):
                 case(suite, "hunt", name, r.seconds,
                      error=(str(r.outcome.error or "error"), r.line()))
             else:
@@ -184,7 +195,7 @@ def hunt(plan: HuntPlan, say: Callable[[str], None] = print) -> HuntResult:
     def more() -> bool:
         if plan.budget_s is not None and time.monotonic() - started >= plan.budget_s:
             return False
-        return plan.keep_going or not result.count("invalid")
+        return plan.keep_going or not result.count(Verdict.INVALID)
 
     with ThreadPoolExecutor(max_workers=plan.parallel) as pool:
         try:

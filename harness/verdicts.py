@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.stats import RECOVERIES
+from checker.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,45 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class RunVerdict:
-    """`verdict`: valid, invalid, unknown or error (as the exit code said)."""
+class RunError:
+    """A run that gave no verdict: the harness, the spec or the environment failed
+    (`splitbrain run` exit 3, or a child that died another way)."""
 
-    verdict: str
+    exit_code: int
+
+    @property
+    def word(self) -> str:
+        return ERROR
+
+
+ERROR = "error"  # a RunError's word in hunt.json, JUnit and the summary lines
+Outcome = Verdict | RunError
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """`verdict`: the checkers' verdict (as the exit code said), or a RunError."""
+
+    verdict: Outcome
     run_dir: Path | None
     duration_s: float | None
     violation: Violation | None
     error: str | None = None
+
+    @property
+    def word(self) -> str:
+        """valid, invalid, unknown or error: hunt.json's `verdict`."""
+        return self.verdict.word if isinstance(self.verdict, RunError) else self.verdict.value
 
 
 def is_fault(f: str) -> bool:
     return f not in RECOVERIES
 
 
-def verdict_of(exit_code: int) -> str:
-    return {0: "valid", 1: "invalid", 2: "unknown"}.get(exit_code, "error")
+def verdict_of(exit_code: int) -> Outcome:
+    """`splitbrain run`'s exit code as an outcome (0 valid, 1 invalid, 2 unknown)."""
+    by_code = {0: Verdict.VALID, 1: Verdict.INVALID, 2: Verdict.UNKNOWN}
+    return by_code.get(exit_code) or RunError(exit_code)
 
 
 def first_violation(run_dir: Path) -> Violation | None:
@@ -105,6 +129,6 @@ def read_run(run_dir: Path | None, exit_code: int) -> RunVerdict:
     if run_dir is None or not (run_dir / "results.json").is_file():
         return RunVerdict(verdict, run_dir, None, None, "no results.json")
     results = json.loads((run_dir / "results.json").read_text())
-    violation = first_violation(run_dir) if verdict == "invalid" else None
+    violation = first_violation(run_dir) if verdict is Verdict.INVALID else None
     return RunVerdict(verdict, run_dir, results.get("duration_s"), violation,
                       results.get("error"))

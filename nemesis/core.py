@@ -19,7 +19,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from cluster.capabilities import Members, Network, missing
 from cluster.node import NodeDown, NodeSpec
@@ -159,6 +159,25 @@ def pick(target: str, names: Sequence[str], leader: str | None, rng: random.Rand
     raise ValueError(f"unknown target {target!r}: use one of {TARGETS} or a node name")
 
 
+T = TypeVar("T")
+
+
+class Bag(Generic[T]):
+    """Draws each of `items` once, in a shuffled order, before any comes up again: in a
+    short run every configured choice (a family, a target, a kind) is played, where
+    independent draws would leave some out (Jepsen's nemesis package cycles the same way)."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items = list(items)
+        self._left: list[T] = []
+
+    def draw(self, rng: random.Random) -> T:
+        if not self._left:
+            self._left = list(self.items)
+            rng.shuffle(self._left)
+        return self._left.pop()
+
+
 class Composite:
     """Several fault families: each fault is one of them, drawn from a shuffled bag so that
     every family comes up once before any comes up again; recovery heals all."""
@@ -168,7 +187,7 @@ class Composite:
 
     def __init__(self, members: Sequence[Fault]) -> None:
         self.members = list(members)
-        self._bag: list[Fault] = []
+        self._bag: Bag[Fault] = Bag(self.members)
         self.fs = frozenset({"heal"}).union(*(m.fs for m in self.members))
         self.needs = tuple(dict.fromkeys(need for m in self.members for need in m.needs))
 
@@ -177,10 +196,7 @@ class Composite:
             await member.setup(cluster)
 
     def draw(self, rng: random.Random) -> FaultOp:
-        if not self._bag:
-            self._bag = list(self.members)
-            rng.shuffle(self._bag)
-        return self._bag.pop().draw(rng)
+        return self._bag.draw(rng).draw(rng)
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cluster.capabilities import Members
-from nemesis.core import TARGETS, FaultOp, FaultResult, pick, require, unknown
+from nemesis.core import TARGETS, Bag, FaultOp, FaultResult, pick, require, unknown
 
 
 @dataclass
@@ -22,6 +22,7 @@ class NodeFault:
     targets: Sequence[str] = ("leader",)  # aimed where bugs hide; spec may add random, ...
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     _hit: set[str] = field(default_factory=set)
+    _bag: Bag[str] = field(init=False)
 
     name: ClassVar[str]
     needs: ClassVar[tuple[type, ...]]  # backend capabilities (cluster.capabilities)
@@ -34,6 +35,7 @@ class NodeFault:
         for target in self.targets:
             if target not in TARGETS:
                 raise ValueError(f"{self.name}: unknown target {target!r}; use one of {TARGETS}")
+        self._bag = Bag(self.targets)
 
     @property
     def fs(self) -> frozenset[str]:
@@ -49,7 +51,7 @@ class NodeFault:
         require(cluster, self.needs, self.name)
 
     def draw(self, rng: random.Random) -> FaultOp:
-        return FaultOp(self.start_f, rng.choice(list(self.targets)))
+        return FaultOp(self.start_f, self._bag.draw(rng))
 
     def recovery(self) -> FaultOp:
         return FaultOp(self.stop_f)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from cluster.capabilities import Members, Network
 from cluster.node import NodeSpec
 from nemesis.core import (
+    Bag,
     FaultOp,
     FaultResult,
     chain_rules,
@@ -113,11 +114,13 @@ class Partition:
     heal_rank: int = 2
     fs: frozenset[str] = frozenset({"partition", "heal-partition"})
     _grudge: Grudge = field(default_factory=dict)
+    _bag: Bag[str] = field(init=False)
 
     def __post_init__(self) -> None:
         for kind in self.kinds:
             if kind not in KINDS:
                 raise ValueError(f"partition: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        self._bag = Bag(self.kinds)
 
     async def setup(self, cluster: Members) -> None:
         """The chain in every node; refused where nodes have no network of their own."""
@@ -125,7 +128,7 @@ class Partition:
         await run_in_networks(cluster, chain_rules(CHAIN, []), "set up partitions")
 
     def draw(self, rng: random.Random) -> FaultOp:
-        return FaultOp("partition", rng.choice(list(self.kinds)))
+        return FaultOp("partition", self._bag.draw(rng))
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal-partition")

@@ -10,6 +10,11 @@ seeing what the one before did to the cluster (who leads now).
   (two leader changes, one of them by a crash).
 - `leader-churn`: isolate the current leader, again at each stage (`churn_steps`, 4): a
   new election each time, and the node cut off before comes back behind.
+- `deposed-leader`: pause the leader and cut it off, so that the others elect a new one
+  while its clock stands still; then resume it with only the new leader cut off from
+  it: it wakes up believing it still leads, among followers of a later term that it
+  can reach (a GC pause plus a partition, Jepsen's classic). A store that checks terms
+  tells it at once; one that answers a deposed leader lets it go on.
 
 A stage aims at the leader the side not cut off agrees on, waiting for it up to
 `leader_wait_s` (2 s: an election after the stage before may still be going on), and
@@ -27,15 +32,24 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
-from cluster.capabilities import Members, Network, Signals, StartStop
+from cluster.capabilities import Members, Network, Pausing, Signals, StartStop
 from cluster.node import NodeSpec
-from nemesis.core import FaultOp, FaultResult, chain_rules, flush, require, run_in_networks, unknown
+from nemesis.core import (
+    Bag,
+    FaultOp,
+    FaultResult,
+    chain_rules,
+    flush,
+    require,
+    run_in_networks,
+    unknown,
+)
 from nemesis.partition import Grudge, complete, isolate
 
 CHAIN = "splitbrain-scenario"
-SCENARIOS = ("lagging-minority", "partition-then-kill", "leader-churn")
+SCENARIOS = ("lagging-minority", "partition-then-kill", "leader-churn", "deposed-leader")
 
 
 def lagging_minority(
@@ -70,14 +84,16 @@ class Scenarios:
     churn_steps: int = 4
     leader_wait_s: float = 2.0  # how long a stage waits for the leader it aims at
     rng: random.Random = field(default_factory=lambda: random.Random(0))
-    needs: ClassVar[tuple[type, ...]] = (Network, Signals, StartStop)
+    needs: tuple[type, ...] = field(init=False)  # Pausing only with deposed-leader
     name: str = "scenario"
     heal_rank: int = 0
     fs: frozenset[str] = frozenset({"scenario", "scenario-step", "heal-scenario"})
     _grudge: Grudge = field(default_factory=dict)
     _killed: set[str] = field(default_factory=set)
+    _paused: set[str] = field(default_factory=set)
     _behind: list[str] = field(default_factory=list)
     _ahead: list[str] = field(default_factory=list)
+    _bag: Bag[str] = field(init=False)
 
     def __post_init__(self) -> None:
         for s in self.scenarios:
@@ -88,13 +104,16 @@ class Scenarios:
         if not isinstance(self.churn_steps, int) or self.churn_steps < 1:
             raise ValueError(f"scenario.churn_steps: expected a whole number >= 1, "
                              f"got {self.churn_steps!r}")
+        self._bag = Bag(self.scenarios)
+        pausing = (Pausing,) if "deposed-leader" in self.scenarios else ()
+        self.needs = (Network, Signals, StartStop, *pausing)
 
     async def setup(self, cluster: Members) -> None:
         require(cluster, self.needs, self.name)
         await run_in_networks(cluster, chain_rules(CHAIN, []), "set up scenarios")
 
     def draw(self, rng: random.Random) -> FaultOp:
-        return FaultOp("scenario", rng.choice(list(self.scenarios)))
+        return FaultOp("scenario", self._bag.draw(rng))
 
     def recovery(self) -> FaultOp:
         return FaultOp("heal-scenario")
@@ -131,6 +150,19 @@ class Scenarios:
                 grudge = lagging_wins(self._behind, self._ahead, leader, self.rng)
                 value["behind"] = self._behind
             value["down"] = await self._cut(cluster, grudge)
+        elif scenario == "deposed-leader":
+            if step == 0:
+                target = leader if leader in names else self.rng.choice(names)
+                value["down"] = await self._cut(cluster, isolate(target, names))
+                await asyncio.to_thread(self._pause, cluster, target)
+                value["paused"] = target
+            else:
+                old = sorted(self._paused)
+                new = leader if leader not in old else None
+                value["down"] = await self._cut(
+                    cluster, complete(old, [new]) if new is not None else {})
+                await asyncio.to_thread(self._resume, cluster)
+                value["resumed"] = old
         elif scenario == "leader-churn" or (scenario == "partition-then-kill" and step == 0):
             target = leader if leader in names else self.rng.choice(names)
             value["down"] = await self._cut(cluster, isolate(target, names))
@@ -163,6 +195,17 @@ class Scenarios:
         largest = max(len(g) for g in self._grudge.values())
         return {n for n in deaf if len(self._grudge[n]) == largest}
 
+    def _pause(self, cluster: Members, name: str) -> None:
+        assert isinstance(cluster, Pausing)
+        cluster.pause(name)
+        self._paused.add(name)
+
+    def _resume(self, cluster: Members) -> None:
+        assert isinstance(cluster, Pausing)
+        for name in sorted(self._paused):
+            cluster.resume(name)
+        self._paused.clear()
+
     def _kill(self, cluster: Members, name: str) -> None:
         assert isinstance(cluster, Signals)
         cluster.kill(name, "SIGKILL")
@@ -190,11 +233,14 @@ class Scenarios:
 
         await asyncio.gather(*(asyncio.to_thread(start, n) for n in killed))
         self._killed.clear()
+        paused = sorted(self._paused)
+        await asyncio.to_thread(self._resume, cluster)
         healed = sorted(self._grudge)
         await run_in_networks(cluster, flush(CHAIN), "heal the network")
         self._grudge = {}
-        return {"restarted": killed, "healed": healed}
+        return {"restarted": killed, "resumed": paused, "healed": healed}
 
     def in_force(self) -> list[str]:
         return [f"{n} deaf to {','.join(sorted(g))}" for n, g in sorted(self._grudge.items())] + [
-            f"{n} killed" for n in sorted(self._killed)]
+            f"{n} killed" for n in sorted(self._killed)] + [
+            f"{n} paused" for n in sorted(self._paused)]

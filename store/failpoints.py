@@ -39,7 +39,9 @@ FAILPOINTS: dict[str, Failpoint] = {f.name: f for f in (
               "lost writes: acknowledged writes vanish when that leader is cut off",
               "a leader cut off from the majority (isolate, kill, pause)", True),
     Failpoint("vote-no-log-check", "store/raft/core.py",
-              "votes and pre-votes are granted without Raft's log up-to-date check",
+              "votes and pre-votes are granted without Raft's log up-to-date check, and "
+              "a follower truncates what such a leader overwrites, committed entries too "
+              "(textbook Raft; our store refuses that only to catch this very bug)",
               "lost writes: a node behind wins and overwrites committed entries",
               "a lagging node winning an election (lagging-minority, leader churn)", True),
     Failpoint("lease-read-no-check-quorum", "store/raft/core.py",
@@ -47,21 +49,22 @@ FAILPOINTS: dict[str, Failpoint] = {f.name: f for f in (
               "steps down for lack of a quorum (check-quorum off)",
               "stale reads from a leader cut off from the majority",
               "an isolated leader while the others elect a new one", True),
-    Failpoint("append-from-stale-term", "store/raft/core.py, store/raft/log.py",
-              "a follower takes appends from a leader of an older term and lets them "
-              "truncate its log, committed entries included",
-              "lost writes: committed entries overwritten by a deposed leader's",
+    Failpoint("append-from-stale-term", "store/raft/core.py",
+              "a follower answers a leader of an older term as if it still led: takes its "
+              "appends (acknowledging what it does not store) and confirms its heartbeats",
+              "lost writes acknowledged by a deposed leader; stale reads through it",
               "a deposed leader coming back (partition heal, resume after pause)", True),
     Failpoint("forget-vote-on-restart", "store/raft/core.py",
               "the vote is not read back after a restart (term and vote not persisted "
               "before answering)",
               "two leaders in one term after a crash: lost writes",
               "a kill during an election (partition then kill, leader churn)", True),
-    Failpoint("answer-before-persist", "store/raft/plan.py",
-              "votes and append answers leave before this member's fsync",
-              "lost writes after a crash: a majority counted an entry one of its "
-              "members never wrote",
-              "kills of followers with writes in flight", True),
+    Failpoint("answer-before-persist", "store/raft/plan.py, store/node.py",
+              "votes and append answers leave before this member's fsync; a member keeps "
+              "its WAL writes in a user-space buffer written once a second",
+              "lost writes after a crash: a majority counted an entry its members had "
+              "not written",
+              "kills of a majority or all nodes with writes in flight", True),
     Failpoint("read-without-readindex", "store/node.py",
               "quorum GETs are served from the member's own state, without ReadIndex",
               "stale reads from any member behind the leader (a minority, a lagging "

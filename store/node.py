@@ -27,6 +27,7 @@ from store.raft.types import (
     Config,
     Entry,
     EntryType,
+    HardState,
     MsgType,
     Ready,
     Role,
@@ -52,6 +53,9 @@ log = logging.getLogger("store.node")
 # slower disk, it writes in the disk thread and its loop keeps taking requests, peer
 # messages and reads meanwhile.
 INLINE_SAVE_S = 0.001
+# Planted bug `answer-before-persist` (store/failpoints.py): the member keeps its WAL
+# writes in a user-space buffer, written and fsynced this often, and answers at once.
+LAZY_FLUSH_S = 1.0
 _ID_MASK = (1 << 63) - 1
 
 _STATE_NAMES = {
@@ -146,6 +150,8 @@ class Node:
         # commands all pass through every member's apply) without a syscall each.
         self._last_id = int.from_bytes(os.urandom(8), "big") & _ID_MASK
         self._busy = False  # a Ready is in flight
+        # Saves not yet written: only with the planted bug `answer-before-persist`.
+        self._unwritten: list[tuple[HardState | None, list[Entry]]] = []
         self._save_s = 0.0  # moving average of how long a save took (write + fsync)
         self._kicked = False
         self._leader_known: asyncio.Event | None = None
@@ -288,6 +294,12 @@ class Node:
         if not plan.fsync:
             self._finish(rd, [])
             return
+        if fp.ACTIVE is not None and "answer-before-persist" in fp.ACTIVE:
+            if rd.snapshot is None:
+                self._buffer(rd)  # planted bug: answered, not written yet
+                self._persisted(None, rd, plan)
+                return
+            self._flush_unwritten()
         self._busy = True
         disk = self._disk
         assert disk is not None
@@ -317,6 +329,31 @@ class Node:
         started = time.perf_counter()
         self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
         self._save_s += (time.perf_counter() - started - self._save_s) / 8
+
+    def _buffer(self, rd: Ready) -> None:
+        """Planted bug `answer-before-persist`: keep the save in a user-space buffer,
+        written by the next lazy flush, as a store with a write buffer would; a crash
+        (SIGKILL) before it loses what this member already answered for."""
+        if not self._unwritten:
+            self._loop.call_later(LAZY_FLUSH_S, self._flush_unwritten)
+        self._unwritten.append((rd.hard_state, list(rd.entries)))
+
+    def _flush_unwritten(self) -> None:
+        if not self._unwritten or self._closing:
+            return
+        saves, self._unwritten = self._unwritten, []
+        save = self.storage.save
+
+        def write() -> None:
+            for hs, entries in saves:
+                save(hs, entries)
+
+        def written(exc: BaseException | None) -> None:
+            if exc is not None:
+                _crash_stop("disk write failed", exc)
+
+        assert self._disk is not None
+        self._disk.submit(write, written)
 
     def _persisted(self, exc: BaseException | None, rd: Ready, plan: Plan) -> None:
         if exc is not None:
@@ -406,6 +443,7 @@ class Node:
     def _maybe_snapshot(self) -> None:
         if self._applied - self._snap_index < self.cfg.snapshot_count:
             return
+        self._flush_unwritten()  # (planted bug only) the WAL before the snapshot mark
         snap = self.raft.compact(self._applied, member_snapshot.dump(self.store, self.v3))
         self._snap_index = self._applied
         if snap is None:  # the core holds a newer snapshot, received from the leader

@@ -214,6 +214,36 @@ def test_a_lagging_minority_is_cut_off_then_wins_without_the_leader(cluster: Any
     leader(cluster)
 
 
+def test_a_deposed_leader_resumed_away_from_the_new_one_is_told_by_the_others(
+        store: Any) -> None:
+    """`deposed-leader`: the old leader paused and cut off; resumed with only the new
+    leader cut off from it, our store's followers answer it with their later term."""
+    nemesis = Scenarios(scenarios=["deposed-leader"], rng=random.Random(SEED))
+    asyncio.run(nemesis.setup(store))
+    old = leader(store)
+    first = FaultOp("scenario", "deposed-leader")
+    [resume] = nemesis.follow_ups(first)
+    try:
+        done = asyncio.run(nemesis.invoke(store, first))
+        others = [n for n in store.nodes if n.name != old]
+        assert done.value["paused"] == old, done.value
+        assert done.value["grudge"][old] == sorted(n.name for n in others), done.value
+        new = until(lambda: asyncio.run(store.system.leader(others)), ELECTION_S,
+                    "a new leader while the old one is paused and cut off")  # fmt: skip
+        woke = asyncio.run(nemesis.invoke(store, resume))
+        assert woke.value["resumed"] == [old] and woke.value["leader"] == new, woke.value
+        assert woke.value["grudge"] == {old: [new], new: [old]}, woke.value
+        me = [n for n in store.nodes if n.name == old]
+        until(lambda: asyncio.run(store.system.leader(me)) != old, ELECTION_S,
+              f"{old} no longer leading once resumed")  # fmt: skip
+        print(f"{old} paused, {new} elected; {old} resumed cut off from {new} only: deposed")
+    finally:
+        healed = asyncio.run(nemesis.invoke(store, nemesis.recovery()))
+    assert healed.value["resumed"] == [] and old in healed.value["healed"]
+    assert all("-j DROP" not in rules(store, n.name, SCENARIO_CHAIN) for n in store.nodes)
+    leader(store)
+
+
 def test_a_node_killed_while_partitioned_comes_back_partitioned(cluster: Any) -> None:
     partition = Partition(kinds=["isolate"], rng=random.Random(SEED))
     kill = Kill(rng=random.Random(SEED))  # a node named as the target: n1

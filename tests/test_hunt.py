@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from checker.verdict import Verdict
 from harness.check import recheck
 from harness.cli import main
 from harness.hunt import HuntPlan, HuntResult, HuntRun, parse_budget
 from harness.results import write_spec
 from harness.spec import parse
-from harness.verdicts import RunVerdict, read_run
+from harness.verdicts import RunError, RunVerdict, read_run
 
 SHORT = {"name": "short", "system": "store", "backend": "local", "nodes": 3,
          "concurrency": 3, "time_limit": 2, "workload": {"name": "register",
@@ -91,7 +92,7 @@ def _invalid_run(tmp_path: Path) -> Path:
 def test_the_first_violation_is_timed_and_follows_the_last_fault(tmp_path: Path) -> None:
     outcome = read_run(_invalid_run(tmp_path), 1)
     v = outcome.violation
-    assert outcome.verdict == "invalid" and v is not None
+    assert outcome.verdict is Verdict.INVALID and v is not None
     assert v.key == "r0" and v.at_s == pytest.approx(5.5)
     assert v.fault is not None and v.fault.f == "partition" and v.fault.value["leader"] == "n1"
     assert v.after_fault_s == pytest.approx(3.5, abs=1e-6)
@@ -100,8 +101,8 @@ def test_the_first_violation_is_timed_and_follows_the_last_fault(tmp_path: Path)
 def test_exit_codes_and_junit_of_a_hunt(tmp_path: Path) -> None:
     plan = HuntPlan("specs/demo.yaml", tmp_path, 3, None)
     bad = read_run(_invalid_run(tmp_path), 1)
-    result = HuntResult(plan, [HuntRun(1, 0, 1.0, RunVerdict("valid", None, 1.0, None)),
-                               HuntRun(2, 2, 1.0, RunVerdict("unknown", None, 1.0, None))])
+    result = HuntResult(plan, [HuntRun(1, 0, 1.0, RunVerdict(Verdict.VALID, None, 1.0, None)),
+                               HuntRun(2, 2, 1.0, RunVerdict(Verdict.UNKNOWN, None, 1.0, None))])
     assert result.exit_code == 2
     result.runs.append(HuntRun(3, 1, 1.0, bad))
     assert result.exit_code == 1
@@ -109,8 +110,11 @@ def test_exit_codes_and_junit_of_a_hunt(tmp_path: Path) -> None:
     cases = result.junit().findall(".//testcase")
     assert [c.find("failure") is not None for c in cases] == [False, False, True]
     assert cases[1].find("skipped") is not None
-    assert HuntResult(plan, [HuntRun(1, 3, 1.0, RunVerdict("error", None, None, None))]
-                      ).exit_code == 3
+    errored = HuntResult(plan, [HuntRun(1, 3, 1.0, RunVerdict(RunError(3), None, None, None))])
+    assert errored.exit_code == 3
+    assert errored.to_json()["counts"] == {"valid": 0, "invalid": 0, "unknown": 0, "error": 1}
+    assert errored.to_json()["runs"][0]["verdict"] == "error"
+    assert result.to_json()["counts"] == {"valid": 1, "invalid": 1, "unknown": 1, "error": 0}
 
 
 def test_bad_hunt_arguments_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

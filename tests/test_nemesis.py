@@ -14,7 +14,7 @@ from harness.ops import Invocation
 from harness.schedule import Steps, random_mix
 from harness.spec import SpecError, StepSpec, parse
 from nemesis import make_nemesis
-from nemesis.core import pick
+from nemesis.core import Bag, pick
 from nemesis.partition import bridge, grudge_for, halves, isolate, majorities_ring, one_way
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
@@ -111,6 +111,15 @@ def test_a_list_step_the_nemesis_cannot_do_is_refused() -> None:
     steps = [{"at": 1, "f": "partition", "value": "halves"}]
     with pytest.raises(SpecError, match=r"steps\[0\]\.f: expected one of kill, restart"):
         parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": steps}}})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_bag_draws_every_choice_once_before_any_again(seed: int) -> None:
+    bag, rng = Bag(["leader", "all", "random"]), random.Random(seed)
+    for _ in range(3):
+        assert sorted(bag.draw(rng) for _ in range(3)) == ["all", "leader", "random"], seed
+    kill = make_nemesis(["kill"], {"kill": {"targets": ["leader", "all"]}}, random.Random(seed))
+    assert sorted(str(kill.draw(rng).value) for _ in range(2)) == ["all", "leader"], seed
 
 
 def test_a_random_schedule_repeats_with_its_seed() -> None:

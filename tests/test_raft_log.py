@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from store import failpoints as fp
 from store.raft.log import REFUSED, RaftLog
 from store.raft.types import Entry
 
@@ -68,6 +69,20 @@ def test_maybe_append_skips_what_it_has_and_truncates_only_on_conflict() -> None
     assert log.maybe_append(3, 9, 0, []) is None  # previous term does not match
     assert log.maybe_append(1, 1, 0, [Entry(5, 2)]) == REFUSED  # would rewrite commit 2
     assert log.maybe_append(1, 1, 0, [Entry(5, 7)]) == REFUSED  # not contiguous
+
+
+def test_with_vote_no_log_check_a_follower_truncates_committed_entries() -> None:
+    """The planted bug takes the defence against it away too (docs/store.md): a leader
+    elected without the log check overwrites what this follower knew committed."""
+    log = log_of([1, 1, 1, 1])
+    log.committed = 3
+    fp.enable(["vote-no-log-check"])
+    try:
+        assert log.maybe_append(1, 1, 2, [Entry(2, 2)]) == 2
+    finally:
+        fp.enable([])
+    assert (log.last_index, log.term(2), log.committed) == (2, 2, 2)
+    assert log.maybe_append(1, 1, 0, [Entry(3, 2)]) == REFUSED  # off: refused again
 
 
 def test_slice_limits_by_count_and_bytes_but_returns_at_least_one() -> None:

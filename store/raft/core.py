@@ -322,8 +322,15 @@ class Raft:
             else:
                 self._become_follower(m.term, NONE)
         elif m.term < self._term:
-            if t == _APPEND and fp.ACTIVE is not None and "append-from-stale-term" in fp.ACTIVE:
-                self._stale_append(m)  # planted bug: the deposed leader's log wins
+            if t in (_APPEND, _HEARTBEAT) and (
+                    fp.ACTIVE is not None and "append-from-stale-term" in fp.ACTIVE):
+                # Planted bug: the deposed leader is answered as if it still led: its log
+                # wins and its heartbeats (so its read index) are confirmed.
+                if t == _APPEND:
+                    self._stale_append(m)
+                else:
+                    self._msgs.append(Message(MsgType.HEARTBEAT_RESP, m.frm, self._id, m.term,
+                                              context=m.context))
                 return
             if t in (_APPEND, _HEARTBEAT):
                 # A stale leader: our term in an answer makes it step down.

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from operator import attrgetter
 
+from store import failpoints as fp
 from store.raft.types import Entry
 
 _term_of = attrgetter("term")
@@ -91,7 +92,11 @@ class RaftLog:
         conflict = self._find_conflict(ents)
         if conflict:
             if conflict <= self.committed:
-                return REFUSED
+                if fp.ACTIVE is None or "vote-no-log-check" not in fp.ACTIVE:
+                    return REFUSED
+                # Planted bug (with the vote it lets through): a textbook follower
+                # truncates; what it applied of the overwritten entries stays applied.
+                self.committed = conflict - 1
             self.truncate_and_append(ents[conflict - prev_index - 1 :])
         commit = min(commit, last_new)
         if commit > self.committed:

@@ -201,6 +201,8 @@ class Scenarios:
         self._paused.add(name)
 
     def _resume(self, cluster: Members) -> None:
+        if not self._paused:  # a cluster that cannot pause has nothing paused
+            return
         assert isinstance(cluster, Pausing)
         for name in sorted(self._paused):
             cluster.resume(name)

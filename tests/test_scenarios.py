@@ -89,7 +89,7 @@ def test_partition_then_kill_kills_the_leader_the_majority_elected() -> None:
     done = asyncio.run(nemesis.invoke(cluster, then))  # type: ignore[arg-type]
     assert done.value["killed"] == "n2" and cluster.down == {"n2"}
     healed = asyncio.run(nemesis.invoke(cluster, nemesis.recovery()))  # type: ignore[arg-type]
-    assert healed.value == {"restarted": ["n2"], "healed": NODES}
+    assert healed.value == {"restarted": ["n2"], "resumed": [], "healed": NODES}
     assert cluster.down == set() and all(not r for r in cluster.rules.values())
     assert nemesis.in_force() == []
 

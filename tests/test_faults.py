@@ -49,26 +49,24 @@ def make_cluster(system_name: str, size: int, **env: str) -> Any:
                          helper_image=helper.tag)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    made = make_cluster("etcd", 3)
+def ready_cluster(system: str) -> Iterator[Any]:
+    made = make_cluster(system, 3)
     try:
         made.up()
         asyncio.run(wait_ready(made.system, made, 60))
         yield made
     finally:
         made.down()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    yield from ready_cluster("etcd")
 
 
 @pytest.fixture(scope="module")
 def store() -> Iterator[Any]:
-    made = make_cluster("store", 3)
-    try:
-        made.up()
-        asyncio.run(wait_ready(made.system, made, 60))
-        yield made
-    finally:
-        made.down()
+    yield from ready_cluster("store")
 
 
 def leader(cluster: Any) -> str:

@@ -589,7 +589,10 @@ class Raft:
 
     def _handle_append(self, m: Message) -> None:
         log = self._log
-        if m.index < log.committed:
+        if m.index < log.committed and (
+                fp.ACTIVE is None or "vote-no-log-check" not in fp.ACTIVE):
+            # Planted bug `vote-no-log-check` skips this guard too: a textbook follower
+            # matches the previous entry and truncates, whatever it committed.
             self._send(MsgType.APPEND_RESP, m.frm, self._term, index=log.committed)
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)

@@ -391,32 +391,57 @@ class PerKey(Base):
 
 class EachOnce(Base):
     """One operation per item of a list the workers share out (final reads); an item
-    whose operation failed is handed out again, up to `attempts` times in all."""
+    whose operation failed is handed out again, up to `attempts` times in all.
+
+    With `lanes` above 1 each item is done once in every lane, by the workers whose slot
+    is the lane modulo `lanes`: the runner binds slot s to node s % nodes, so with one
+    lane per node every key is read through every node (Jepsen reads from each node at
+    the end). Lanes go in rounds: round r hands item i to lane (i + r) % lanes, so every
+    item is done once before any is done twice, and a time limit that cuts the phase
+    short leaves out later rounds, not items."""
 
     def __init__(
         self,
         items: Callable[[], Sequence[Any]],
         make: Callable[[Any], Invocation],
         attempts: int = 5,
+        lanes: int = 1,
     ) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes: expected at least 1, got {lanes}")
         self.items = items
         self.make = make
         self.attempts = attempts
-        self._queue: list[Any] | None = None
-        self._tries: dict[Any, int] = {}
+        self.lanes = lanes
+        self._queues: list[list[Any]] | None = None
+        self._tries: dict[tuple[int, Any], int] = {}
+        self._busy = [0] * lanes  # operations in flight, per lane
+
+    def _lane(self, worker: Worker) -> int:
+        return worker.slot % self.lanes if isinstance(worker.slot, int) else 0
 
     def op(self, ctx: Context, worker: Worker) -> Next:
-        if self._queue is None:
-            self._queue = list(self.items())
-        if not self._queue:
-            return None
-        item = self._queue.pop(0)
-        self._tries[item] = self._tries.get(item, 0) + 1
+        if self._queues is None:
+            items, n = list(self.items()), self.lanes
+            self._queues = [[items[i] for r in range(n) for i in range(len(items))
+                             if (i + r) % n == lane] for lane in range(n)]
+        lane = self._lane(worker)
+        queue = self._queues[lane]
+        if not queue:
+            # An operation of this lane still running may fail and come back.
+            return Pending(None) if self._busy[lane] else None
+        item = queue.pop(0)
+        self._tries[(lane, item)] = self._tries.get((lane, item), 0) + 1
+        self._busy[lane] += 1
         return self.make(item)
 
     def update(self, ctx: Context, worker: Worker, op: Invocation, done: Completion) -> None:
-        if done.type == "ok" or self._queue is None:
+        if self._queues is None:
+            return
+        lane = self._lane(worker)
+        self._busy[lane] = max(self._busy[lane] - 1, 0)
+        if done.type == "ok":
             return
         item = op.key
-        if item in self._tries and self._tries[item] < self.attempts:
-            self._queue.append(item)
+        if (lane, item) in self._tries and self._tries[(lane, item)] < self.attempts:
+            self._queues[lane].append(item)

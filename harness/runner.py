@@ -172,7 +172,7 @@ def plan(
     phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
     if nemesis.fs:
         phases.append(Nemesis(final_recovery(nemesis)))
-    phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final()))]
+    phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final(len(cluster.nodes))))]
     return Phases(phases), recovered
 
 

@@ -18,8 +18,9 @@
   for `consistency_models`.
 
 All end with a final phase that reads every key they used from a quorum
-(linearizably). `register` speaks etcd's v2 API unless `api: v3`; `append` and `wr`
-speak v3 only.
+(linearizably), through every node: a node whose state diverged from the others' (lost
+or extra writes it applied) answers differently. `register` speaks etcd's v2 API
+unless `api: v3`; `append` and `wr` speak v3 only.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class Workload(Protocol):
         """The clients' operations in the main phase (endless; the runner limits time)."""
         ...
 
-    def final(self) -> Generator:
-        """The final phase: a quorum read of every key used."""
+    def final(self, nodes: int = 1) -> Generator:
+        """The final phase: a quorum read of every key used, through each of `nodes`
+        nodes (as many as there are workers)."""
         ...
 
     def client_options(self) -> dict[str, Any]: ...
@@ -85,11 +87,12 @@ class Keyed:
         self._per_key = per_key
         return Stagger(1 / self.rate, per_key) if self.rate > 0 else per_key
 
-    def final(self) -> Generator:
+    def final(self, nodes: int = 1) -> Generator:
         per_key = self._per_key
         return EachOnce(
             lambda: per_key.keys if per_key else [],
             lambda key: Invocation("read", key=key, final=True),
+            lanes=max(1, min(nodes, self.concurrency)),
         )
 
     def client_options(self) -> dict[str, Any]:
@@ -257,9 +260,10 @@ class Transactional:
         gen = Fn(self._txn)
         return Stagger(1 / self.rate, gen) if self.rate > 0 else gen
 
-    def final(self) -> Generator:
+    def final(self, nodes: int = 1) -> Generator:
         return EachOnce(lambda: list(self._used),
-                        lambda key: Invocation("txn", [["r", key, None]], key, final=True))
+                        lambda key: Invocation("txn", [["r", key, None]], key, final=True),
+                        lanes=max(1, min(nodes, self.concurrency)))
 
     def client_options(self) -> dict[str, Any]:
         return {"reads": self.reads or "linearizable", "timeout": self.timeout,

@@ -216,6 +216,30 @@ def test_each_once_retries_what_failed(tmp_path: Path) -> None:
     assert tries == {"a": 1, "b": 3, "c": 1}
 
 
+def test_each_once_with_lanes_does_every_item_once_in_every_lane_in_rounds(
+    tmp_path: Path,
+) -> None:
+    keys = [f"k{i}" for i in range(7)]
+    gen = EachOnce(lambda: keys, lambda k: Invocation("read", key=k), lanes=3)
+    ops = interpret(Clients(gen), tmp_path, concurrency=5)
+    invokes = [op for op in ops if op.type == "invoke"]
+    by_lane: dict[int, list[Any]] = {}
+    for op in invokes:  # no op ends info here, so a process is its slot
+        by_lane.setdefault(int(op.process) % 3, []).append(op.key)
+    assert sorted(by_lane) == [0, 1, 2]
+    for lane, done in by_lane.items():
+        assert sorted(done) == keys, f"lane {lane}: {done}"
+        # Round r gives item i to lane (i + r) % 3: the first round's items come first.
+        first = [k for i, k in enumerate(keys) if i % 3 == lane]
+        assert done[: len(first)] == first, f"lane {lane}: {done}"
+    assert len(invokes) == 3 * len(keys)
+
+
+def test_each_once_refuses_no_lanes() -> None:
+    with pytest.raises(ValueError, match="lanes"):
+        EachOnce(lambda: [], lambda k: Invocation("read", key=k), lanes=0)
+
+
 def test_await_waits_for_its_condition_before_the_next_phase(tmp_path: Path) -> None:
     flag = asyncio.Event()
     order: list[str] = []

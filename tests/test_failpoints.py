@@ -50,6 +50,39 @@ def test_failpoints_come_from_the_flag_or_else_the_environment(
         fp.configure(None)
 
 
+def test_an_action_with_a_number_turns_a_failpoint_on_with_it() -> None:
+    name = "answer-before-persist"
+    assert fp.configure(f"{name}=flush(3600), commit-own-match") == {name, "commit-own-match"}
+    assert fp.argument(name, "flush") == 3600.0 and fp.argument("commit-own-match", "flush") is None
+    assert fp.described() == f"{name}=flush(3600),commit-own-match"
+    assert fp.configure(f"{name}=flush( 0.05 )") == {name}
+    assert fp.argument(name, "flush") == 0.05 and fp.described() == f"{name}=flush(0.05)"
+    for later, described in ((f"{name}=on", name), (f"{name}=off", "")):
+        fp.configure(f"{name}=flush(3600),{later}")
+        assert fp.argument(name, "flush") is None and fp.described() == described, later
+    with pytest.raises(fp.FailpointError, match="not on: answer-before-persist"):
+        fp.enable(["commit-own-match"], {name: fp.Argument("flush", 1.0)})
+
+
+@pytest.mark.parametrize(("item", "refusal"), [
+    ("commit-own-match=flush(1)", r"commit-own-match: unknown action 'flush\(1\)'; use on, off$"),
+    ("answer-before-persist=sleep(1)",
+     r"answer-before-persist: unknown action 'sleep\(1\)'; use on, off, flush\(N\)$"),
+    ("answer-before-persist=flush",
+     r"answer-before-persist: unknown action 'flush'; use on, off, flush\(N\)$"),
+    ("answer-before-persist=flush(1", r"answer-before-persist: unknown action 'flush\(1'"),
+    *((f"answer-before-persist=flush({n})", rf"answer-before-persist: 'flush\({n}\)': flush "
+       "takes a finite number >= 0, the seconds between the member's flushes")
+      for n in ("", "x", "-1", "inf", "nan")),
+])
+def test_an_unknown_action_or_a_bad_number_is_refused(item: str, refusal: str) -> None:
+    with pytest.raises(fp.FailpointError, match=r"^--failpoints: failpoint " + refusal):
+        fp.configure(item)
+    assert fp.ACTIVE is None and fp.ARGUMENTS == {}
+    with pytest.raises(BadSystem, match=r"^failpoints: failpoint " + refusal):
+        make_system("store", {"failpoints": [item]})
+
+
 def test_every_raft_failpoint_has_a_simulator_schedule_or_a_reason() -> None:
     raft = {name for name, f in fp.FAILPOINTS.items() if f.raft}
     assert raft == set(FOUND_IN) | NOT_IN_SIMULATOR
@@ -83,7 +116,12 @@ def test_a_spec_passes_its_failpoints_to_every_member(tmp_path: Path) -> None:
             pid = cluster.member(name).pid
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             assert f"{fp.ENV}=commit-own-match,vote-no-log-check".encode() in environ, name
+    system = make_system("store", {"failpoints": ["vote-no-log-check",
+                                                  "answer-before-persist=flush(3600)"]})
+    assert system.failpoints == ("answer-before-persist=flush(3600)", "vote-no-log-check")
+    assert system.env[fp.ENV] == "answer-before-persist=flush(3600),vote-no-log-check"
     with pytest.raises(BadSystem, match="unknown failpoint 'vote-no-log'"):
         make_system("store", {"failpoints": ["vote-no-log"]})
     with pytest.raises(BadSystem, match="expected a list of names"):
         make_system("store", {"failpoints": "commit-own-match"})
+

@@ -1,9 +1,12 @@
-"""Failpoints (store/failpoints.py): how they are turned on, and that the Raft
-simulator (the same core and Ready plan as store/node.py) finds each planted Raft bug
-within a seeded set of runs, and nothing with every failpoint off."""
+"""Failpoints (store/failpoints.py): how they are turned on, that the Raft simulator
+(the same core and Ready plan as store/node.py) finds each planted Raft bug within a
+seeded set of runs, and nothing with every failpoint off, and that
+`answer-before-persist` loses an acknowledged write in real members killed before
+their buffer is flushed."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from harness.local import LocalCluster
 from harness.system import BadSystem, make_system
 from store import failpoints as fp
 from store.raft.simulator import simulate
+from store.storage import DiskStorage
 
 # Per raft failpoint: the simulator's settings and the seeds in which it must be found.
 FOUND_IN = {
@@ -125,3 +129,60 @@ def test_a_spec_passes_its_failpoints_to_every_member(tmp_path: Path) -> None:
     with pytest.raises(BadSystem, match="expected a list of names"):
         make_system("store", {"failpoints": "commit-own-match"})
 
+
+# -- answer-before-persist in real members: the buffer a kill loses ----------------------
+
+STARTUP_S = 30.0
+APPLY_S = 10.0
+KEY, VALUE = "/acknowledged", "kept-if-written"
+
+
+def wal_holds(data_dir: Path, copy: Path, value: bytes) -> bool:
+    """Whether the member's WAL, read back as a restart reads it, holds an entry with
+    `value` (read from a copy: opening repairs a torn tail and takes the lock)."""
+    shutil.copytree(data_dir, copy)
+    storage, restored = DiskStorage.open(copy, preallocate_bytes=0)
+    storage.close()
+    return any(value in e.data for e in restored.entries)
+
+
+@pytest.mark.parametrize(("failpoints", "survives"), [
+    ("answer-before-persist=flush(3600)", False),
+    ("", True),
+], ids=["buffer-never-flushed", "failpoint-off"])
+def test_an_acknowledged_write_is_lost_to_killing_every_member_only_with_the_buffer(
+        tmp_path: Path, failpoints: str, survives: bool) -> None:
+    """With the buffer flushed once an hour, a write every member acknowledged and applied
+    is on no disk when all are SIGKILLed, and gone after they restart; off, it is kept."""
+    with LocalCluster(3, "store", tmp_path / "cluster", env={fp.ENV: failpoints}) as cluster:
+        leader = cluster.wait_ready(STARTUP_S)
+        if failpoints:
+            for name in cluster.members:
+                assert f"failpoints on (planted bugs): {failpoints}" in (
+                    cluster.logs(name).decode(errors="replace")), name
+        with cluster.client(leader) as client:
+            put = client.put(KEY, VALUE)
+        assert put.status == 201, put
+
+        def applied(name: str) -> bool:
+            with cluster.client(name) as client:
+                got = client.get(KEY)
+            return got.status == 200 and got.json()["node"]["value"] == VALUE
+
+        for name in cluster.members:
+            cluster.wait_for(lambda n=name: applied(n), APPLY_S, f"{name} applies {KEY}")
+        for name in cluster.members:
+            cluster.kill(name)  # SIGKILL, and reaped before the next
+        on_disk = [name for name in cluster.members if wal_holds(
+            cluster.member(name).data_dir, tmp_path / f"{name}.copy", VALUE.encode())]
+        for name in cluster.members:
+            cluster.restart(name)
+        leader = cluster.wait_ready(STARTUP_S)
+        with cluster.client(leader) as client:
+            got = client.get(KEY, quorum="true")
+    if survives:
+        assert len(on_disk) >= 2, f"the write is in the WAL of {on_disk} only"
+        assert got.status == 200 and got.json()["node"]["value"] == VALUE, got
+    else:
+        assert on_disk == [], f"the WALs of {on_disk} hold the write: the buffer was flushed"
+        assert got.status == 404, got

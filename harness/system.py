@@ -347,22 +347,24 @@ class Store(EtcdLike):
     name: str = "store"
     image: NodeImage = CHECKOUT_IMAGE
     # Planted bugs to turn on in every member (store/failpoints.py, docs/store.md),
-    # passed in SPLITBRAIN_FAILPOINTS: `system_options: {failpoints: [vote-no-log-check]}`.
+    # passed in SPLITBRAIN_FAILPOINTS: `system_options: {failpoints: [vote-no-log-check]}`;
+    # an item may carry an action: `answer-before-persist=flush(3600)`.
     failpoints: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        from store.failpoints import ENV, FailpointError, parse
+        from store.failpoints import ENV, FailpointError, parse_actions, spell
 
         if isinstance(self.failpoints, str) or not all(
                 isinstance(f, str) for f in self.failpoints):
             raise BadSystem(f"failpoints: expected a list of names, got {self.failpoints!r}")
         try:
-            names = parse(",".join(self.failpoints), "failpoints")
+            actions = parse_actions(",".join(self.failpoints), "failpoints")
         except FailpointError as e:
             raise BadSystem(str(e)) from None
-        self.failpoints = tuple(sorted(names))
-        if names:
-            self.env = {**self.env, ENV: ",".join(self.failpoints)}
+        listed = spell(actions)
+        self.failpoints = tuple(listed.split(",")) if listed else ()
+        if actions:
+            self.env = {**self.env, ENV: listed}
 
     def program_for(self, node: NodeSpec) -> list[str]:
         return [node.python, "-m", "store"]

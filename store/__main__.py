@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except failpoints.FailpointError as e:
         parser.error(str(e))
     if planted:
-        log.warning("failpoints on (planted bugs): %s", ", ".join(sorted(planted)))
+        log.warning("failpoints on (planted bugs): %s", failpoints.described())
     _raise_fd_limit()
     try:
         import uvloop

@@ -173,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="client connections past this are refused; "
                    "0 (default): the descriptor limit less a reserve for the member itself")
     p.add_argument("--force-new-cluster", type=_bool, nargs="?", const=True, default=False)
-    p.add_argument("--failpoints", metavar="NAME[=on|off],...",
-                   help="planted bugs to turn on (store/failpoints.py); default: the "
+    p.add_argument("--failpoints", metavar="NAME[=on|off|ACTION(N)],...",
+                   help="planted bugs to turn on (store/failpoints.py), some with a "
+                   "number: answer-before-persist=flush(3600); default: the "
                    "SPLITBRAIN_FAILPOINTS environment variable")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     p.add_argument("--config-file", default=None,

@@ -54,7 +54,8 @@ log = logging.getLogger("store.node")
 # messages and reads meanwhile.
 INLINE_SAVE_S = 0.001
 # Planted bug `answer-before-persist` (store/failpoints.py): the member keeps its WAL
-# writes in a user-space buffer, written and fsynced this often, and answers at once.
+# writes in a user-space buffer, written and fsynced this often, and answers at once;
+# `answer-before-persist=flush(S)` flushes every S seconds instead.
 LAZY_FLUSH_S = 1.0
 _ID_MASK = (1 << 63) - 1
 
@@ -335,7 +336,9 @@ class Node:
         written by the next lazy flush, as a store with a write buffer would; a crash
         (SIGKILL) before it loses what this member already answered for."""
         if not self._unwritten:
-            self._loop.call_later(LAZY_FLUSH_S, self._flush_unwritten)
+            every = fp.argument("answer-before-persist", "flush")
+            self._loop.call_later(LAZY_FLUSH_S if every is None else every,
+                                  self._flush_unwritten)
         self._unwritten.append((rd.hard_state, list(rd.entries)))
 
     def _flush_unwritten(self) -> None:

@@ -1,9 +1,12 @@
-"""Failpoints (store/failpoints.py): how they are turned on, and that the Raft
-simulator (the same core and Ready plan as store/node.py) finds each planted Raft bug
-within a seeded set of runs, and nothing with every failpoint off."""
+"""Failpoints (store/failpoints.py): how they are turned on, that the Raft simulator
+(the same core and Ready plan as store/node.py) finds each planted Raft bug within a
+seeded set of runs, and nothing with every failpoint off, and that
+`answer-before-persist` loses an acknowledged write in real members killed before
+their buffer is flushed."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from harness.local import LocalCluster
 from harness.system import BadSystem, make_system
 from store import failpoints as fp
 from store.raft.simulator import simulate
+from store.storage import DiskStorage
 
 # Per raft failpoint: the simulator's settings and the seeds in which it must be found.
 FOUND_IN = {
@@ -50,6 +54,39 @@ def test_failpoints_come_from_the_flag_or_else_the_environment(
         fp.configure(None)
 
 
+def test_an_action_with_a_number_turns_a_failpoint_on_with_it() -> None:
+    name = "answer-before-persist"
+    assert fp.configure(f"{name}=flush(3600), commit-own-match") == {name, "commit-own-match"}
+    assert fp.argument(name, "flush") == 3600.0 and fp.argument("commit-own-match", "flush") is None
+    assert fp.described() == f"{name}=flush(3600),commit-own-match"
+    assert fp.configure(f"{name}=flush( 0.05 )") == {name}
+    assert fp.argument(name, "flush") == 0.05 and fp.described() == f"{name}=flush(0.05)"
+    for later, described in ((f"{name}=on", name), (f"{name}=off", "")):
+        fp.configure(f"{name}=flush(3600),{later}")
+        assert fp.argument(name, "flush") is None and fp.described() == described, later
+    with pytest.raises(fp.FailpointError, match="not on: answer-before-persist"):
+        fp.enable(["commit-own-match"], {name: fp.Argument("flush", 1.0)})
+
+
+@pytest.mark.parametrize(("item", "refusal"), [
+    ("commit-own-match=flush(1)", r"commit-own-match: unknown action 'flush\(1\)'; use on, off$"),
+    ("answer-before-persist=sleep(1)",
+     r"answer-before-persist: unknown action 'sleep\(1\)'; use on, off, flush\(N\)$"),
+    ("answer-before-persist=flush",
+     r"answer-before-persist: unknown action 'flush'; use on, off, flush\(N\)$"),
+    ("answer-before-persist=flush(1", r"answer-before-persist: unknown action 'flush\(1'"),
+    *((f"answer-before-persist=flush({n})", rf"answer-before-persist: 'flush\({n}\)': flush "
+       "takes a finite number >= 0, the seconds between the member's flushes")
+      for n in ("", "x", "-1", "inf", "nan")),
+])
+def test_an_unknown_action_or_a_bad_number_is_refused(item: str, refusal: str) -> None:
+    with pytest.raises(fp.FailpointError, match=r"^--failpoints: failpoint " + refusal):
+        fp.configure(item)
+    assert fp.ACTIVE is None and fp.ARGUMENTS == {}
+    with pytest.raises(BadSystem, match=r"^failpoints: failpoint " + refusal):
+        make_system("store", {"failpoints": [item]})
+
+
 def test_every_raft_failpoint_has_a_simulator_schedule_or_a_reason() -> None:
     raft = {name for name, f in fp.FAILPOINTS.items() if f.raft}
     assert raft == set(FOUND_IN) | NOT_IN_SIMULATOR
@@ -83,7 +120,69 @@ def test_a_spec_passes_its_failpoints_to_every_member(tmp_path: Path) -> None:
             pid = cluster.member(name).pid
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             assert f"{fp.ENV}=commit-own-match,vote-no-log-check".encode() in environ, name
+    system = make_system("store", {"failpoints": ["vote-no-log-check",
+                                                  "answer-before-persist=flush(3600)"]})
+    assert system.failpoints == ("answer-before-persist=flush(3600)", "vote-no-log-check")
+    assert system.env[fp.ENV] == "answer-before-persist=flush(3600),vote-no-log-check"
     with pytest.raises(BadSystem, match="unknown failpoint 'vote-no-log'"):
         make_system("store", {"failpoints": ["vote-no-log"]})
     with pytest.raises(BadSystem, match="expected a list of names"):
         make_system("store", {"failpoints": "commit-own-match"})
+
+
+# -- answer-before-persist in real members: the buffer a kill loses ----------------------
+
+STARTUP_S = 30.0
+APPLY_S = 10.0
+KEY, VALUE = "/acknowledged", "kept-if-written"
+
+
+def wal_holds(data_dir: Path, copy: Path, value: bytes) -> bool:
+    """Whether the member's WAL, read back as a restart reads it, holds an entry with
+    `value` (read from a copy: opening repairs a torn tail and takes the lock)."""
+    shutil.copytree(data_dir, copy)
+    storage, restored = DiskStorage.open(copy, preallocate_bytes=0)
+    storage.close()
+    return any(value in e.data for e in restored.entries)
+
+
+@pytest.mark.parametrize(("failpoints", "survives"), [
+    ("answer-before-persist=flush(3600)", False),
+    ("", True),
+], ids=["buffer-never-flushed", "failpoint-off"])
+def test_an_acknowledged_write_is_lost_to_killing_every_member_only_with_the_buffer(
+        tmp_path: Path, failpoints: str, survives: bool) -> None:
+    """With the buffer flushed once an hour, a write every member acknowledged and applied
+    is on no disk when all are SIGKILLed, and gone after they restart; off, it is kept."""
+    with LocalCluster(3, "store", tmp_path / "cluster", env={fp.ENV: failpoints}) as cluster:
+        leader = cluster.wait_ready(STARTUP_S)
+        if failpoints:
+            for name in cluster.members:
+                assert f"failpoints on (planted bugs): {failpoints}" in (
+                    cluster.logs(name).decode(errors="replace")), name
+        with cluster.client(leader) as client:
+            put = client.put(KEY, VALUE)
+        assert put.status == 201, put
+
+        def applied(name: str) -> bool:
+            with cluster.client(name) as client:
+                got = client.get(KEY)
+            return got.status == 200 and got.json()["node"]["value"] == VALUE
+
+        for name in cluster.members:
+            cluster.wait_for(lambda n=name: applied(n), APPLY_S, f"{name} applies {KEY}")
+        for name in cluster.members:
+            cluster.kill(name)  # SIGKILL, and reaped before the next
+        on_disk = [name for name in cluster.members if wal_holds(
+            cluster.member(name).data_dir, tmp_path / f"{name}.copy", VALUE.encode())]
+        for name in cluster.members:
+            cluster.restart(name)
+        leader = cluster.wait_ready(STARTUP_S)
+        with cluster.client(leader) as client:
+            got = client.get(KEY, quorum="true")
+    if survives:
+        assert len(on_disk) >= 2, f"the write is in the WAL of {on_disk} only"
+        assert got.status == 200 and got.json()["node"]["value"] == VALUE, got
+    else:
+        assert on_disk == [], f"the WALs of {on_disk} hold the write: the buffer was flushed"
+        assert got.status == 404, got

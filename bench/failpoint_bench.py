@@ -183,6 +183,17 @@ signal.signal(signal.SIGUSR1, write)
 runpy.run_module("store", run_name="__main__", alter_sys=True)
 """
 
+# A member that always writes its WAL on the loop thread, as a lone member with one
+# client does on a fast disk (store/node.py, INLINE_SAVE_S): the choice follows how long
+# recent saves took, and under callgrind they take ~50 times longer, so that it would
+# switch between the loop and the disk thread from run to run.
+INLINE_MEMBER = """
+import runpy
+import store.node
+store.node.INLINE_SAVE_S = float("inf")
+runpy.run_module("store", run_name="__main__", alter_sys=True)
+"""
+
 # The simulator's cores and Ready plan, without the history check: the checker is not
 # the store, and its time budget would make the count depend on the machine's speed.
 SIM_CHILD = """
@@ -241,13 +252,24 @@ class MemberCount:
     idle_s: float
 
     @property
-    def timer_ir(self) -> float:
-        """The timers' share of load_ir: the idle rate over the load's wall time."""
-        return self.idle_ir / self.idle_s * self.load_s
+    def idle_rate(self) -> float:
+        return self.idle_ir / self.idle_s
 
-    @property
-    def put_ir(self) -> float:
-        return self.load_ir - self.timer_ir
+
+def timer_slope(runs: list[MemberCount]) -> float | None:
+    """Ir per wall second that the load's count grows by: the slope of load Ir on load
+    seconds, fitted within each tree with one slope for all (None: seconds all equal).
+
+    Idle, every timer wakes the loop alone; under load it shares a wake-up, so the idle
+    rate overstates what the timers add to the load's count."""
+    sxy = sxx = 0.0
+    for kind in {m.tree for m in runs}:
+        mine = [m for m in runs if m.tree == kind]
+        mean_s = statistics.fmean(m.load_s for m in mine)
+        mean_ir = statistics.fmean(m.load_ir for m in mine)
+        sxy += sum((m.load_s - mean_s) * (m.load_ir - mean_ir) for m in mine)
+        sxx += sum((m.load_s - mean_s) ** 2 for m in mine)
+    return sxy / sxx if sxx > 0 else None
 
 
 def member_count(tree: Path, kind: str, root: Path, args: argparse.Namespace) -> MemberCount:
@@ -255,8 +277,12 @@ def member_count(tree: Path, kind: str, root: Path, args: argparse.Namespace) ->
     then --idle seconds idle counted."""
     root.mkdir(parents=True)
     out = root / "callgrind.out"
-    with WrappedCluster(1, "store", root, env=tree_env(tree),
-                        wrap=lambda argv: callgrind.wrap(argv, out)) as cluster:
+
+    def inline(argv: list[str]) -> list[str]:
+        assert argv[1:3] == ["-m", "store"], argv
+        return callgrind.wrap([argv[0], "-c", INLINE_MEMBER, *argv[3:]], out)
+
+    with WrappedCluster(1, "store", root, env=tree_env(tree), wrap=inline) as cluster:
         cluster.wait_ready(300.0)
         pid = cluster.member("n1").pid
         assert pid is not None
@@ -349,31 +375,37 @@ def instructions(trees: dict[str, Path], args: argparse.Namespace, root: Path) -
             got = member_count(trees[kind], kind, root / f"member-{r}-{kind.replace(' ', '-')}",
                                args)
             runs.append(got)
-            print(f"  run {r + 1} {kind}: load {got.load_ir:,} Ir in {got.load_s:.1f} s, "
-                  f"idle {got.idle_ir / got.idle_s:,.0f} Ir/s, so timers ~{got.timer_ir:,.0f}; "
-                  f"PUTs {got.put_ir:,.0f} Ir = {got.put_ir / args.puts:,.0f} Ir/PUT", flush=True)
+            print(f"  run {r + 1} {kind}: load {got.load_ir:,} Ir in {got.load_s:.1f} s "
+                  f"({got.load_ir / args.puts:,.0f} Ir/PUT); idle {got.idle_rate:,.0f} Ir/s",
+                  flush=True)
     print(f"\nOne store member under callgrind, {args.puts} sequential PUTs (after "
-          f"{args.warmup} warm-up), {args.runs} runs per tree, alternating. Load: all the "
-          "member counted from before the first PUT to after the last; timers: its Ir/s "
-          f"idle ({args.idle:.0f} s, after the PUTs) times the load's seconds; PUTs: load "
-          "minus timers.")
-    print("| tree | load Ir per run | mean load Ir | spread | mean timers Ir | "
-          "mean PUT Ir | Ir/PUT |\n|---|---|---|---|---|---|---|")
-    means: dict[str, tuple[float, float]] = {}
+          f"{args.warmup} warm-up), {args.runs} runs per tree, alternating; the member's "
+          "instructions from before the first PUT to after the last")
+    print("| tree | Ir per run | mean | spread | Ir/PUT | wall s per run | idle Ir/s |\n"
+          "|---|---|---|---|---|---|---|")
+    mean: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     for kind in trees:
         mine = [m for m in runs if m.tree == kind]
-        load = [float(m.load_ir) for m in mine]
-        net = [m.put_ir for m in mine]
-        means[kind] = (statistics.fmean(load), statistics.fmean(net))
-        print(f"| {kind} | {' '.join(f'{m.load_ir:,}' for m in mine)} | "
-              f"{means[kind][0]:,.0f} | {spread(load)} | "
-              f"{statistics.fmean(m.timer_ir for m in mine):,.0f} | {means[kind][1]:,.0f} | "
-              f"{means[kind][1] / args.puts:,.0f} |")
-    (load_a, net_a), (load_b, net_b) = means[WITH], means[WITHOUT]
-    print(f"change, {WITH} against {WITHOUT}: load {change(load_a, load_b)}, "
-          f"PUTs (timers subtracted) {change(net_a, net_b)}; PUT spread within a tree: "
-          + ", ".join(f"{k} {spread([m.put_ir for m in runs if m.tree == k])}" for k in trees),
-          flush=True)
+        mean[kind] = statistics.fmean(m.load_ir for m in mine)
+        seconds[kind] = statistics.fmean(m.load_s for m in mine)
+        print(f"| {kind} | {' '.join(f'{m.load_ir:,}' for m in mine)} | {mean[kind]:,.0f} | "
+              f"{spread([float(m.load_ir) for m in mine])} | {mean[kind] / args.puts:,.0f} | "
+              f"{' '.join(f'{m.load_s:.1f}' for m in mine)} | "
+              f"{statistics.fmean(m.idle_rate for m in runs if m.tree == kind):,.0f} |")
+    print(f"change, {WITH} against {WITHOUT}: {change(mean[WITH], mean[WITHOUT])}")
+    idle = statistics.fmean(m.idle_rate for m in runs)
+    most = max(m.idle_rate * m.load_s / m.load_ir for m in runs)
+    print(f"timers: idle, the member counts {idle:,.0f} Ir/s; that rate over a run's wall "
+          f"time is at most {100 * most:.2f} % of its count (an upper bound: under load the "
+          "timers share the loop's wake-ups)")
+    slope = timer_slope(runs)
+    if slope is not None:
+        adjusted = {k: mean[k] - slope * seconds[k] for k in trees}
+        print(f"  fitted on the runs (load Ir against wall s, one slope): {slope:,.0f} Ir/s; "
+              f"less that, the change is {change(adjusted[WITH], adjusted[WITHOUT])}")
+    print(flush=True)
+    ir_per_put = mean[WITH] / args.puts
 
     # 2. the simulator
     if args.sim_runs > 0:
@@ -407,7 +439,6 @@ def instructions(trees: dict[str, Path], args: argparse.Namespace, root: Path) -
     print(f"\nOne failpoint check, off: {per_check:.1f} Ir (a loop of {n:,} against an empty "
           "loop, under callgrind)")
     print(f"Checks evaluated per PUT ({args.puts} sequential PUTs, counted natively):")
-    ir_per_put = net_a / args.puts
     for size, found in ((1, single), (3, triple)):
         for role, per in found.items():
             total = sum(per.values())
@@ -417,7 +448,7 @@ def instructions(trees: dict[str, Path], args: argparse.Namespace, root: Path) -
     # the most checks any member makes per PUT, over the Ir of a lone member's PUT (a
     # member of 3 does more per PUT than a lone one): this overstates the share
     print(f"bound: {worst:.2f} checks x {per_check:.1f} Ir = {worst * per_check:.0f} Ir per "
-          f"PUT against {ir_per_put:,.0f} Ir per PUT ({WITH}, 1 member): "
+          f"PUT against {ir_per_put:,.0f} Ir per PUT ({WITH}, 1 member, timers in): "
           f"{100 * worst * per_check / ir_per_put:.4f} %")
     print(f"(instruction measures took {time.monotonic() - started:.0f} s)")
 
@@ -436,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
                          "options below; --rounds and --trials are not used)")
     ap.add_argument("--puts", type=int, default=2000, help="PUTs counted per member run")
     ap.add_argument("--warmup", type=int, default=200, help="PUTs before counting")
-    ap.add_argument("--runs", type=int, default=3, help="member runs per tree")
+    ap.add_argument("--runs", type=int, default=4, help="member runs per tree")
     ap.add_argument("--idle", type=float, default=10.0,
                     help="seconds the member is counted idle, for its timers' share")
     ap.add_argument("--sim-runs", type=int, default=2, help="simulator runs per tree (0: skip)")

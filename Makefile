@@ -39,7 +39,8 @@ bench: install
 	$(BIN)/python bench/txn_bench.py
 
 # The default fault-injection test: our store, 5 nodes in Docker, 60 s, 10 clients on a
-# register; partitions, leader kills and pauses. Builds the node image first if needed.
+# register; partitions, kills and composed faults aimed at the leader (specs/demo.yaml).
+# Builds the node image first if needed.
 demo: install
 	$(BIN)/splitbrain run specs/demo.yaml
 

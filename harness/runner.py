@@ -172,7 +172,8 @@ def plan(
     phases: list[Generator] = [TimeLimit(spec.time_limit, Both(main))]
     if nemesis.fs:
         phases.append(Nemesis(final_recovery(nemesis)))
-    phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final(len(cluster.nodes))))]
+    # The spec's node count: Docker's and SSH's clusters have no nodes until they are up.
+    phases += [recovered, TimeLimit(FINAL_S, Clients(workload.final(spec.nodes)))]
     return Phases(phases), recovered
 
 

@@ -309,3 +309,25 @@ def test_register_writers_update_and_the_other_workers_of_a_key_read(seed: int) 
 def test_register_writers_must_leave_a_reader() -> None:
     with pytest.raises(ValueError, match="writers: expected a whole number from 0 to 4"):
         Register(concurrency=5, writers=5)
+
+
+def test_the_run_plans_final_reads_through_every_node_before_the_cluster_is_up() -> None:
+    """Docker's and SSH's clusters have no nodes until they are up, and the run is planned
+    before that: the final phase takes the node count from the spec."""
+    from harness.runner import plan
+    from harness.spec import parse
+    from harness.system import make_system
+    from harness.workload import make_workload
+    from nemesis import make_nemesis
+
+    spec = parse({"name": "lanes", "nodes": 5, "concurrency": 10,
+                  "workload": {"name": "register", "group_size": 5}})
+
+    class NotUp:
+        nodes: tuple[Any, ...] = ()  # as a DockerCluster before up()
+
+    workload = make_workload("register", spec.concurrency, spec.workload.options)
+    gen, _ = plan(spec, workload, make_nemesis([], {}, random.Random(SEED)),
+                  make_system("store", {}), NotUp())  # type: ignore[arg-type]
+    final = gen.gens[-1].gen.gen  # Phases -> TimeLimit -> Route -> EachOnce
+    assert isinstance(final, EachOnce) and final.lanes == 5

@@ -8,7 +8,9 @@ was around each fault.
   it, and for each the *unavailability window*: from the fault (its invocation) until
   the first ok completion of an operation invoked after the fault was in force (its
   completion): how long clients could not get anything done,
-  and the longest gap between ok completions while it was in force.
+  and the longest gap between ok completions while it was in force;
+- the end state: how many client operations invoked after the last nemesis operation
+  (a run's final heal) succeeded; 0 says nothing of the end state was read.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class Stats:
     latency_ms: dict[str, dict[str, float] | None]
     faults: list[Fault] = field(default_factory=list)
     nemesis: list[dict[str, Any]] = field(default_factory=list)
+    # ok client operations invoked after the last nemesis operation completed; None
+    # when the history has no nemesis operation
+    ok_after_nemesis: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +85,7 @@ class Stats:
             "latency_ms": self.latency_ms,
             "faults": [f.to_json() for f in self.faults],
             "nemesis": self.nemesis,
+            "ok_after_nemesis": self.ok_after_nemesis,
         }
 
 
@@ -112,6 +118,7 @@ def compute(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES,
         latency_ms={f: q.to_json() for f, q in sorted(latencies.items())},
         faults=faults.finish(),
         nemesis=faults.timeline,
+        ok_after_nemesis=faults.ok_after_last,
     )
 
 
@@ -146,6 +153,8 @@ class _Faults:
         self._open: list[_Tracked] = []  # tracking ok completions: not yet ended
         self._waiting: list[Fault] = []  # in force, no ok operation invoked after it yet
         self._tracked: dict[int, _Tracked] = {}  # by id of its fault
+        self._last_done_s: float | None = None  # the last nemesis completion
+        self.ok_after_last: int | None = None  # ok operations invoked after it
 
     def watch(self, ops: Iterable[Op]) -> Iterable[Op]:
         for op in ops:
@@ -165,6 +174,7 @@ class _Faults:
             return
         invoked, self._invoked = self._invoked, None
         tracked = self._open.pop()
+        self._last_done_s, self.ok_after_last = at, 0
         if op.f in self.recoveries:
             for fault in self.faults:
                 if fault.end_s is None:
@@ -183,6 +193,8 @@ class _Faults:
         self._waiting.append(fault)
 
     def ok(self, start: float, end: float) -> None:
+        if self._last_done_s is not None and start >= self._last_done_s:
+            self.ok_after_last = (self.ok_after_last or 0) + 1
         for tracked in self._open:
             if end >= tracked.start_s:
                 tracked.mark(end)

@@ -223,26 +223,39 @@ class Transactions:
 
 
 class Availability:
-    """`stats`: valid when some client operation succeeded; without one, nothing the
-    other checkers say means much, so the verdict is unknown."""
+    """`stats`: valid when some client operation succeeded, and, in a run with faults,
+    some operation invoked after the last of them (the final heal): without the first,
+    nothing the other checkers say means much; without the second, nothing of the end
+    state was read, so acknowledged writes could be lost unseen. Either way the verdict
+    is unknown, with its reason."""
 
     name = "stats"
 
     def check(self, job: CheckJob) -> dict[str, Any]:
-        any_ok = any(c.get("ok") for c in job.stats.ops.values())
-        return {"valid": (Verdict.VALID if any_ok else Verdict.UNKNOWN).to_json()}
+        stats = job.stats
+        if not any(c.get("ok") for c in stats.ops.values()):
+            reason = "no client operation succeeded"
+        elif stats.ok_after_nemesis == 0:
+            reason = ("no client operation invoked after the final heal succeeded: the end "
+                      "state was never read")
+        else:
+            return {"valid": Verdict.VALID.to_json()}
+        return {"valid": Verdict.UNKNOWN.to_json(), "reason": reason}
 
     def detail(self, entry: dict[str, Any]) -> str:
+        if verdict_of(entry) is Verdict.UNKNOWN and entry.get("reason"):
+            return f" ({entry['reason']})"
         return ""
 
     def junit(self, suite: ET.Element, classname: str, entry: dict[str, Any]) -> None:
         if verdict_of(entry) is Verdict.UNKNOWN:
-            case(suite, classname, self.name, skipped="unknown: no client operation succeeded")
+            case(suite, classname, self.name,
+                 skipped=f"unknown: {entry.get('reason') or 'no client operation succeeded'}")
         else:
             case(suite, classname, self.name)
 
     def told(self, entry: dict[str, Any]) -> Told:
-        return Told()
+        return Told(self.detail(entry))
 
 
 class Unnamed:

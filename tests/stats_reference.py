@@ -35,6 +35,9 @@ def exact_stats(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -> S
         for op in nemesis
     ]
     faults = _faults(nemesis, times, recoveries, oks, duration)
+    dones = nemesis[1::2]  # the completions
+    last_done = times[dones[-1].index] if dones else None
+    ok_after = None if last_done is None else sum(1 for start, _ in oks if start >= last_done)
     return Stats(
         ops={f: dict(c) for f, c in sorted(by_f.items())},
         duration_s=duration,
@@ -43,6 +46,7 @@ def exact_stats(ops: Iterable[Op], recoveries: frozenset[str] = RECOVERIES) -> S
         latency_ms={f: quantiles(v) for f, v in sorted(latencies.items())},
         faults=faults,
         nemesis=timeline,
+        ok_after_nemesis=ok_after,
     )
 
 

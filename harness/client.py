@@ -8,7 +8,10 @@ failed took effect is the outcome it reports (ok / fail / info).
 Protocol API with httptools' parser (the same parser our store serves with). It tells
 the two kinds of failure apart that decide an outcome: `NotSent` (the connection could
 not be made, so the request surely did nothing) and anything raised after the request
-was written (a timeout, a reset: it may have taken effect).
+was written (a timeout, a reset: it may have taken effect). After a failed connect it
+waits until `retry_after` has passed before it dials again: a client whose node is
+down fails a few operations a second, not thousands (which would churn through keys
+and bury the history in refusals).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Protocol
 import httptools
 
 from harness.ops import Completion, Invocation
+
+RETRY_AFTER_S = 0.2  # after a failed connect, before the next attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +122,28 @@ class HttpConnection:
     of these the connection is closed; the next request opens a new one.
     """
 
-    def __init__(self, host: str, port: int, connect_timeout: float = 2.0) -> None:
+    def __init__(self, host: str, port: int, connect_timeout: float = 2.0,
+                 retry_after: float = RETRY_AFTER_S) -> None:
         self.host, self.port = host, port
         self.connect_timeout = connect_timeout
+        self.retry_after = retry_after
+        self._failed_at: float | None = None  # the loop's time of the last failed connect
         self._reader: _ResponseReader | None = None
         self.host_header = f"{host}:{port}"
 
     async def _connect(self) -> _ResponseReader:
         loop = asyncio.get_running_loop()
+        if self._failed_at is not None:
+            wait = self._failed_at + self.retry_after - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, reader = await loop.create_connection(_ResponseReader, self.host, self.port)
         except (OSError, TimeoutError) as e:
+            self._failed_at = loop.time()
             raise NotSent(f"cannot connect to {self.host_header}: {e or type(e).__name__}") from e
+        self._failed_at = None
         return reader
 
     async def request(self, data: bytes, timeout: float) -> HttpResponse:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from checker.history import UNOBSERVED
-from harness.client import Node
+from harness.client import HttpConnection, Node, NotSent
 from harness.etcd_v2 import EtcdV2Client, encode
 from harness.ops import Completion, Invocation
 
@@ -200,3 +200,28 @@ def test_requests_say_what_etcd_expects() -> None:
     assert b"prevExist=false" in encode(Invocation("create", 1, "k"), "h:1")
     assert encode(Invocation("delete", key="k"), "h:1").startswith(b"DELETE /v2/keys/k ")
     assert encode(Invocation("add", 7, "s"), "h:1").startswith(b"PUT /v2/keys/s/7 ")
+
+
+def test_after_a_refused_connection_the_client_waits_before_it_dials_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client whose node is down fails a few operations a second, not thousands."""
+    waits: list[float] = []
+
+    async def no_sleep(delay: float) -> None:  # records the wait instead of waiting
+        waits.append(delay)
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        conn = HttpConnection("127.0.0.1", port, retry_after=5.0)
+        monkeypatch.setattr(asyncio, "sleep", no_sleep)
+        with pytest.raises(NotSent):
+            await conn.request(b"GET / HTTP/1.1\r\n\r\n", 1.0)
+        assert waits == []  # the first attempt dials at once
+        with pytest.raises(NotSent):
+            await conn.request(b"GET / HTTP/1.1\r\n\r\n", 1.0)
+        assert len(waits) == 1 and 0 < waits[0] <= 5.0
+
+    asyncio.run(scenario())

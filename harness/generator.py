@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -389,6 +390,12 @@ class PerKey(Base):
                 gen.update(ctx, worker, op, done)
 
 
+def lanes_for(nodes: int, workers: int) -> int:
+    """`EachOnce`'s lanes to read through each of `nodes`: one per node, but no more than
+    there are workers to serve them."""
+    return max(1, min(nodes, workers))
+
+
 class EachOnce(Base):
     """One operation per item of a list the workers share out (final reads); an item
     whose operation failed is handed out again, up to `attempts` times in all.
@@ -413,7 +420,7 @@ class EachOnce(Base):
         self.make = make
         self.attempts = attempts
         self.lanes = lanes
-        self._queues: list[list[Any]] | None = None
+        self._queues: list[deque[Any]] | None = None
         self._tries: dict[tuple[int, Any], int] = {}
         self._busy = [0] * lanes  # operations in flight, per lane
 
@@ -423,14 +430,14 @@ class EachOnce(Base):
     def op(self, ctx: Context, worker: Worker) -> Next:
         if self._queues is None:
             items, n = list(self.items()), self.lanes
-            self._queues = [[items[i] for r in range(n) for i in range(len(items))
-                             if (i + r) % n == lane] for lane in range(n)]
+            self._queues = [deque(items[i] for r in range(n) for i in range(len(items))
+                                  if (i + r) % n == lane) for lane in range(n)]
         lane = self._lane(worker)
         queue = self._queues[lane]
         if not queue:
             # An operation of this lane still running may fail and come back.
             return Pending(None) if self._busy[lane] else None
-        item = queue.pop(0)
+        item = queue.popleft()
         self._tries[(lane, item)] = self._tries.get((lane, item), 0) + 1
         self._busy[lane] += 1
         return self.make(item)

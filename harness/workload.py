@@ -43,6 +43,7 @@ from harness.generator import (
     PerKey,
     Stagger,
     Worker,
+    lanes_for,
 )
 from harness.ops import Completion, Invocation
 
@@ -92,7 +93,7 @@ class Keyed:
         return EachOnce(
             lambda: per_key.keys if per_key else [],
             lambda key: Invocation("read", key=key, final=True),
-            lanes=max(1, min(nodes, self.concurrency)),
+            lanes=lanes_for(nodes, self.concurrency),
         )
 
     def client_options(self) -> dict[str, Any]:
@@ -263,7 +264,7 @@ class Transactional:
     def final(self, nodes: int = 1) -> Generator:
         return EachOnce(lambda: list(self._used),
                         lambda key: Invocation("txn", [["r", key, None]], key, final=True),
-                        lanes=max(1, min(nodes, self.concurrency)))
+                        lanes=lanes_for(nodes, self.concurrency))
 
     def client_options(self) -> dict[str, Any]:
         return {"reads": self.reads or "linearizable", "timeout": self.timeout,

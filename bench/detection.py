@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import statistics
 import sys
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from checker.verdict import Verdict  # noqa: E402
-from harness.cli import _interrupt  # noqa: E402
+from harness.cli import interrupt_on_sigterm  # noqa: E402
 from harness.hunt import HuntPlan, HuntResult, hunt  # noqa: E402
 from harness.verdicts import ERROR, RunError  # noqa: E402
 from store.failpoints import FAILPOINTS  # noqa: E402
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     run_args = ("--time-limit", str(args.time_limit)) if args.time_limit else ()
     rows: list[Row] = []
     # As `splitbrain hunt`: SIGTERM unwinds like Ctrl-C, so every run removes what it made.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     print("| spec | bug | found | median first violation | median after its fault |")
     print("|---|---|---|---|---|", flush=True)
     for spec in [Path(s) for s in (args.spec or ["specs/demo.yaml"])]:

@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     # Until the run's own handlers take over, SIGTERM unwinds like Ctrl-C (so that
     # whatever was made gets removed) instead of killing the process outright.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         outcome = run(spec, Progress(quiet=args.quiet))
     except ResultsError as e:
@@ -181,7 +181,7 @@ def _hunt(args: argparse.Namespace) -> int:
     results = Path(args.results or f"results/hunt-{Path(args.spec).stem}-{stamp}")
     plan = HuntPlan(args.spec, results, runs, budget, args.parallel, args.keep_going,
                     tuple(passed), args.first_seed)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     print(f"hunting with {args.spec}: " + (f"{runs} runs" if runs else "until the budget")
           + (f", {args.budget} budget" if budget else "") + f", {args.parallel} at a time; "
           f"results: {results}", flush=True)
@@ -189,6 +189,12 @@ def _hunt(args: argparse.Namespace) -> int:
     print(result.table())
     print(f"hunt: {results / 'hunt.json'}, junit: {results / 'junit.xml'}")
     return result.exit_code
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds as Ctrl-C does (KeyboardInterrupt): a run in progress heals,
+    removes its cluster and keeps what it recorded."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -302,7 +308,7 @@ def _image_build(args: argparse.Namespace) -> int:
     from harness.docker import connect
     from harness.image import ImageError, ensure_helper, ensure_image
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     say = lambda line: print(line, flush=True)  # noqa: E731
     try:
         client = connect()

@@ -1,6 +1,6 @@
 """The detection matrix: how often a spec finds each planted bug (store/failpoints.py).
 
-For every failpoint (or those named), runs the spec with that failpoint on in every
+For every failpoint a black-box run can expose (or those named), runs the spec with that failpoint on in every
 member, seeds 1..N (each a `splitbrain run`, through harness/hunt.py, every seed run
 even after a find), and the unmodified store as the control, seeds 1..C. Prints per
 bug: found k/n, the median time from the workload's start to the first violation and
@@ -88,14 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spec", action="append", help="default specs/demo.yaml; repeatable")
-    ap.add_argument("--failpoints", help="comma-separated (default: every failpoint)")
+    ap.add_argument("--failpoints", help="comma-separated (default: every failpoint a "
+                    "black-box run can expose; forget-vote-on-restart is the simulator's)")
     ap.add_argument("--seeds", type=int, default=10, help="runs per bug (seeds 1..N)")
     ap.add_argument("--controls", type=int, default=20, help="control runs (seeds 1..C)")
     ap.add_argument("--time-limit", type=float, help="override the spec's")
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--out", default="/tmp/detection")
     args = ap.parse_args(argv)
-    names = args.failpoints.split(",") if args.failpoints else sorted(FAILPOINTS)
+    names = (args.failpoints.split(",") if args.failpoints
+             else sorted(n for n, f in FAILPOINTS.items() if f.black_box))
     unknown = [n for n in names if n not in FAILPOINTS]
     if unknown:
         print(f"unknown failpoint(s) {', '.join(unknown)}; known: {', '.join(FAILPOINTS)}",

@@ -1,11 +1,12 @@
 """The detection matrix: how often a spec finds each planted bug (store/failpoints.py).
 
-For every failpoint a black-box run can expose (or those named), runs the spec with that failpoint on in every
-member, seeds 1..N (each a `splitbrain run`, through harness/hunt.py, every seed run
-even after a find), and the unmodified store as the control, seeds 1..C. Prints per
-bug: found k/n, the median time from the workload's start to the first violation and
-from the fault that exposed it; per control: valid k/n, and the counterexample of any
-invalid control run (a false alarm). Writes OUT/detection.json; each bug's runs are in
+For every failpoint a black-box run can expose (or those named), runs the spec with
+that failpoint on in every member, seeds 1..N (each a `splitbrain run`, through
+harness/hunt.py, every seed run even after a find), and the unmodified store as the
+control, seeds 1..C. Prints per bug: found k/n, the median time from the workload's
+start to the first violation and from the fault that exposed it; per control: valid
+k/n, and the counterexample of any invalid control run (a false alarm). Writes
+OUT/detection.json; each bug's runs are in
 OUT/<spec>/<failpoint>/ (hunt.json, junit.xml, the runs).
 
     .venv/bin/python bench/detection.py --seeds 10 --controls 20 --out /tmp/detection

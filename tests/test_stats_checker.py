@@ -76,3 +76,15 @@ def test_a_run_where_nothing_succeeded_says_so(tmp_path: Path) -> None:
     entry = judged(ops, tmp_path)
     assert Verdict.of(entry["valid"]) is Verdict.UNKNOWN
     assert entry["reason"] == "no client operation succeeded"
+
+
+def test_the_report_says_why_the_verdict_is_unknown(tmp_path: Path) -> None:
+    from harness.report.build import headline
+    from harness.report.checked import Checked
+
+    ops = ops_of(*MAIN, (0, "invoke", "read", 4.0), (0, "info", "read", 6.0))
+    entry = judged(ops, tmp_path)
+    css, sentence, reasons = headline({"valid": "unknown", "stats": compute(ops).to_json()},
+                                      Checked.from_json({"stats": entry}))
+    assert css == "unknown" and sentence.startswith("Unknown")
+    assert reasons == [f"stats: {entry['reason']}"]

@@ -94,6 +94,8 @@ def headline(results: dict[str, Any], checked: Checked) -> tuple[str, str, list[
             reasons.append(f"{first.name}: {' '.join(first.explanation[:3])}")
         if txn.incomplete:
             reasons.append(f"transactions: {txn.incomplete}")
+    for name, why in checked.unknown_because.items():
+        reasons.append(f"{name}: {why}")
     if results.get("error"):
         reasons.append(f"the run stopped with an error: {results['error']}")
     if results.get("interrupted"):

@@ -23,6 +23,8 @@ class Checked:
     set_full: SetFullResult | None = None
     txn: TxnResult | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # every checker's
+    # why a checker's whole verdict is unknown, where its entry says (`stats`)
+    unknown_because: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, checkers: dict[str, Any]) -> Checked:
@@ -33,6 +35,9 @@ class Checked:
             set_full=None if sf is None else SetFullResult.from_json(sf),
             txn=None if txn is None else TxnResult.from_json(txn),
             verdicts={name: Verdict.of(c.get("valid")) for name, c in checkers.items()},
+            unknown_because={name: str(c["reason"]) for name, c in checkers.items()
+                             if Verdict.of(c.get("valid")) is Verdict.UNKNOWN
+                             and c.get("reason")},
         )
 
     def invalid_keys(self) -> list[KeyResult]:

@@ -25,6 +25,7 @@ FOUND_IN = {
     "vote-no-log-check": (3, "default", range(0, 20)),
     "lease-read-no-check-quorum": (3, "default", range(0, 20)),
     "forget-vote-on-restart": (3, "heavy", range(0, 60)),
+    "apply-before-commit": (3, "default", range(0, 5)),
 }
 # The simulator has no pause: a deposed leader that keeps sending at its old term comes
 # from a paused leader that resumes (the Docker runs, bench/detection.py).

@@ -73,8 +73,8 @@ FAILPOINTS: dict[str, Failpoint] = {f.name: f for f in (
               "a member that does not lead applies log entries once they are on its own "
               "disk, before they commit (state machine safety); it skips the entries a new "
               "leader writes over them, as applied already",
-              "lost writes and stale reads: a member keeps values that never committed and "
-              "answers writes and reads from them",
+              "lost writes acknowledged through that member; after the heal, reads through "
+              "it return values that never committed, unlike the other members'",
               "a leader cut off in a minority with a follower that takes its writes "
               "(lagging-minority, deposed-leader)", True),
     Failpoint("forget-vote-on-restart", "store/raft/core.py",

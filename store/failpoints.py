@@ -72,6 +72,14 @@ FAILPOINTS: dict[str, Failpoint] = {f.name: f for f in (
               "appends (acknowledging what it does not store) and confirms its heartbeats",
               "lost writes acknowledged by a deposed leader; stale reads through it",
               "a deposed leader coming back (partition heal, resume after pause)", True),
+    Failpoint("apply-before-commit", "store/raft/core.py, store/raft/log.py",
+              "a member that does not lead applies log entries once they are on its own "
+              "disk, before they commit (state machine safety); it skips the entries a new "
+              "leader writes over them, as applied already",
+              "lost writes acknowledged through that member; after the heal, reads through "
+              "it return values that never committed, unlike the other members'",
+              "a leader cut off in a minority with a follower that takes its writes "
+              "(lagging-minority, deposed-leader)", True),
     Failpoint("forget-vote-on-restart", "store/raft/core.py",
               "the vote is not read back after a restart (term and vote not persisted "
               "before answering)",

@@ -15,7 +15,9 @@ import pytest
 from harness.local import LocalCluster
 from harness.system import BadSystem, make_system
 from store import failpoints as fp
+from store.raft.core import Raft
 from store.raft.simulator import simulate
+from store.raft.types import Config, Entry, EntryType, HardState, Message, MsgType, Restored
 from store.storage import DiskStorage
 
 # Per raft failpoint: the simulator's settings and the seeds in which it must be found.
@@ -25,6 +27,7 @@ FOUND_IN = {
     "vote-no-log-check": (3, "default", range(0, 20)),
     "lease-read-no-check-quorum": (3, "default", range(0, 20)),
     "forget-vote-on-restart": (3, "heavy", range(0, 60)),
+    "apply-before-commit": (3, "default", range(0, 5)),
 }
 # The simulator has no pause: a deposed leader that keeps sending at its old term comes
 # from a paused leader that resumes (the Docker runs, bench/detection.py).
@@ -186,3 +189,43 @@ def test_an_acknowledged_write_is_lost_to_killing_every_member_only_with_the_buf
     else:
         assert on_disk == [], f"the WALs of {on_disk} hold the write: the buffer was flushed"
         assert got.status == 404, got
+
+
+# -- apply-before-commit in one core: applied ahead of the commit, overwrite skipped ---------
+
+def _ghost_entries(terms: list[int], start: int = 1) -> tuple[Entry, ...]:
+    return tuple(Entry(t, start + i, EntryType.NORMAL, b"t%d-%d" % (t, start + i))
+                 for i, t in enumerate(terms))
+
+
+def _drain(core: Raft) -> list[Entry]:
+    """Handle every Ready as a driver would (persisted at once); what it applied."""
+    applied: list[Entry] = []
+    while core.has_ready():
+        rd = core.ready()
+        applied += rd.committed
+        core.advance(rd)
+    return applied
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
+def test_apply_before_commit_applies_a_followers_disk_and_skips_what_overwrites_it(
+        on: bool) -> None:
+    fp.enable(["apply-before-commit"] if on else [])
+    old = _ghost_entries([1, 2, 2])
+    follower = Raft(Config(id=2, peers=(1, 2, 3), seed=2),
+                    Restored(HardState(term=2, commit=1), entries=old))
+    first = _drain(follower)
+    assert first == (list(old) if on else [old[0]])
+    if on:  # applied past its commit: no snapshot of that state, the log is kept whole
+        assert follower.compact(3, b"state", keep=0) is None and follower.first_index == 1
+    # A leader of term 3 overwrites entries 2 and 3, then commits them and entry 4.
+    new = _ghost_entries([3, 3, 3], 2)
+    follower.step(Message(MsgType.APPEND, 2, 1, 3, log_term=1, index=1, entries=new[:2],
+                          commit=1))
+    follower.step(Message(MsgType.APPEND, 2, 1, 3, log_term=3, index=3, entries=new[2:],
+                          commit=4))
+    later = _drain(follower)
+    assert later == ([new[2]] if on else list(new)), "on: entries 2 and 3 are skipped"
+    assert follower.commit == 4 and follower.term_at(2) == 3
+    assert follower.compact(4, b"state", keep=0) is not None and follower.first_index == 5

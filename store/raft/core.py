@@ -367,6 +367,8 @@ class Raft:
             or self._prev_hard.term != self._term
             or self._prev_hard.vote != self._vote
             or self._prev_hard.commit != log.committed
+            or (fp.ACTIVE is not None and "apply-before-commit" in fp.ACTIVE
+                and self._role != Role.LEADER and log.persisted > log.applying)
         )
 
     def ready(self) -> Ready:
@@ -383,6 +385,11 @@ class Raft:
         rd.entries = log.unstable_entries()
         rd.messages, self._msgs = self._msgs, []
         rd.committed = log.next_committed()
+        if fp.ACTIVE is not None and "apply-before-commit" in fp.ACTIVE and (
+                self._role != Role.LEADER):
+            # Planted bug: a member that does not lead applies what is on its disk,
+            # committed or not (a leader's own entries wait for their commit).
+            rd.committed += log.next_persisted()
         if self._read_states:
             rd.read_states, self._read_states = self._read_states, []
         if self._dropped:
@@ -415,6 +422,12 @@ class Raft:
         it comes out in the next Ready).
         """
         log = self._log
+        if fp.ACTIVE is not None and "apply-before-commit" in fp.ACTIVE and (
+                index > min(log.committed, log.applying)):
+            # Planted bug `apply-before-commit`: the state applied may hold entries that
+            # never commit, or the log was replaced by a leader's snapshot below it; no
+            # snapshot of it, so that no log is compacted past its commit index.
+            return None
         if index > log.applying:
             raise ValueError(f"cannot snapshot at {index}: only {log.applying} was applied")
         if self._snapshot is not None and index < self._snapshot.meta.index:

@@ -167,6 +167,15 @@ class RaftLog:
     def has_next_committed(self) -> bool:
         return self.committed > self.applying
 
+    def next_persisted(self) -> list[Entry]:
+        """Planted bug `apply-before-commit` (store/raft/core.py): the entries on disk
+        past those handed out to apply, committed or not; marks them handed out."""
+        if self.persisted <= self.applying:
+            return []
+        ents = self.entries[self.applying + 1 - self.offset : self.persisted + 1 - self.offset]
+        self.applying = self.persisted
+        return ents
+
     def compact(self, index: int) -> None:
         """Drop the entries up to ``index`` (which must be in the log)."""
         term = self.term(index)

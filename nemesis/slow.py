@@ -2,9 +2,8 @@
 slow VM); let it have the CPU again to recover.
 
 In Docker the node's container gets a CFS quota (`docker update --cpus`), changed while
-it runs. A slowed follower acks late: its leader's in-flight window for it fills and
-the leader stops sending it entries, yet still answers its requests, so the node falls
-behind what it is told is committed while it keeps serving clients.
+it runs. A slowed follower acks late and answers clients late, while it stays in the
+cluster: docs/nemesis.md has what that did to reads through it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ is refused before the run with a message that says which (`missing`).
 | `StartStop` | start, running | yes | yes | yes (a daemon, its pid file) |
 | `Signals` | kill(name, signal) | yes (to the container's main process) | yes | yes (to the pid) |
 | `Pausing` | pause, resume | yes (cgroup freezer) | yes (SIGSTOP/SIGCONT) | yes (SIGSTOP/SIGCONT) |
+| `Throttle` | throttle, unthrottle | yes (the container's CPU quota) | no | no |
 | `Network` | net_exec, delayer | yes (the node's helper) | no: one shared network | yes (as root) |
 | `CopyOut` | copy_out | yes | yes (a copy) | yes (tar over SSH) |
 | `Files` | copy_in, copy_out, exists | yes (no shell needed in the image) | no | yes (SFTP) |
@@ -69,6 +70,18 @@ class Pausing(Protocol):
         ...
 
     def resume(self, name: str) -> None: ...
+
+
+@runtime_checkable
+class Throttle(Protocol):
+    def throttle(self, name: str, cpus: float) -> None:
+        """Let the node's processes use at most `cpus` CPUs (0.1: a tenth of one); it
+        keeps running and stays connected, only slower."""
+        ...
+
+    def unthrottle(self, name: str) -> None:
+        """No CPU limit on the node again."""
+        ...
 
 
 @runtime_checkable

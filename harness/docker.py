@@ -55,6 +55,8 @@ HELPER_PYTHON = "/opt/splitbrain/bin/python"  # in the helper image (harness.ima
 HELPER_DELAYER = "/opt/splitbrain/delayer.py"
 WAIT_S = 15.0
 POLL_S = 0.05
+CPU_PERIOD_US = 100_000  # the CFS period a throttled node's quota is a share of
+MIN_QUOTA_US = 1_000  # the kernel's least quota
 
 
 class DockerError(RuntimeError):
@@ -352,6 +354,15 @@ class DockerCluster:
         container.reload()
         if container.status == "paused":
             container.unpause()
+
+    def throttle(self, name: str, cpus: float) -> None:
+        """A CPU quota on the node's container (its cgroup), changed while it runs: at most
+        `cpus` CPUs' time per period; it survives a restart of the node."""
+        quota = max(MIN_QUOTA_US, round(cpus * CPU_PERIOD_US))
+        self._container(name).update(cpu_period=CPU_PERIOD_US, cpu_quota=quota)
+
+    def unthrottle(self, name: str) -> None:
+        self._container(name).update(cpu_quota=-1)
 
     def running(self, name: str) -> bool:
         container = self._container(name)

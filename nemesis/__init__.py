@@ -14,6 +14,7 @@ from nemesis.packets import Delay, Loss
 from nemesis.partition import Partition
 from nemesis.pause import Pause
 from nemesis.scenarios import Scenarios
+from nemesis.slow import Slow
 
 NEMESES: dict[str, type] = {
     "none": NoNemesis,
@@ -24,6 +25,7 @@ NEMESES: dict[str, type] = {
     "delay": Delay,
     "clock": Clock,
     "scenario": Scenarios,
+    "slow": Slow,
 }
 
 

@@ -129,14 +129,15 @@ class NoNemesis:
         return []
 
 
-TARGETS = ("leader", "random", "minority", "majority", "all", "followers")
+TARGETS = ("leader", "random", "minority", "majority", "all", "followers", "follower")
 
 
 def pick(target: str, names: Sequence[str], leader: str | None, rng: random.Random) -> list[str]:
     """The nodes a target selector names, given the current leader (None if unknown).
 
-    `leader` falls back to a random node when no leader is agreed on; `minority` is a
-    random minority that includes the leader when there is one.
+    `leader` falls back to a random node when no leader is agreed on; `follower` is one
+    random node other than the leader (none when only the leader is left); `minority` is
+    a random minority that includes the leader when there is one.
     """
     names = list(names)
     if target == "leader":
@@ -147,6 +148,9 @@ def pick(target: str, names: Sequence[str], leader: str | None, rng: random.Rand
         return names
     if target == "followers":
         return [n for n in names if n != leader]
+    if target == "follower":
+        others = [n for n in names if n != leader]
+        return [rng.choice(others)] if others else []
     if target in ("minority", "majority"):
         size = (len(names) - 1) // 2 if target == "minority" else len(names) // 2 + 1
         size = max(size, 1)

@@ -30,6 +30,7 @@ from nemesis.partition import CHAIN, Partition
 from nemesis.pause import Pause
 from nemesis.scenarios import CHAIN as SCENARIO_CHAIN
 from nemesis.scenarios import Scenarios
+from nemesis.slow import Slow
 from tests.test_harness import docker_client
 
 SEED = 20261130
@@ -293,6 +294,40 @@ def test_pausing_the_leader_moves_leadership_and_resuming_brings_it_back(cluster
     leader(cluster)
     until(lambda: write(cluster, old, "resumed", 2, timeout=5).type == "ok", 60,
           f"a write through {old} after it resumed")  # fmt: skip
+
+
+def loop_s(cluster: Any, name: str) -> float:
+    """Wall time of a fixed CPU-bound loop run inside the node (the store's image has
+    Python): the exec'd process is in the node's cgroup, under its quota."""
+    started = time.monotonic()
+    code, output = cluster.exec(name, ["python3", "-c", "sum(range(2_000_000))"])
+    assert code == 0, output
+    return time.monotonic() - started
+
+
+def test_slowing_a_follower_sets_its_cpu_quota_and_healing_lifts_it(store: Any) -> None:
+    nemesis = Slow(cpus=0.05, rng=random.Random(SEED))
+    asyncio.run(nemesis.setup(store))
+    old = leader(store)
+    victim = next(n.name for n in store.nodes if n.name != old)
+    before = loop_s(store, victim)
+    done = invoke(nemesis, store, "slow", {"target": victim, "cpus": 0.05})
+    container = store._container(victim)
+    try:
+        assert done.value == {"target": victim, "nodes": [victim], "leader": old, "cpus": 0.05}
+        container.reload()
+        assert (container.attrs["HostConfig"]["CpuQuota"],
+                container.attrs["HostConfig"]["CpuPeriod"]) == (5_000, 100_000)  # fmt: skip
+        during = loop_s(store, victim)
+        until(lambda: write(store, victim, "slowed", 1, timeout=5).type == "ok", 30,
+              f"a write through the slowed {victim}")  # fmt: skip
+    finally:
+        asyncio.run(nemesis.teardown(store))
+    container.reload()
+    assert container.attrs["HostConfig"]["CpuQuota"] <= 0  # no quota
+    after = loop_s(store, victim)
+    print(f"a loop in {victim}: {before:.2f} s, at 0.05 CPU {during:.2f} s, healed {after:.2f} s")
+    assert during > 3 * max(before, after), (before, during, after)
 
 
 def test_killing_a_node_ends_its_process_and_restart_brings_it_back(cluster: Any) -> None:

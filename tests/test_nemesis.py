@@ -5,17 +5,22 @@ What each fault does to a real cluster is tested in tests/test_faults.py.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Sequence
 
 import pytest
 
+from cluster.node import NodeSpec
 from harness.generator import Context, Worker
 from harness.ops import Invocation
 from harness.schedule import Steps, random_mix
 from harness.spec import SpecError, StepSpec, parse
 from nemesis import make_nemesis
-from nemesis.core import Bag, pick
+from nemesis.core import Bag, Composite, FaultOp, pick
 from nemesis.partition import bridge, grudge_for, halves, isolate, majorities_ring, one_way
+from nemesis.pause import Pause
+from nemesis.slow import Slow
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 SEEDS = range(20)
@@ -76,6 +81,9 @@ def test_targets(seed: int) -> None:
     majority = pick("majority", NODES, "n3", rng)
     assert len(majority) == 3 and "n3" in majority
     assert pick("followers", NODES, "n3", rng) == ["n1", "n2", "n4", "n5"]
+    [follower] = pick("follower", NODES, "n3", rng)
+    assert follower in NODES and follower != "n3", f"seed {seed}"
+    assert pick("follower", ["n3"], "n3", rng) == []
     assert pick("all", NODES, None, rng) == NODES
     with pytest.raises(ValueError, match="unknown target"):
         pick("nobody", NODES, None, rng)
@@ -152,3 +160,78 @@ def test_nemesis_specs_are_checked() -> None:
         parse({"nemesis": {"faults": ["kill"], "schedule": {"kind": "list", "steps": [{}]}}})
     with pytest.raises(ValueError, match="unknown kind 'split'"):
         make_nemesis(["partition"], {"partition": {"kinds": ["split"]}}, random.Random(1))
+
+
+class Throttled:
+    """A backend in memory with the `Throttle` and `Pausing` capabilities: n1 leads."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.nodes = [NodeSpec(n, f"10.0.0.{i}", 2379, 2380, f"/data/{n}")
+                      for i, n in enumerate(names, 1)]  # fmt: skip
+        self.cpus: dict[str, float] = {}
+        self.paused: set[str] = set()
+        self.system = self
+        self.healed: list[str] = []
+
+    name = "throttled"
+    libc_clock = True
+
+    async def leader(self, nodes: Sequence[NodeSpec], timeout: float = 1.0) -> str | None:
+        return "n1"
+
+    def throttle(self, name: str, cpus: float) -> None:
+        self.cpus[name] = cpus
+
+    def unthrottle(self, name: str) -> None:
+        del self.cpus[name]
+        self.healed.append(f"unthrottle {name}")
+
+    def pause(self, name: str) -> None:
+        self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        self.paused.discard(name)
+        self.healed.append(f"resume {name}")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_slow_starves_one_follower_and_its_heal_gives_the_cpu_back(seed: int) -> None:
+    cluster = Throttled(NODES)
+    nemesis = make_nemesis(["slow"], {"slow": {"cpus": 0.05}}, random.Random(seed))
+    asyncio.run(nemesis.setup(cluster))  # type: ignore[arg-type]
+    op = nemesis.draw(random.Random(seed))
+    assert op == FaultOp("slow", {"target": "follower", "cpus": 0.05})
+    done = asyncio.run(nemesis.invoke(cluster, op))  # type: ignore[arg-type]
+    [slowed] = done.value["nodes"]
+    assert done.error is None and slowed != "n1", f"seed {seed}"
+    assert done.value == {"target": "follower", "nodes": [slowed], "leader": "n1", "cpus": 0.05}
+    assert cluster.cpus == {slowed: 0.05} and nemesis.in_force() == [f"{slowed} slowed"]
+    again = asyncio.run(nemesis.invoke(cluster, FaultOp("slow", "followers")))  # type: ignore[arg-type]
+    assert sorted(again.value["nodes"]) == sorted(set(NODES) - {"n1", slowed})
+    healed = asyncio.run(nemesis.invoke(cluster, nemesis.recovery()))  # type: ignore[arg-type]
+    assert healed.value == {"nodes": NODES[1:]} and cluster.cpus == {}
+    assert nemesis.in_force() == []
+
+
+def test_a_heal_gives_paused_and_slowed_nodes_their_cpu_back_together() -> None:
+    cluster = Throttled(NODES)
+    nemesis = Composite([Slow(rng=random.Random(1)), Pause(targets=["all"])])
+    asyncio.run(nemesis.invoke(cluster, FaultOp("slow", {"target": "n2", "cpus": 0.2})))  # type: ignore[arg-type]
+    asyncio.run(nemesis.invoke(cluster, FaultOp("pause", "all")))  # type: ignore[arg-type]
+    assert cluster.cpus == {"n2": 0.2} and cluster.paused == set(NODES)
+    healed = asyncio.run(nemesis.invoke(cluster, FaultOp("heal")))  # type: ignore[arg-type]
+    assert healed.value == {"slow": ["n2"], "pause": NODES}
+    assert cluster.cpus == {} and cluster.paused == set()
+
+
+def test_slow_options_are_checked() -> None:
+    spec = parse({"nemesis": {"faults": ["slow"], "slow": {"targets": ["follower", "leader"],
+                                                          "cpus": 0.2}}})  # fmt: skip
+    assert spec.nemesis.options == {"slow": {"targets": ["follower", "leader"], "cpus": 0.2}}
+    for cpus in (0, 0.001, 2, "fast", True):
+        with pytest.raises(ValueError, match=r"nemesis\.slow\.cpus: expected a share of one CPU"):
+            make_nemesis(["slow"], {"slow": {"cpus": cpus}}, random.Random(1))
+    with pytest.raises(ValueError, match="unknown target 'slowest'"):
+        make_nemesis(["slow"], {"slow": {"targets": ["slowest"]}}, random.Random(1))
+    with pytest.raises(ValueError, match="expected a target or"):
+        asyncio.run(Slow().invoke(Throttled(NODES), FaultOp("slow", 3)))  # type: ignore[arg-type]

@@ -33,6 +33,11 @@ SPECS = {
     "network-fault-on-local": (
         "name: x\nbackend: local\nnemesis: {faults: [kill, partition]}\n",
         "field 'nemesis': the local backend cannot do what kill, partition need: Network"),
+    "slow-on-local": (
+        "name: x\nbackend: local\nnemesis: {faults: [pause, slow]}\n",
+        "field 'nemesis': the local backend cannot do what pause, slow need: Throttle"),
+    "slow-cpus": ("name: x\nnemesis:\n  faults: [slow]\n  slow: {cpus: 4}\n",
+                  "nemesis.slow.cpus: expected a share of one CPU, 0.01 to 1, got 4"),
     "kill-signal": ("name: x\nnemesis:\n  faults: [kill]\n  kill: {signal: SIGFOO}\n",
                     "nemesis.kill.signal: expected one of SIGKILL, SIGTERM, SIGINT"),
 }  # fmt: skip
